@@ -1,0 +1,206 @@
+"""JSON with tagged types: the only way session values are encoded. Never pickle.
+
+A value JSON cannot express is written as a one-key object whose key names its tag::
+
+    datetime(2026, 1, 2)   ->  {"$datetime": "2026-01-02T00:00:00"}
+    (1, 2)                 ->  {"$tuple": [1, 2]}
+    {"$tuple": 5}          ->  {"$dict": {"$tuple__": 5}}     (a user dict that looks like a tag)
+
+Dataclasses, pydantic models and msgspec structs are written as plain objects; read them back
+typed with :meth:`sessio.Session.get_as`. Add types with :class:`Tag`.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+from .errors import RecordCorrupt, ValueNotSerializable
+
+__all__ = ["Codec", "Tag", "default_codec"]
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclasses.dataclass(frozen=True)
+class Tag:
+    """How one Python type is written: ``encode`` must return JSON-able data, ``decode`` reverses it.
+
+    ``name`` is written as ``"$" + name``; it must be unique within a codec.
+    """
+
+    name: str
+    type: type
+    encode: Callable[[Any], Any]
+    decode: Callable[[Any], Any]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+_BUILTIN_TAGS: tuple[Tag, ...] = (
+    # Order matters where types nest: datetime is a subclass of date, bool of int (never tagged).
+    Tag("tuple", tuple, list, tuple),
+    Tag("set", set, list, set),
+    Tag("frozenset", frozenset, list, frozenset),
+    Tag("bytes", bytes, _b64, lambda v: base64.b64decode(v, validate=True)),
+    Tag("datetime", dt.datetime, dt.datetime.isoformat, dt.datetime.fromisoformat),
+    Tag("date", dt.date, dt.date.isoformat, dt.date.fromisoformat),
+    Tag("time", dt.time, dt.time.isoformat, dt.time.fromisoformat),
+    Tag("timedelta", dt.timedelta, dt.timedelta.total_seconds, lambda v: dt.timedelta(seconds=v)),
+    Tag("uuid", uuid.UUID, str, uuid.UUID),
+    Tag("decimal", Decimal, str, Decimal),
+)
+
+
+class Codec:
+    """Encodes session values to JSON text and back, losslessly for every tagged type.
+
+    >>> codec = Codec()
+    >>> codec.loads(codec.dumps({"at": (1, b"x")}))
+    {'at': (1, b'x')}
+    """
+
+    def __init__(self, tags: Iterable[Tag] = ()) -> None:
+        extra = tuple(tags)
+        self._tags: tuple[Tag, ...] = extra + _BUILTIN_TAGS
+        names = [tag.name for tag in self._tags]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate tag names in {names}")
+        self._by_type: dict[type, Tag] = {}
+        for tag in reversed(self._tags):  # earlier tags win for the same type
+            self._by_type[tag.type] = tag
+        self._by_key: dict[str, Tag] = {"$" + tag.name: tag for tag in self._tags}
+        self._encoder = json.JSONEncoder(
+            ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=True
+        )
+        self._decoder = json.JSONDecoder(object_hook=self._untag)
+
+    def with_tags(self, *tags: Tag) -> Codec:
+        """A new codec that also knows ``tags`` (which take precedence over existing ones)."""
+        builtin = set(_BUILTIN_TAGS)
+        return Codec(tags + tuple(t for t in self._tags if t not in builtin))
+
+    # -- encoding -----------------------------------------------------------------------------
+
+    def dumps(self, value: Any, *, key: str | None = None) -> str:
+        """JSON text for ``value``; raises :class:`ValueNotSerializable` naming ``key``."""
+        try:
+            return self._encoder.encode(self.tag(value))
+        except ValueNotSerializable as exc:
+            if key is not None and exc.evidence.get("key") is None:
+                raise ValueNotSerializable(
+                    f"session key {key!r}: {exc.message}", key=key, type=exc.evidence.get("type")
+                ) from None
+            raise
+        except (ValueError, RecursionError) as exc:  # NaN/inf, circular references
+            where = f"session key {key!r}" if key is not None else "value"
+            raise ValueNotSerializable(f"{where} cannot be encoded: {exc}", key=key) from None
+
+    def tag(self, value: Any) -> Any:
+        """``value`` rewritten into plain JSON data (dicts, lists, str, numbers, bool, None)."""
+        cls = type(value)
+        if cls in _SCALARS:
+            return value
+        if cls is dict:
+            return self._tag_dict(value)
+        if cls is list:
+            return [self.tag(item) for item in value]
+        tag = self._by_type.get(cls) or self._find_tag(value)
+        if tag is not None:
+            return {"$" + tag.name: self.tag(tag.encode(value))}
+        if isinstance(value, (str, int, float)):  # str/int/float subclasses such as IntEnum
+            return value
+        if isinstance(value, dict):
+            return self._tag_dict(value)
+        if isinstance(value, list):
+            return [self.tag(item) for item in value]
+        plain = _plain(value)
+        if plain is not None:
+            return self.tag(plain)
+        raise ValueNotSerializable(
+            f"{cls.__module__}.{cls.__qualname__} is not a supported session value "
+            "(use JSON types, a tagged type, a dataclass/pydantic/msgspec model, or add a Tag)",
+            type=cls.__qualname__,
+        )
+
+    def _find_tag(self, value: Any) -> Tag | None:
+        for tag in self._tags:
+            if isinstance(value, tag.type):
+                return tag
+        return None
+
+    def _tag_dict(self, value: dict[Any, Any]) -> Any:
+        if not all(type(k) is str for k in value):
+            return {"$map": [[self.tag(k), self.tag(v)] for k, v in value.items()]}
+        out = {k: self.tag(v) for k, v in value.items()}
+        if len(out) == 1:
+            (only,) = out
+            if only in self._by_key or only in ("$dict", "$map"):
+                return {"$dict": {only + "__": out[only]}}
+        return out
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def loads(self, text: str | bytes) -> Any:
+        """The value ``text`` encodes; raises :class:`RecordCorrupt` for anything malformed."""
+        try:
+            return self._decoder.decode(text if isinstance(text, str) else text.decode("utf-8"))
+        except RecordCorrupt:
+            raise
+        except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+            raise RecordCorrupt(f"undecodable session value: {exc.__class__.__name__}") from None
+
+    def _untag(self, obj: dict[str, Any]) -> Any:
+        if len(obj) != 1:
+            return obj
+        ((key, payload),) = obj.items()
+        if not key.startswith("$"):
+            return obj
+        if key == "$dict":
+            if not isinstance(payload, dict) or len(payload) != 1:
+                raise RecordCorrupt("malformed $dict tag")
+            ((escaped, inner),) = payload.items()
+            if not escaped.endswith("__"):
+                raise RecordCorrupt("malformed $dict tag")
+            return {escaped[:-2]: inner}
+        if key == "$map":
+            if not isinstance(payload, list):
+                raise RecordCorrupt("malformed $map tag")
+            return {_hashable(k): v for k, v in payload}
+        tag = self._by_key.get(key)
+        if tag is None:
+            return obj  # a user dict with one "$..." key that is no tag of ours
+        try:
+            return tag.decode(payload)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise RecordCorrupt(f"malformed {key} tag: {exc.__class__.__name__}") from None
+
+
+def _hashable(value: Any) -> Any:
+    # JSON gives lists back for tuple keys only when untagged; tagged tuples arrive as tuples.
+    if isinstance(value, (list, dict)):
+        raise RecordCorrupt("unhashable key in $map tag")
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """Plain data for a dataclass, pydantic model or msgspec struct; ``None`` if it is neither."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    dump = getattr(value, "model_dump", None)  # pydantic v2
+    if callable(dump):
+        return dump(mode="json")
+    if hasattr(type(value), "__struct_fields__"):  # msgspec.Struct, without importing msgspec
+        return {name: getattr(value, name) for name in type(value).__struct_fields__}
+    return None
+
+
+default_codec = Codec()

@@ -1,0 +1,89 @@
+"""Events: every change in a session's life is announced to listeners, never with a raw ID."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["EventKind", "Events", "SessionEvent"]
+
+logger = logging.getLogger("sessio.events")
+
+
+class EventKind(str, enum.Enum):
+    """What happened."""
+
+    CREATED = "created"
+    LOADED = "loaded"
+    SAVED = "saved"
+    TOUCHED = "touched"
+    ROTATED = "rotated"
+    AUTHENTICATED = "authenticated"
+    LOGGED_OUT = "logged_out"
+    DESTROYED = "destroyed"
+    EXPIRED = "expired"
+    EVICTED = "evicted"
+    REVOKED = "revoked"
+    REJECTED = "rejected"
+    CORRUPT = "corrupt"
+    CSRF_FAILED = "csrf_failed"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """One event. ``session`` is a short hash of the store key, never the session ID."""
+
+    kind: EventKind
+    session: str | None
+    principal: str | None
+    at: float
+    detail: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data, e.g. for structured logging."""
+        return {
+            "event": self.kind.value,
+            "session": self.session,
+            "principal": self.principal,
+            "at": self.at,
+            **self.detail,
+        }
+
+
+Listener = Callable[[SessionEvent], None]
+
+
+class Events:
+    """Listeners of a manager's events: ``manager.events.subscribe(fn)`` or ``@manager.events``.
+
+    Listeners run synchronously, in subscription order, after the store call they describe
+    succeeded. A listener that raises is logged with its traceback and does not stop the others
+    or the request: auditing must not take sessions down.
+    """
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Add ``listener``; returns a function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def __call__(self, listener: Listener) -> Listener:
+        """Decorator form of :meth:`subscribe`."""
+        self.subscribe(listener)
+        return listener
+
+    def __bool__(self) -> bool:
+        return bool(self._listeners)
+
+    def emit(self, event: SessionEvent) -> None:
+        """Deliver ``event`` to every listener."""
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("session event listener %r failed on %s", listener, event.kind.value)

@@ -1,0 +1,437 @@
+"""SessionManager and SyncSessionManager: load, commit and police sessions against a store.
+
+The logic is written once, as generators that *yield* store operations and receive their
+results (the sans-I/O style of httpx's auth flows). :class:`SessionManager` drives them with
+``await``, :class:`SyncSessionManager` with plain calls, so WSGI apps get a true sync path with
+no event loop anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from collections.abc import Generator
+from typing import Any, Generic, TypeVar
+
+from . import ids
+from .codec import Codec, default_codec
+from .errors import ConcurrencyLimitExceeded, RecordCorrupt, SessionError
+from .events import EventKind, Events, SessionEvent
+from .policy import Policy
+from .session import META, Session, SessionMeta
+from .stores.base import Clock, Record, Store, Write
+
+__all__ = ["Commit", "CommitAction", "SessionInfo", "SessionManager", "SyncSessionManager"]
+
+T = TypeVar("T")
+
+
+# -- store operations, as the flows yield them -------------------------------------------------------
+
+
+class _Op:
+    __slots__ = ("args", "name")
+
+    def __init__(self, name: str, *args: Any) -> None:
+        self.name = name
+        self.args = args
+
+    async def run(self, store: Store) -> Any:
+        return await getattr(store, self.name)(*self.args)
+
+    def run_sync(self, store: Store) -> Any:
+        return getattr(store, self.name + "_sync")(*self.args)
+
+
+Flow = Generator[_Op, Any, T]
+
+
+# -- results ----------------------------------------------------------------------------------------
+
+
+class CommitAction(str, enum.Enum):
+    """What the transport must do after a commit."""
+
+    NONE = "none"  # leave the client's token as it is
+    SET = "set"  # send the token (new, rotated, or refreshed with ``rolling``)
+    CLEAR = "clear"  # tell the client to forget its token
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Commit:
+    """The outcome of :meth:`SessionManager.commit`."""
+
+    action: CommitAction
+    token: str | None = None
+    expires_at: float | None = None
+    wrote: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One session of a principal, as a device list shows it. ``key`` is safe to display."""
+
+    key: str
+    principal: str | None
+    created_at: float
+    last_seen: float
+    expires_at: float
+    ip: str | None
+    user_agent: str | None
+    current: bool = False
+
+
+# -- the shared logic ---------------------------------------------------------------------------------
+
+
+class _BaseManager(Generic[T]):
+    def __init__(
+        self,
+        store: Store,
+        policy: Policy | None = None,
+        *,
+        codec: Codec | None = None,
+        clock: Clock = time.time,
+        events: Events | None = None,
+    ) -> None:
+        if not isinstance(store, Store):
+            raise TypeError(f"store must be a sessio Store, got {type(store).__name__}")
+        self.store = store
+        self.policy = policy if policy is not None else Policy()
+        self.codec = codec if codec is not None else default_codec
+        self.clock = clock
+        self.events = events if events is not None else Events()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.store!r})"
+
+    def _emit(
+        self, kind: EventKind, key: str | None, principal: str | None = None, **detail: Any
+    ) -> None:
+        if self.events:
+            short = None if key is None else ids.short_hash(key)
+            self.events.emit(SessionEvent(kind, short, principal, self.clock(), detail))
+
+    def start(self, *, ip: str | None = None, user_agent: str | None = None) -> Session:
+        """A new, empty session; it is stored only when committed with something in it."""
+        now = self.clock()
+        meta = SessionMeta(now, now, ip=self._ip(ip), user_agent=self._agent(user_agent))
+        return self._session(ids.new_session_id(), meta, is_new=True)
+
+    def _session(
+        self, session_id: str, meta: SessionMeta, *, is_new: bool, fields: Any = None
+    ) -> Session:
+        key_ref: list[str] = []
+
+        def on_corrupt(name: str) -> None:
+            self._emit(EventKind.CORRUPT, key_ref[0] if key_ref else None, field=name)
+
+        session = Session(
+            session_id,
+            codec=self.codec,
+            meta=meta,
+            expires_at=self.policy.expires_at(meta.created_at, meta.last_seen),
+            fields=fields,
+            is_new=is_new,
+            rotate_on_login=self.policy.rotate_on_login,
+            clock=self.clock,
+            on_corrupt=on_corrupt,
+        )
+        if not is_new:
+            key_ref.append(ids.store_key(session_id))
+        return session
+
+    def _ip(self, ip: str | None) -> str | None:
+        return ip if self.policy.capture_ip else None
+
+    def _agent(self, user_agent: str | None) -> str | None:
+        if not self.policy.capture_user_agent or user_agent is None:
+            return None
+        return user_agent[:512]
+
+    # -- load ---------------------------------------------------------------------------------------
+
+    def _load_flow(
+        self, session_id: str | None, ip: str | None, user_agent: str | None
+    ) -> Flow[Session]:
+        if not session_id or not ids.is_well_formed(session_id):
+            return self.start(ip=ip, user_agent=user_agent)
+        key = ids.store_key(session_id)
+        try:
+            record = yield _Op("load", key)
+        except RecordCorrupt as exc:
+            return (yield from self._discard_corrupt(key, exc, ip, user_agent))
+        if record is None:
+            # Strict IDs: a token the store does not know is never adopted.
+            return self.start(ip=ip, user_agent=user_agent)
+        try:
+            meta = SessionMeta.from_data(self.codec.loads(record.fields[META]))
+            now = self.clock()
+            expires_at = min(record.expires_at, self.policy.expires_at(meta.created_at, meta.last_seen))
+            if expires_at <= now:
+                yield _Op("delete", key)
+                self._emit(EventKind.EXPIRED, key, record.principal)
+                return self.start(ip=ip, user_agent=user_agent)
+            session = self._session(session_id, meta, is_new=False, fields=record.fields)
+        except (RecordCorrupt, KeyError) as exc:
+            return (yield from self._discard_corrupt(key, exc, ip, user_agent))
+        ip, user_agent = self._ip(ip), self._agent(user_agent)
+        if (ip is not None and ip != meta.ip) or (user_agent is not None and user_agent != meta.user_agent):
+            meta.ip = ip or meta.ip
+            meta.user_agent = user_agent or meta.user_agent
+            session._system_dirty.add(META)
+        self._emit(EventKind.LOADED, key, record.principal)
+        return session
+
+    def _discard_corrupt(
+        self, key: str, exc: Exception, ip: str | None, user_agent: str | None
+    ) -> Flow[Session]:
+        self._emit(EventKind.CORRUPT, key, reason=str(exc))
+        yield _Op("delete", key)
+        return self.start(ip=ip, user_agent=user_agent)
+
+    # -- commit -------------------------------------------------------------------------------------
+
+    def _commit_flow(self, session: Session) -> Flow[Commit]:
+        policy = self.policy
+        if session.is_destroyed:
+            old = session._superseded or (None if session.is_new else session.key)
+            if old is not None:
+                yield _Op("delete", old)
+                self._emit(EventKind.DESTROYED, old)
+            return Commit(CommitAction.CLEAR)
+        now = self.clock()
+        meta = session.meta
+        pending = session._pending()
+        if pending is None:
+            if session.is_new:
+                if not policy.save_uninitialized:
+                    return Commit(CommitAction.NONE)
+            elif not policy.resave:
+                touch_due = now - meta.last_seen >= policy.refresh_seconds
+                if not touch_due or (policy.idle_timeout is None and not policy.rolling):
+                    return Commit(CommitAction.NONE)
+                meta.last_seen = now
+                expires_at = policy.expires_at(meta.created_at, now)
+                principal = session.principal.key if session.principal else None
+                fields = {META: self.codec.dumps(meta.to_data())}
+                yield _Op("save", session.key, Write(fields, expires_at, principal))
+                session._committed(expires_at)
+                self._emit(EventKind.TOUCHED, session.key, principal)
+                action = CommitAction.SET if policy.rolling else CommitAction.NONE
+                return Commit(action, session.id, expires_at, wrote=True)
+            pending = session._pending(force=True)
+        meta.last_seen = now
+        expires_at = policy.expires_at(meta.created_at, now)
+        principal = session.principal.key if session.principal else None
+        if session.auth_change == "authenticated" and principal is not None:
+            yield from self._enforce_concurrency(session, principal)
+        fields, removed, replace = pending
+        fields[META] = self.codec.dumps(meta.to_data())
+        superseded = session._superseded
+        write = Write(fields, expires_at, principal, removed, replace, superseded)
+        was_new, auth_change = session.is_new, session.auth_change
+        yield _Op("save", session.key, write)
+        session._committed(expires_at)
+        if was_new:
+            self._emit(EventKind.CREATED, session.key, principal)
+        if superseded is not None:
+            self._emit(EventKind.ROTATED, session.key, principal, previous=ids.short_hash(superseded))
+        if auth_change == "authenticated":
+            self._emit(EventKind.AUTHENTICATED, session.key, principal)
+        elif auth_change == "logged_out":
+            self._emit(EventKind.LOGGED_OUT, session.key, None)
+        self._emit(EventKind.SAVED, session.key, principal, fields=len(fields), replace=replace)
+        send = was_new or superseded is not None or policy.rolling
+        return Commit(CommitAction.SET if send else CommitAction.NONE, session.id, expires_at, True)
+
+    def _enforce_concurrency(self, session: Session, principal: str) -> Flow[None]:
+        limit = self.policy.concurrency.max_sessions_per_principal
+        if limit is None:
+            return
+        records: list[Record] = yield _Op("principal_records", principal)
+        mine = {session.key, session._superseded}
+        others = sorted((self._info(r) for r in records if r.key not in mine), key=_age)
+        excess = len(others) - limit + 1
+        if excess <= 0:
+            return
+        if self.policy.concurrency.on_limit == "reject":
+            self._emit(EventKind.REJECTED, session.key, principal, limit=limit)
+            raise ConcurrencyLimitExceeded(
+                f"principal already holds {len(others)} sessions (limit {limit})",
+                principal=principal,
+                limit=limit,
+            )
+        for info in others[:excess]:
+            yield _Op("delete", info.key)
+            self._emit(EventKind.EVICTED, info.key, principal, limit=limit)
+
+    # -- per-principal views and revocation --------------------------------------------------------------
+
+    def _info(self, record: Record, current: str | None = None) -> SessionInfo:
+        try:
+            meta = SessionMeta.from_data(self.codec.loads(record.fields[META]))
+        except (RecordCorrupt, KeyError):
+            meta = SessionMeta(0.0, 0.0)
+        return SessionInfo(
+            record.key,
+            record.principal,
+            meta.created_at,
+            meta.last_seen,
+            record.expires_at,
+            meta.ip,
+            meta.user_agent,
+            record.key == current,
+        )
+
+    def _sessions_of_flow(self, principal: Any, current: Session | None) -> Flow[list[SessionInfo]]:
+        records = yield _Op("principal_records", _principal_key(principal))
+        current_key = None if current is None or current.is_new else current.key
+        infos = [self._info(r, current_key) for r in records]
+        return sorted(infos, key=lambda i: i.last_seen, reverse=True)
+
+    def _revoke_flow(self, key: str, principal: Any) -> Flow[bool]:
+        if principal is not None:
+            owner = _principal_key(principal)
+            records = yield _Op("principal_records", owner)
+            if key not in {r.key for r in records}:
+                return False
+        else:
+            owner = None
+        removed = yield _Op("delete", key)
+        if removed:
+            self._emit(EventKind.REVOKED, key, owner)
+        return bool(removed)
+
+    def _revoke_all_flow(self, principal: Any, keep: Any) -> Flow[int]:
+        owner = _principal_key(principal)
+        records = yield _Op("principal_records", owner)
+        keep_key = keep.key if isinstance(keep, Session) else keep
+        n = 0
+        for record in records:
+            if record.key != keep_key and (yield _Op("delete", record.key)):
+                n += 1
+                self._emit(EventKind.REVOKED, record.key, owner)
+        return n
+
+
+def _age(info: SessionInfo) -> float:
+    return info.created_at
+
+
+def _principal_key(principal: Any) -> str:
+    """A Principal's index key; a plain string or int names a principal of kind "user"."""
+    key = getattr(principal, "key", None)
+    if isinstance(key, str):
+        return key
+    return f"user:{principal}"
+
+
+# -- the two drivers -----------------------------------------------------------------------------------
+
+
+class SessionManager(_BaseManager[Any]):
+    """The async session manager: ``await manager.load(token)``, ``await manager.commit(session)``.
+
+    ``store`` is any :class:`~sessio.stores.Store`; ``policy`` defaults to :meth:`Policy.web`;
+    ``codec`` encodes values (add :class:`~sessio.codec.Tag` s for your own types); ``clock``
+    is injectable for tests; ``events`` receives :class:`~sessio.events.SessionEvent` s.
+    """
+
+    async def _drive(self, flow: Flow[T]) -> T:
+        try:
+            op = next(flow)
+            while True:
+                try:
+                    result = await op.run(self.store)
+                except SessionError as exc:
+                    op = flow.throw(exc)
+                else:
+                    op = flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def load(
+        self, token: str | None, *, ip: str | None = None, user_agent: str | None = None
+    ) -> Session:
+        """The session ``token`` names, or a new one if it names none that is live.
+
+        Never raises for a bad token (a forged, expired or revoked one gives a fresh session);
+        raises :class:`~sessio.errors.StoreUnavailable` when the store is down.
+        """
+        return await self._drive(self._load_flow(token, ip, user_agent))
+
+    async def commit(self, session: Session) -> Commit:
+        """Write what the request changed, in one store call; see :class:`Commit`."""
+        return await self._drive(self._commit_flow(session))
+
+    async def destroy(self, session: Session) -> None:
+        """Destroy ``session`` now (rather than at the end of the request)."""
+        session.destroy()
+        await self.commit(session)
+
+    async def cleanup(self) -> int:
+        """Remove expired sessions from the store; how many were removed."""
+        return int(await self.store.cleanup())
+
+    async def sessions_of(self, principal: Any, *, current: Session | None = None) -> list[SessionInfo]:
+        """The live sessions of ``principal`` (a Principal, or a user id), newest first."""
+        return await self._drive(self._sessions_of_flow(principal, current))
+
+    async def revoke(self, key: str, *, principal: Any = None) -> bool:
+        """End the session stored under ``key`` (a :attr:`SessionInfo.key`).
+
+        With ``principal``, only if that session belongs to it (what a device list wants).
+        """
+        return await self._drive(self._revoke_flow(key, principal))
+
+    async def revoke_all(self, principal: Any, *, except_: Session | str | None = None) -> int:
+        """End every session of ``principal`` but ``except_`` ("log out everywhere else")."""
+        return await self._drive(self._revoke_all_flow(principal, except_))
+
+
+class SyncSessionManager(_BaseManager[Any]):
+    """The sync twin of :class:`SessionManager`, for WSGI: same logic, no event loop."""
+
+    def _drive(self, flow: Flow[T]) -> T:
+        try:
+            op = next(flow)
+            while True:
+                try:
+                    result = op.run_sync(self.store)
+                except SessionError as exc:
+                    op = flow.throw(exc)
+                else:
+                    op = flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    def load(self, token: str | None, *, ip: str | None = None, user_agent: str | None = None) -> Session:
+        """See :meth:`SessionManager.load`."""
+        return self._drive(self._load_flow(token, ip, user_agent))
+
+    def commit(self, session: Session) -> Commit:
+        """See :meth:`SessionManager.commit`."""
+        return self._drive(self._commit_flow(session))
+
+    def destroy(self, session: Session) -> None:
+        """See :meth:`SessionManager.destroy`."""
+        session.destroy()
+        self.commit(session)
+
+    def cleanup(self) -> int:
+        """See :meth:`SessionManager.cleanup`."""
+        return int(self.store.cleanup_sync())
+
+    def sessions_of(self, principal: Any, *, current: Session | None = None) -> list[SessionInfo]:
+        """See :meth:`SessionManager.sessions_of`."""
+        return self._drive(self._sessions_of_flow(principal, current))
+
+    def revoke(self, key: str, *, principal: Any = None) -> bool:
+        """See :meth:`SessionManager.revoke`."""
+        return self._drive(self._revoke_flow(key, principal))
+
+    def revoke_all(self, principal: Any, *, except_: Session | str | None = None) -> int:
+        """See :meth:`SessionManager.revoke_all`."""
+        return self._drive(self._revoke_all_flow(principal, except_))

@@ -1,0 +1,269 @@
+"""Policy: every rule of a session's life (timeouts, refresh, rotation, limits, cookie), frozen.
+
+A :class:`Policy` validates itself at construction, so a bad setting fails when the app starts,
+not on the first request. Presets cover the common cases::
+
+    Policy.web()                # browser sessions: 7 days absolute, 30 minutes idle, cookie
+    Policy.api()                # API tokens: 1 hour, sent in a header, no cookie, no CSRF
+    Policy.ephemeral()          # short, browser-session cookie, nothing kept after 15 minutes
+    Policy.web().production()   # Secure + __Host- cookie
+    Policy.web().development()  # plain-HTTP friendly cookie for localhost
+
+and ``policy.replace(idle_timeout=timedelta(minutes=5))`` derives a variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import timedelta
+from typing import Any, Literal
+
+from .errors import ConfigurationError
+
+__all__ = ["ConcurrencyPolicy", "CookieOptions", "Policy"]
+
+SameSite = Literal["lax", "strict", "none"]
+OnLimit = Literal["evict_oldest", "reject"]
+TransportName = Literal["cookie", "header", "bearer"]
+
+# RFC 6265 cookie-name token: visible ASCII without separators.
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _seconds(value: timedelta | float | int | None, name: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not seconds > 0:
+        raise ConfigurationError(f"{name} must be positive, got {value!r}")
+    return seconds
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CookieOptions:
+    """How the session cookie is written. Defaults follow OWASP: HttpOnly, Secure, SameSite=Lax.
+
+    ``max_age`` is the cookie's lifetime in seconds; ``None`` follows the session's own expiry
+    and ``"session"`` makes a browser-session cookie (no ``Max-Age``/``Expires``), which the
+    server still expires on its own clock.
+    """
+
+    name: str = "sessio"
+    path: str = "/"
+    domain: str | None = None
+    secure: bool = True
+    httponly: bool = True
+    samesite: SameSite = "lax"
+    max_age: int | Literal["session"] | None = None
+    partitioned: bool = False
+
+    def __post_init__(self) -> None:
+        if not _COOKIE_NAME.fullmatch(self.name):
+            raise ConfigurationError(f"invalid cookie name {self.name!r}")
+        if self.samesite not in ("lax", "strict", "none"):
+            raise ConfigurationError(
+                f"samesite must be 'lax', 'strict' or 'none', got {self.samesite!r}"
+            )
+        if self.samesite == "none" and not self.secure:
+            raise ConfigurationError("SameSite=None cookies must be Secure (browsers drop them)")
+        if self.partitioned and not self.secure:
+            raise ConfigurationError("Partitioned cookies must be Secure")
+        if not self.path.startswith("/") or any(c in self.path for c in ";\r\n"):
+            raise ConfigurationError(f"cookie path must start with '/': {self.path!r}")
+        if self.domain is not None and (not self.domain or any(c in self.domain for c in ";, \r\n")):
+            raise ConfigurationError(f"invalid cookie domain {self.domain!r}")
+        if self.max_age is not None and self.max_age != "session":
+            if isinstance(self.max_age, bool) or not isinstance(self.max_age, int):
+                raise ConfigurationError(f"max_age must be int seconds, 'session' or None: {self.max_age!r}")
+            if self.max_age <= 0:
+                raise ConfigurationError("max_age must be positive")
+        if self.name.startswith("__Host-"):
+            # RFC 6265bis 4.1.3.2: Secure, Path=/, and no Domain.
+            if not self.secure or self.path != "/" or self.domain is not None:
+                raise ConfigurationError(
+                    "a __Host- cookie must be Secure, have path '/' and no domain"
+                )
+        elif self.name.startswith("__Secure-") and not self.secure:
+            raise ConfigurationError("a __Secure- cookie must be Secure")
+
+    def replace(self, **changes: Any) -> CookieOptions:
+        """A copy with ``changes`` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConcurrencyPolicy:
+    """How many live sessions one principal may hold, and what happens past that number."""
+
+    max_sessions_per_principal: int | None = None
+    on_limit: OnLimit = "evict_oldest"
+
+    def __post_init__(self) -> None:
+        limit = self.max_sessions_per_principal
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ConfigurationError(f"max_sessions_per_principal must be >= 1, got {limit!r}")
+        if self.on_limit not in ("evict_oldest", "reject"):
+            raise ConfigurationError(
+                f"on_limit must be 'evict_oldest' or 'reject', got {self.on_limit!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Policy:
+    """The rules a :class:`~sessio.SessionManager` enforces, server-side, on every load and commit.
+
+    Timeouts (both enforced together; the earlier one wins):
+
+    * ``ttl`` -- absolute lifetime from creation (``None``: no absolute limit).
+    * ``idle_timeout`` -- expiry after this long without a request (``None``: no idle limit).
+
+    Writes:
+
+    * ``refresh_interval`` -- an unmodified request writes nothing, except to push the idle
+      expiry, and then at most once per this interval (the "touch" is throttled).
+    * ``rolling`` -- re-send the cookie whenever the expiry is pushed, so the browser's copy
+      follows the server's (express-session's ``rolling``).
+    * ``resave`` -- write the whole session on every request that loaded it (rarely wanted).
+    * ``save_uninitialized`` -- store (and send a cookie for) new sessions that hold no data.
+
+    Security:
+
+    * ``rotate_on_login`` -- a new session ID whenever the principal or its roles change.
+    * ``concurrency`` -- the per-principal session limit.
+    * ``csrf`` -- whether integrations enforce CSRF tokens on unsafe methods.
+
+    Transport: ``cookie`` options, ``header_name`` (``None`` disables header tokens), and the
+    ``transports`` tried in order when reading a token.
+    """
+
+    ttl: timedelta | None = timedelta(days=7)
+    idle_timeout: timedelta | None = timedelta(minutes=30)
+    refresh_interval: timedelta = timedelta(seconds=60)
+    rolling: bool = False
+    resave: bool = False
+    save_uninitialized: bool = False
+    rotate_on_login: bool = True
+    concurrency: ConcurrencyPolicy = ConcurrencyPolicy()
+    csrf: bool = True
+    cookie: CookieOptions = CookieOptions()
+    header_name: str | None = "X-Session-ID"
+    transports: tuple[TransportName, ...] = ("cookie",)
+    capture_ip: bool = True
+    capture_user_agent: bool = True
+
+    def __post_init__(self) -> None:
+        ttl = _seconds(self.ttl, "ttl")
+        idle = _seconds(self.idle_timeout, "idle_timeout")
+        refresh = _seconds(self.refresh_interval, "refresh_interval")
+        if ttl is None and idle is None:
+            raise ConfigurationError(
+                "a session needs an end: set ttl, idle_timeout, or both (OWASP: both)"
+            )
+        shortest = min(x for x in (ttl, idle) if x is not None)
+        if refresh is not None and refresh >= shortest:
+            raise ConfigurationError(
+                f"refresh_interval ({refresh:g}s) must be shorter than the shortest timeout "
+                f"({shortest:g}s), or sessions would expire between refreshes"
+            )
+        if not self.transports:
+            raise ConfigurationError("transports must name at least one of cookie, header, bearer")
+        for name in self.transports:
+            if name not in ("cookie", "header", "bearer"):
+                raise ConfigurationError(f"unknown transport {name!r}")
+        if len(set(self.transports)) != len(self.transports):
+            raise ConfigurationError(f"transports repeat a name: {self.transports!r}")
+        if "header" in self.transports and self.header_name is None:
+            raise ConfigurationError("the header transport needs header_name")
+        if self.header_name is not None and not _HEADER_NAME.fullmatch(self.header_name):
+            raise ConfigurationError(f"invalid header name {self.header_name!r}")
+        if not isinstance(self.cookie, CookieOptions):
+            raise ConfigurationError("cookie must be a CookieOptions")
+        if not isinstance(self.concurrency, ConcurrencyPolicy):
+            raise ConfigurationError("concurrency must be a ConcurrencyPolicy")
+
+    # -- derived values the manager uses on every request ---------------------------------------
+
+    @property
+    def ttl_seconds(self) -> float | None:
+        """``ttl`` in seconds."""
+        return None if self.ttl is None else self.ttl.total_seconds()
+
+    @property
+    def idle_seconds(self) -> float | None:
+        """``idle_timeout`` in seconds."""
+        return None if self.idle_timeout is None else self.idle_timeout.total_seconds()
+
+    @property
+    def refresh_seconds(self) -> float:
+        """``refresh_interval`` in seconds."""
+        return self.refresh_interval.total_seconds()
+
+    def expires_at(self, created_at: float, last_seen: float) -> float:
+        """When a session created at ``created_at`` and last seen at ``last_seen`` expires."""
+        ends = []
+        if self.ttl is not None:
+            ends.append(created_at + self.ttl.total_seconds())
+        if self.idle_timeout is not None:
+            ends.append(last_seen + self.idle_timeout.total_seconds())
+        return min(ends)
+
+    # -- variants ---------------------------------------------------------------------------------
+
+    def replace(self, **changes: Any) -> Policy:
+        """A copy with ``changes`` applied (and validated). ``cookie`` may be a dict of changes."""
+        cookie = changes.get("cookie")
+        if isinstance(cookie, dict):
+            changes["cookie"] = self.cookie.replace(**cookie)
+        concurrency = changes.get("concurrency")
+        if isinstance(concurrency, dict):
+            changes["concurrency"] = dataclasses.replace(self.concurrency, **concurrency)
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def web(cls, **changes: Any) -> Policy:
+        """Browser sessions (the default): 7 days absolute, 30 minutes idle, Lax cookie, CSRF."""
+        return cls().replace(**changes)
+
+    @classmethod
+    def api(cls, **changes: Any) -> Policy:
+        """API tokens: 1 hour, idle 15 minutes, sent as ``Authorization: Bearer`` or a header."""
+        base = cls(
+            ttl=timedelta(hours=1),
+            idle_timeout=timedelta(minutes=15),
+            transports=("bearer", "header"),
+            csrf=False,  # no ambient credential (cookie) means no cross-site request forgery
+            save_uninitialized=False,
+            capture_ip=True,
+        )
+        return base.replace(**changes)
+
+    @classmethod
+    def ephemeral(cls, **changes: Any) -> Policy:
+        """Short-lived sessions: 15 minutes absolute, a browser-session cookie."""
+        base = cls(
+            ttl=timedelta(minutes=15),
+            idle_timeout=None,
+            cookie=CookieOptions(max_age="session"),
+        )
+        return base.replace(**changes)
+
+    def production(self) -> Policy:
+        """This policy, hardened: a ``__Host-`` cookie that is Secure, host-only, path ``/``."""
+        name = self.cookie.name
+        if not name.startswith(("__Host-", "__Secure-")):
+            name = "__Host-" + name
+        return self.replace(
+            cookie=self.cookie.replace(name=name, secure=True, domain=None, path="/")
+        )
+
+    def development(self) -> Policy:
+        """This policy for plain-HTTP localhost: the cookie drops ``Secure`` and its prefix."""
+        name = self.cookie.name.removeprefix("__Host-").removeprefix("__Secure-")
+        samesite = "lax" if self.cookie.samesite == "none" else self.cookie.samesite
+        return self.replace(
+            cookie=self.cookie.replace(
+                name=name, secure=False, samesite=samesite, partitioned=False
+            )
+        )

@@ -1,0 +1,480 @@
+"""Session: one visitor's state as a mapping, with no I/O; it records what changed for the commit.
+
+A :class:`Session` is handed out by a :class:`~sessio.SessionManager` (or an integration) and
+behaves like a ``dict``::
+
+    session["cart"] = ["apple"]
+    session["cart"].append("pear")      # noticed at commit: the value is compared, not trusted
+    session.flash("success", "Saved!")
+    session.login(Principal("42", roles={"admin"}))
+
+Values are encoded as they are set, so an unencodable value fails at once, naming its key.
+Stored values are decoded on first read: a request that reads one key of fifty decodes one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterator, MutableMapping
+from decimal import Decimal
+from typing import Any, Literal, TypeVar, overload
+
+from . import csrf, ids
+from .codec import Codec
+from .errors import RecordCorrupt, SessionInvalid
+from .principal import Principal
+
+__all__ = ["DATA_PREFIX", "Session", "SessionMeta"]
+
+T = TypeVar("T")
+
+#: Store field names: data keys get a prefix, so no user key can collide with a system field.
+DATA_PREFIX = "d:"
+META, PRINCIPAL, CSRF, FLASH = "s:meta", "s:principal", "s:csrf", "s:flash"
+
+# Values that cannot change in place: their encoding at set time is final.
+_IMMUTABLE = frozenset(
+    {str, int, float, bool, type(None), bytes, dt.datetime, dt.date, dt.time, uuid.UUID, Decimal}
+)
+
+_MISSING: Any = object()
+
+#: (fields to write, fields to remove, replace the whole record)
+_Changes = tuple[dict[str, str], set[str], bool]
+
+
+class SessionMeta:
+    """Facts about a session kept beside its data (OWASP: let users see their sessions).
+
+    Times are epoch seconds. ``ip`` and ``user_agent`` are recorded by integrations when the
+    policy asks (``capture_ip``, ``capture_user_agent``).
+    """
+
+    __slots__ = ("authenticated_at", "created_at", "ip", "last_seen", "user_agent")
+
+    def __init__(
+        self,
+        created_at: float,
+        last_seen: float,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        authenticated_at: float | None = None,
+    ) -> None:
+        self.created_at = created_at
+        self.last_seen = last_seen
+        self.ip = ip
+        self.user_agent = user_agent
+        self.authenticated_at = authenticated_at
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for the codec (short names: this is written on every touch)."""
+        data: dict[str, Any] = {"c": self.created_at, "s": self.last_seen}
+        if self.ip is not None:
+            data["ip"] = self.ip
+        if self.user_agent is not None:
+            data["ua"] = self.user_agent
+        if self.authenticated_at is not None:
+            data["a"] = self.authenticated_at
+        return data
+
+    @classmethod
+    def from_data(cls, data: Any) -> SessionMeta:
+        """The inverse of :meth:`to_data`; raises :class:`RecordCorrupt` on anything else."""
+        try:
+            return cls(
+                float(data["c"]),
+                float(data["s"]),
+                ip=data.get("ip"),
+                user_agent=data.get("ua"),
+                authenticated_at=data.get("a"),
+            )
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise RecordCorrupt("malformed session metadata") from None
+
+    def __repr__(self) -> str:
+        return f"SessionMeta({self.to_data()!r})"
+
+
+class Session(MutableMapping[str, Any]):
+    """The state of one session: data (a mutable mapping), flash messages, CSRF token, principal.
+
+    Flags: :attr:`is_new` (not stored yet), :attr:`is_modified`, :attr:`is_destroyed`,
+    :attr:`is_accessed`. Lifecycle requests (:meth:`regenerate`, :meth:`destroy`,
+    :meth:`login`, :meth:`logout`) take effect when the manager commits the session.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        codec: Codec,
+        meta: SessionMeta,
+        expires_at: float,
+        fields: dict[str, str] | None = None,
+        is_new: bool = True,
+        rotate_on_login: bool = True,
+        clock: Callable[[], float],
+        on_corrupt: Callable[[str], None] | None = None,
+    ) -> None:
+        self._id = session_id
+        self._codec = codec
+        self._clock = clock
+        self._on_corrupt = on_corrupt
+        self.meta = meta
+        self._expires_at = expires_at
+        self.is_new = is_new
+        self._rotate_on_login = rotate_on_login
+        self._raw: dict[str, str] = {}
+        self._values: dict[str, Any] = {}
+        self._dirty: set[str] = set()
+        self._removed: set[str] = set()
+        self._read: set[str] = set()
+        self._system_dirty: set[str] = set()
+        self._principal: Principal | None = None
+        self._csrf_secret: str | None = None
+        self._flashes: list[tuple[str, Any]] = []
+        self._superseded: str | None = None  # store key of the record this one replaces
+        self._replace = is_new
+        self.is_destroyed = False
+        self.is_accessed = False
+        self.auth_change: str | None = None  # "authenticated" / "logged_out", for the manager
+        if fields:
+            self._adopt(fields)
+
+    def _adopt(self, fields: dict[str, str]) -> None:
+        for name, text in fields.items():
+            if name.startswith(DATA_PREFIX):
+                self._raw[name[len(DATA_PREFIX) :]] = text
+            elif name == PRINCIPAL:
+                self._principal = Principal.from_data(self._decode_system(text))
+            elif name == CSRF:
+                self._csrf_secret = str(self._decode_system(text))
+            elif name == FLASH:
+                self._flashes = [(str(k), m) for k, m in self._decode_system(text)]
+
+    def _decode_system(self, text: str) -> Any:
+        try:
+            return self._codec.loads(text)
+        except RecordCorrupt:
+            raise
+        except (TypeError, ValueError, KeyError) as exc:
+            raise RecordCorrupt(f"malformed system field: {exc.__class__.__name__}") from None
+
+    # -- identity and lifetime --------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The session ID (secret: it is what the client presents; never log it)."""
+        return self._id
+
+    @property
+    def key(self) -> str:
+        """The store key: SHA-256 of :attr:`id`, safe to show (the device list uses it)."""
+        return ids.store_key(self._id)
+
+    @property
+    def expires_at(self) -> dt.datetime:
+        """When the session ends (UTC), the earlier of its idle and absolute timeouts."""
+        return dt.datetime.fromtimestamp(self._expires_at, dt.timezone.utc)
+
+    @property
+    def remaining(self) -> dt.timedelta:
+        """Time left before :attr:`expires_at` (zero once past)."""
+        return dt.timedelta(seconds=max(0.0, self._expires_at - self._clock()))
+
+    # -- mapping ----------------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        self.is_accessed = True
+        if key in self._values:
+            self._read.add(key)
+            return self._values[key]
+        text = self._raw.get(key)
+        if text is None:
+            raise KeyError(key)
+        try:
+            value = self._codec.loads(text)
+        except RecordCorrupt:
+            # An undecodable value is dropped (reported, and removed at commit), not fatal.
+            del self._raw[key]
+            self._removed.add(key)
+            if self._on_corrupt is not None:
+                self._on_corrupt(key)
+            raise KeyError(key) from None
+        self._values[key] = value
+        self._read.add(key)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"session keys are strings, got {type(key).__name__}")
+        self._check_alive()
+        self.is_accessed = True
+        self._raw[key] = self._codec.dumps(value, key=key)  # fails here, naming the key
+        self._values[key] = value
+        self._dirty.add(key)
+        self._removed.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        self._check_alive()
+        self.is_accessed = True
+        if key not in self._raw:
+            raise KeyError(key)
+        del self._raw[key]
+        self._values.pop(key, None)
+        self._dirty.discard(key)
+        self._read.discard(key)
+        self._removed.add(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.is_accessed = True
+        return key in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        self.is_accessed = True
+        return iter(list(self._raw))
+
+    def __len__(self) -> int:
+        self.is_accessed = True
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        state = "new" if self.is_new else "stored"
+        return f"<Session {ids.short_hash(self.key)} {state} keys={sorted(self._raw)}>"
+
+    def clear(self) -> None:
+        """Remove every data key (flash, CSRF and principal stay)."""
+        for key in list(self._raw):
+            del self[key]
+
+    def get_as(self, key: str, model: type[T], default: Any = None) -> T | Any:
+        """``session[key]`` as an instance of ``model``: a dataclass, pydantic or msgspec model.
+
+        Returns ``default`` when the key is missing; raises ``TypeError``/the model's own
+        validation error when the stored value does not fit the model.
+        """
+        from .typed import convert
+
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            return default
+        return convert(value, model)
+
+    # -- flash messages -----------------------------------------------------------------------------
+
+    def flash(self, kind: str, message: Any) -> None:
+        """Queue a message for the next page that reads it (``kind``: "success", "error"...)."""
+        self._check_alive()
+        self._codec.dumps(message, key=f"flash:{kind}")
+        self._flashes.append((kind, message))
+        self._system_dirty.add(FLASH)
+
+    def peek_flash(self, kind: str | None = None) -> list[Any]:
+        """The queued messages (of ``kind``, or all), left in place."""
+        return [m for k, m in self._flashes if kind is None or k == kind]
+
+    def has_flash(self, kind: str | None = None) -> bool:
+        """Whether a message (of ``kind``) is queued."""
+        return any(kind is None or k == kind for k, _ in self._flashes)
+
+    def pop_flash(self, kind: str) -> list[Any]:
+        """The queued messages of ``kind``, consumed."""
+        taken = [m for k, m in self._flashes if k == kind]
+        if taken:
+            self._flashes = [(k, m) for k, m in self._flashes if k != kind]
+            self._system_dirty.add(FLASH)
+        return taken
+
+    def flashes(self) -> list[tuple[str, Any]]:
+        """Every queued ``(kind, message)``, consumed."""
+        taken, self._flashes = self._flashes, []
+        if taken:
+            self._system_dirty.add(FLASH)
+        return taken
+
+    def clear_flash(self) -> None:
+        """Drop every queued message."""
+        self.flashes()
+
+    # -- CSRF -------------------------------------------------------------------------------------
+
+    @property
+    def csrf_token(self) -> str:
+        """A CSRF token for a form or header, freshly masked on every read (BREACH-safe)."""
+        if self._csrf_secret is None:
+            self._check_alive()
+            self._csrf_secret = csrf.new_secret()
+            self._system_dirty.add(CSRF)
+        return csrf.mask_token(self._csrf_secret)
+
+    def verify_csrf(self, token: object) -> bool:
+        """Whether ``token`` is a valid CSRF token of this session (constant time)."""
+        return self._csrf_secret is not None and csrf.verify_token(self._csrf_secret, token)
+
+    def rotate_csrf(self) -> None:
+        """Invalidate every CSRF token handed out so far."""
+        self._csrf_secret = csrf.new_secret()
+        self._system_dirty.add(CSRF)
+
+    # -- principal -----------------------------------------------------------------------------------
+
+    @property
+    def principal(self) -> Principal | None:
+        """Who is logged in, or ``None``."""
+        return self._principal
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Whether a principal is logged in."""
+        return self._principal is not None
+
+    def login(self, principal: Principal, *, keep_data: bool = True) -> None:
+        """Authenticate as ``principal``.
+
+        Rotates the session ID (when the policy says, which it does by default) and the CSRF
+        token, so a fixated or leaked pre-login ID is worthless. ``keep_data=False`` also drops
+        the anonymous session's data.
+        """
+        self._check_alive()
+        if not isinstance(principal, Principal):
+            raise TypeError(f"login() takes a Principal, got {type(principal).__name__}")
+        self._codec.dumps(principal.to_data(), key="principal")
+        changed = principal != self._principal
+        if changed and self._rotate_on_login and not self.is_new:
+            self.regenerate(keep_data=keep_data)
+        elif not keep_data:
+            self.clear()
+        self._principal = principal
+        self._system_dirty.add(PRINCIPAL)
+        self.meta.authenticated_at = self._clock()
+        self._system_dirty.add(META)
+        self.rotate_csrf()
+        if changed:
+            self.auth_change = "authenticated"
+
+    def logout(self, *, keep_data: bool = False) -> None:
+        """End the authentication: the old session is deleted server-side and a new ID issued.
+
+        By default the data goes too (OWASP: invalidate everything on logout); flash messages
+        queued after ``logout()`` reach the next page.
+        """
+        self._check_alive()
+        had_principal = self._principal is not None
+        self.regenerate(keep_data=keep_data)
+        self._principal = None
+        self.meta.authenticated_at = None
+        self._system_dirty.update((PRINCIPAL, META))
+        self.rotate_csrf()
+        if had_principal:
+            self.auth_change = "logged_out"
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def regenerate(self, *, keep_data: bool = True) -> None:
+        """Issue a new ID (deleting the old record at commit); ``keep_data=False`` empties it.
+
+        Django calls these ``cycle_key()`` and ``flush()``.
+        """
+        self._check_alive()
+        if not self.is_new and self._superseded is None:
+            self._superseded = self.key
+        self._id = ids.new_session_id()
+        self._replace = True
+        if not keep_data:
+            self.clear()
+            self._flashes = []
+            self._dirty.clear()
+            self._removed.clear()
+
+    def destroy(self) -> None:
+        """End the session: the record is deleted and the cookie cleared at commit."""
+        self.is_destroyed = True
+        self._raw.clear()
+        self._values.clear()
+        self._flashes = []
+        self._principal = None
+
+    def _check_alive(self) -> None:
+        if self.is_destroyed:
+            raise SessionInvalid("the session was destroyed in this request")
+
+    # -- the change record the manager commits ---------------------------------------------------------
+
+    @property
+    def is_modified(self) -> bool:
+        """Whether the commit must write (including values mutated in place)."""
+        return bool(
+            (self._replace and not self.is_new)
+            or self._dirty
+            or self._removed
+            or self._system_dirty
+            or self._mutated()
+        )
+
+    def _mutated(self) -> list[tuple[str, str]]:
+        """Read values whose encoding changed since they were loaded or set."""
+        out = []
+        for key in self._read:
+            value = self._values[key]
+            if type(value) in _IMMUTABLE:
+                continue
+            text = self._codec.dumps(value, key=key)
+            if text != self._raw.get(key):
+                out.append((key, text))
+        return out
+
+    def _system_fields(self, names: set[str] | frozenset[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name in names:
+            if name == META:
+                out[META] = self._codec.dumps(self.meta.to_data())
+            elif name == PRINCIPAL and self._principal is not None:
+                out[PRINCIPAL] = self._codec.dumps(self._principal.to_data())
+            elif name == CSRF and self._csrf_secret is not None:
+                out[CSRF] = self._codec.dumps(self._csrf_secret)
+            elif name == FLASH and self._flashes:
+                out[FLASH] = self._codec.dumps([[k, m] for k, m in self._flashes])
+        return out
+
+    @overload
+    def _pending(self, *, force: Literal[True]) -> _Changes: ...
+    @overload
+    def _pending(self, *, force: bool = False) -> _Changes | None: ...
+    def _pending(self, *, force: bool = False) -> _Changes | None:
+        """``(fields to write, fields to remove, replace all)``, or ``None`` if nothing changed.
+
+        Values are re-encoded here, so in-place mutations are written; ``force`` asks for a
+        full write even when nothing changed (``resave``, ``save_uninitialized``).
+        """
+        for key, text in self._mutated():
+            self._raw[key] = text
+            self._dirty.add(key)
+        changed = self._dirty or self._removed or self._system_dirty
+        if not (changed or force or (self._replace and not self.is_new)):
+            return None
+        for key in self._dirty:
+            value = self._values[key]
+            if type(value) not in _IMMUTABLE:
+                self._raw[key] = self._codec.dumps(value, key=key)
+        if self._replace or force:
+            fields = {DATA_PREFIX + k: v for k, v in self._raw.items()}
+            fields.update(self._system_fields({PRINCIPAL, CSRF, FLASH}))
+            return fields, set(), True
+        fields = {DATA_PREFIX + k: self._raw[k] for k in self._dirty}
+        fields.update(self._system_fields(self._system_dirty))
+        removed = {DATA_PREFIX + k for k in self._removed}
+        removed.update(n for n in self._system_dirty if n not in fields and n != META)
+        return fields, removed, False
+
+    def _committed(self, expires_at: float) -> None:
+        """Called by the manager once the store accepted the commit."""
+        self._expires_at = expires_at
+        self.is_new = False
+        self._replace = False
+        self._superseded = None
+        self._dirty.clear()
+        self._removed.clear()
+        self._system_dirty.clear()
+        self.auth_change = None

@@ -1,0 +1,204 @@
+"""The store contract: what every session store, present and future, must implement.
+
+A store knows nothing of the web, of policies or of session IDs. It keeps *records* under
+opaque *keys* (SHA-256 hashes of session IDs, see :mod:`sessio.ids`). A record is a flat map of
+field names to encoded text, an absolute expiry (epoch seconds) and an optional principal key.
+
+What a store must implement, async and sync (the sync twin carries a ``_sync`` suffix):
+
+``load(key)``
+    The live record, or ``None`` for a miss, an expired record or one that cannot be decoded.
+    One round trip on network stores.
+``save(key, write)``
+    Apply a :class:`Write` atomically, in one round trip: with ``write.replace`` the record
+    becomes exactly ``write.fields`` (created if missing); otherwise only ``write.fields`` are
+    set and ``write.removed`` dropped, and a *missing* record stays missing (a delta never
+    resurrects a session that was destroyed or revoked meanwhile). ``write.supersedes`` names
+    a record to delete in the same operation (ID rotation). The principal index follows
+    ``write.principal``.
+``delete(key)``
+    Remove the record and its index entry; ``True`` if it existed.
+``principal_records(principal)``
+    The live records filed under a principal key (the per-principal index).
+``exists(key)``, ``count()``, ``clear()``
+    Housekeeping: presence, number of live records, remove everything (returns the count).
+``cleanup()``
+    Remove expired records (cost proportional to what expired where the store allows it);
+    returns how many were removed. Stores with native TTL may return 0.
+``close()``
+    Release connections.
+
+A store signals an outage by raising :class:`~sessio.errors.StoreUnavailable`, never by
+returning a miss. The contract is proven by ``tests/stores/test_contract.py``.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["Clock", "Record", "Store", "Write"]
+
+Clock = Callable[[], float]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Record:
+    """One stored session: its key, encoded fields, expiry and principal key."""
+
+    key: str
+    fields: Mapping[str, str]
+    expires_at: float
+    principal: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Write:
+    """One commit, as a store applies it in a single atomic operation."""
+
+    fields: Mapping[str, str]
+    expires_at: float
+    principal: str | None = None
+    removed: Collection[str] = ()
+    replace: bool = False
+    supersedes: str | None = None
+
+
+class Store(abc.ABC):
+    """Base class of every store. Subclasses implement both the async and the ``_sync`` methods.
+
+    ``clock`` is the time source for expiry decisions the store makes itself; stores with native
+    TTL (Redis) use the server's clock and ignore it.
+    """
+
+    def __init__(self, *, clock: Clock = time.time) -> None:
+        self.clock = clock
+
+    # -- async ------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def load(self, key: str) -> Record | None:
+        """The live record under ``key``, or ``None``."""
+
+    @abc.abstractmethod
+    async def save(self, key: str, write: Write) -> None:
+        """Apply ``write`` to the record under ``key``, atomically."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> bool:
+        """Remove the record under ``key``; whether it existed."""
+
+    @abc.abstractmethod
+    async def principal_records(self, principal: str) -> list[Record]:
+        """The live records filed under ``principal``."""
+
+    @abc.abstractmethod
+    async def exists(self, key: str) -> bool:
+        """Whether a live record is stored under ``key``."""
+
+    @abc.abstractmethod
+    async def count(self) -> int:
+        """How many live records the store holds."""
+
+    @abc.abstractmethod
+    async def clear(self) -> int:
+        """Remove every record; how many there were."""
+
+    @abc.abstractmethod
+    async def cleanup(self) -> int:
+        """Remove expired records; how many were removed."""
+
+    async def close(self) -> None:  # noqa: B027 - most stores hold nothing to release
+        """Release connections and files."""
+
+    # -- sync twins -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def load_sync(self, key: str) -> Record | None:
+        """Sync twin of :meth:`load`."""
+
+    @abc.abstractmethod
+    def save_sync(self, key: str, write: Write) -> None:
+        """Sync twin of :meth:`save`."""
+
+    @abc.abstractmethod
+    def delete_sync(self, key: str) -> bool:
+        """Sync twin of :meth:`delete`."""
+
+    @abc.abstractmethod
+    def principal_records_sync(self, principal: str) -> list[Record]:
+        """Sync twin of :meth:`principal_records`."""
+
+    @abc.abstractmethod
+    def exists_sync(self, key: str) -> bool:
+        """Sync twin of :meth:`exists`."""
+
+    @abc.abstractmethod
+    def count_sync(self) -> int:
+        """Sync twin of :meth:`count`."""
+
+    @abc.abstractmethod
+    def clear_sync(self) -> int:
+        """Sync twin of :meth:`clear`."""
+
+    @abc.abstractmethod
+    def cleanup_sync(self) -> int:
+        """Sync twin of :meth:`cleanup`."""
+
+    def close_sync(self) -> None:  # noqa: B027
+        """Sync twin of :meth:`close`."""
+
+    # -- context managers -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_sync()
+
+
+class LocalStore(Store):
+    """A store whose I/O is local and sub-millisecond (memory, file, SQLite).
+
+    Its async methods run the sync ones directly on the event loop: a thread hop would cost more
+    than the work. Subclasses implement only the ``_sync`` methods.
+    """
+
+    async def load(self, key: str) -> Record | None:
+        return self.load_sync(key)
+
+    async def save(self, key: str, write: Write) -> None:
+        self.save_sync(key, write)
+
+    async def delete(self, key: str) -> bool:
+        return self.delete_sync(key)
+
+    async def principal_records(self, principal: str) -> list[Record]:
+        return self.principal_records_sync(principal)
+
+    async def exists(self, key: str) -> bool:
+        return self.exists_sync(key)
+
+    async def count(self) -> int:
+        return self.count_sync()
+
+    async def clear(self) -> int:
+        return self.clear_sync()
+
+    async def cleanup(self) -> int:
+        return self.cleanup_sync()
+
+    async def close(self) -> None:
+        self.close_sync()
