@@ -35,7 +35,7 @@ def mask_token(secret: str) -> str:
     """A token for ``secret`` that differs on every call."""
     raw = _b64decode(secret)
     pad = secrets.token_bytes(len(raw))
-    return _b64encode(pad + bytes(a ^ b for a, b in zip(pad, raw)))
+    return _b64encode(pad + bytes(a ^ b for a, b in zip(pad, raw, strict=True)))
 
 
 def verify_token(secret: str, token: object) -> bool:
@@ -50,5 +50,5 @@ def verify_token(secret: str, token: object) -> bool:
     half = len(raw) // 2
     if half != len(expected):
         return False
-    unmasked = bytes(a ^ b for a, b in zip(raw[:half], raw[half:]))
+    unmasked = bytes(a ^ b for a, b in zip(raw[:half], raw[half:], strict=True))
     return hmac.compare_digest(unmasked, expected)

@@ -86,4 +86,6 @@ class Events:
             try:
                 listener(event)
             except Exception:
-                logger.exception("session event listener %r failed on %s", listener, event.kind.value)
+                logger.exception(
+                    "session event listener %r failed on %s", listener, event.kind.value
+                )

@@ -168,7 +168,9 @@ class _BaseManager(Generic[T]):
         try:
             meta = SessionMeta.from_data(self.codec.loads(record.fields[META]))
             now = self.clock()
-            expires_at = min(record.expires_at, self.policy.expires_at(meta.created_at, meta.last_seen))
+            expires_at = min(
+                record.expires_at, self.policy.expires_at(meta.created_at, meta.last_seen)
+            )
             if expires_at <= now:
                 yield _Op("delete", key)
                 self._emit(EventKind.EXPIRED, key, record.principal)
@@ -177,7 +179,9 @@ class _BaseManager(Generic[T]):
         except (RecordCorrupt, KeyError) as exc:
             return (yield from self._discard_corrupt(key, exc, ip, user_agent))
         ip, user_agent = self._ip(ip), self._agent(user_agent)
-        if (ip is not None and ip != meta.ip) or (user_agent is not None and user_agent != meta.user_agent):
+        if (ip is not None and ip != meta.ip) or (
+            user_agent is not None and user_agent != meta.user_agent
+        ):
             meta.ip = ip or meta.ip
             meta.user_agent = user_agent or meta.user_agent
             session._system_dirty.add(META)
@@ -237,7 +241,9 @@ class _BaseManager(Generic[T]):
         if was_new:
             self._emit(EventKind.CREATED, session.key, principal)
         if superseded is not None:
-            self._emit(EventKind.ROTATED, session.key, principal, previous=ids.short_hash(superseded))
+            self._emit(
+                EventKind.ROTATED, session.key, principal, previous=ids.short_hash(superseded)
+            )
         if auth_change == "authenticated":
             self._emit(EventKind.AUTHENTICATED, session.key, principal)
         elif auth_change == "logged_out":
@@ -375,7 +381,9 @@ class SessionManager(_BaseManager[Any]):
         """Remove expired sessions from the store; how many were removed."""
         return int(await self.store.cleanup())
 
-    async def sessions_of(self, principal: Any, *, current: Session | None = None) -> list[SessionInfo]:
+    async def sessions_of(
+        self, principal: Any, *, current: Session | None = None
+    ) -> list[SessionInfo]:
         """The live sessions of ``principal`` (a Principal, or a user id), newest first."""
         return await self._drive(self._sessions_of_flow(principal, current))
 
@@ -407,7 +415,9 @@ class SyncSessionManager(_BaseManager[Any]):
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
-    def load(self, token: str | None, *, ip: str | None = None, user_agent: str | None = None) -> Session:
+    def load(
+        self, token: str | None, *, ip: str | None = None, user_agent: str | None = None
+    ) -> Session:
         """See :meth:`SessionManager.load`."""
         return self._drive(self._load_flow(token, ip, user_agent))
 

@@ -72,11 +72,15 @@ class CookieOptions:
             raise ConfigurationError("Partitioned cookies must be Secure")
         if not self.path.startswith("/") or any(c in self.path for c in ";\r\n"):
             raise ConfigurationError(f"cookie path must start with '/': {self.path!r}")
-        if self.domain is not None and (not self.domain or any(c in self.domain for c in ";, \r\n")):
+        if self.domain is not None and (
+            not self.domain or any(c in self.domain for c in ";, \r\n")
+        ):
             raise ConfigurationError(f"invalid cookie domain {self.domain!r}")
         if self.max_age is not None and self.max_age != "session":
             if isinstance(self.max_age, bool) or not isinstance(self.max_age, int):
-                raise ConfigurationError(f"max_age must be int seconds, 'session' or None: {self.max_age!r}")
+                raise ConfigurationError(
+                    f"max_age must be int seconds, 'session' or None: {self.max_age!r}"
+                )
             if self.max_age <= 0:
                 raise ConfigurationError("max_age must be positive")
         if self.name.startswith("__Host-"):
@@ -102,7 +106,9 @@ class ConcurrencyPolicy:
 
     def __post_init__(self) -> None:
         limit = self.max_sessions_per_principal
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
             raise ConfigurationError(f"max_sessions_per_principal must be >= 1, got {limit!r}")
         if self.on_limit not in ("evict_oldest", "reject"):
             raise ConfigurationError(

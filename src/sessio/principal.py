@@ -36,7 +36,9 @@ class Principal:
         if not ident:
             raise ConfigurationError("Principal id must not be empty")
         if not kind or ":" in kind:
-            raise ConfigurationError(f"Principal kind must be a non-empty name without ':': {kind!r}")
+            raise ConfigurationError(
+                f"Principal kind must be a non-empty name without ':': {kind!r}"
+            )
         if isinstance(roles, str):
             raise ConfigurationError("Principal roles must be an iterable of names, not one string")
         object.__setattr__(self, "id", ident)

@@ -52,9 +52,13 @@ def _coerce(value: Any, hint: Any) -> Any:
         return _dataclass(value, hint)
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin in (list, set, frozenset, tuple) and args and isinstance(value, (list, tuple, set, frozenset)):
+    if (
+        origin in (list, set, frozenset, tuple)
+        and args
+        and isinstance(value, (list, tuple, set, frozenset))
+    ):
         if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            return tuple(_coerce(v, a) for v, a in zip(value, args))
+            return tuple(_coerce(v, a) for v, a in zip(value, args, strict=False))
         return origin(_coerce(v, args[0]) for v in value)
     if origin is dict and len(args) == 2 and isinstance(value, dict):
         return {k: _coerce(v, args[1]) for k, v in value.items()}

@@ -54,7 +54,9 @@ class FileStore(LocalStore):
             self._sessions.mkdir(parents=True, exist_ok=True)
             self._principals.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreUnavailable(f"cannot create session directory {self.directory}: {exc}") from exc
+            raise StoreUnavailable(
+                f"cannot create session directory {self.directory}: {exc}"
+            ) from exc
         self._lock_path = self.directory / ".lock"
         self._thread_lock = threading.Lock()
 
@@ -80,7 +82,7 @@ class FileStore(LocalStore):
 
     def _read(self, key: str) -> dict[str, Any] | None:
         try:
-            text = self._path(key).read_text("utf-8")
+            text = self._path(key).read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -96,7 +98,9 @@ class FileStore(LocalStore):
                 "principal": raw.get("principal"),
             }
         except (ValueError, TypeError, KeyError) as exc:
-            raise RecordCorrupt(f"session file is not a sessio record ({exc.__class__.__name__})") from None
+            raise RecordCorrupt(
+                f"session file is not a sessio record ({exc.__class__.__name__})"
+            ) from None
         return data
 
     def _live(self, key: str) -> dict[str, Any] | None:
@@ -140,7 +144,11 @@ class FileStore(LocalStore):
 
     def load_sync(self, key: str) -> Record | None:
         data = self._live(key)
-        return None if data is None else Record(key, data["fields"], data["expires_at"], data["principal"])
+        return (
+            None
+            if data is None
+            else Record(key, data["fields"], data["expires_at"], data["principal"])
+        )
 
     def save_sync(self, key: str, write: Write) -> None:
         with self._locked():

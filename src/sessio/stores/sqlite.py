@@ -69,14 +69,16 @@ class SQLiteStore(LocalStore):
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         t = table
-        self._sql_load = f"SELECT fields, expires_at, principal FROM {t} WHERE key = ? AND expires_at > ?"  # noqa: S608
+        self._sql_load = (
+            f"SELECT fields, expires_at, principal FROM {t} WHERE key = ? AND expires_at > ?"
+        )
         self._sql_upsert = (
-            f"INSERT INTO {t} (key, fields, expires_at, principal) VALUES (?, ?, ?, ?) "  # noqa: S608
+            f"INSERT INTO {t} (key, fields, expires_at, principal) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET fields = excluded.fields, "
             "expires_at = excluded.expires_at, principal = excluded.principal"
         )
         self._sql_patch = (
-            f"UPDATE {t} SET fields = json_patch(fields, ?), expires_at = ?, principal = ? "  # noqa: S608
+            f"UPDATE {t} SET fields = json_patch(fields, ?), expires_at = ?, principal = ? "
             "WHERE key = ? AND expires_at > ?"
         )
 
@@ -115,7 +117,7 @@ class SQLiteStore(LocalStore):
         with self._cursor() as db:
             db.execute("BEGIN IMMEDIATE")
             if write.supersedes is not None:
-                db.execute(f"DELETE FROM {self.table} WHERE key = ?", (write.supersedes,))  # noqa: S608
+                db.execute(f"DELETE FROM {self.table} WHERE key = ?", (write.supersedes,))
             if write.replace:
                 fields = json.dumps(dict(write.fields), ensure_ascii=False, separators=(",", ":"))
                 db.execute(self._sql_upsert, (key, fields, write.expires_at, write.principal))
@@ -130,13 +132,13 @@ class SQLiteStore(LocalStore):
 
     def delete_sync(self, key: str) -> bool:
         with self._cursor() as db:
-            cur = db.execute(f"DELETE FROM {self.table} WHERE key = ?", (key,))  # noqa: S608
+            cur = db.execute(f"DELETE FROM {self.table} WHERE key = ?", (key,))
             return cur.rowcount > 0
 
     def principal_records_sync(self, principal: str) -> list[Record]:
         with self._cursor() as db:
             rows = db.execute(
-                f"SELECT key, fields, expires_at, principal FROM {self.table} "  # noqa: S608
+                f"SELECT key, fields, expires_at, principal FROM {self.table} "
                 "WHERE principal = ? AND expires_at > ?",
                 (principal, self.clock()),
             ).fetchall()
@@ -151,7 +153,7 @@ class SQLiteStore(LocalStore):
     def exists_sync(self, key: str) -> bool:
         with self._cursor() as db:
             row = db.execute(
-                f"SELECT 1 FROM {self.table} WHERE key = ? AND expires_at > ?",  # noqa: S608
+                f"SELECT 1 FROM {self.table} WHERE key = ? AND expires_at > ?",
                 (key, self.clock()),
             ).fetchone()
         return row is not None
@@ -159,19 +161,20 @@ class SQLiteStore(LocalStore):
     def count_sync(self) -> int:
         with self._cursor() as db:
             (n,) = db.execute(
-                f"SELECT count(*) FROM {self.table} WHERE expires_at > ?", (self.clock(),)  # noqa: S608
+                f"SELECT count(*) FROM {self.table} WHERE expires_at > ?",
+                (self.clock(),),
             ).fetchone()
         return int(n)
 
     def clear_sync(self) -> int:
         with self._cursor() as db:
-            return db.execute(f"DELETE FROM {self.table}").rowcount  # noqa: S608
+            return db.execute(f"DELETE FROM {self.table}").rowcount
 
     def cleanup_sync(self) -> int:
         removed = 0
         now = self.clock()
         sql = (
-            f"DELETE FROM {self.table} WHERE key IN (SELECT key FROM {self.table} "  # noqa: S608
+            f"DELETE FROM {self.table} WHERE key IN (SELECT key FROM {self.table} "
             "WHERE expires_at <= ? LIMIT ?)"
         )
         while True:

@@ -1,0 +1,62 @@
+"""Cookie wire text: one tested renderer for ``Set-Cookie`` and one parser for ``Cookie``."""
+
+from __future__ import annotations
+
+import math
+import time
+from email.utils import formatdate
+
+from ..policy import CookieOptions
+
+__all__ = ["parse_cookie_header", "render_delete_cookie", "render_set_cookie"]
+
+_SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+
+
+def render_set_cookie(
+    options: CookieOptions, value: str, *, max_age: float | None, now: float | None = None
+) -> str:
+    """The ``Set-Cookie`` value for ``value``; ``max_age=None`` makes a browser-session cookie.
+
+    ``value`` must already be cookie-safe (sessio tokens are base64url and dots).
+    """
+    parts = [f"{options.name}={value}", f"Path={options.path}"]
+    if max_age is not None:
+        seconds = max(0, math.ceil(max_age))
+        now = time.time() if now is None else now
+        parts.append(f"Max-Age={seconds}")
+        parts.append(f"Expires={formatdate(now + seconds, usegmt=True)}")
+    if options.domain is not None:
+        parts.append(f"Domain={options.domain}")
+    if options.secure:
+        parts.append("Secure")
+    if options.httponly:
+        parts.append("HttpOnly")
+    parts.append(f"SameSite={_SAMESITE[options.samesite]}")
+    if options.partitioned:
+        parts.append("Partitioned")
+    return "; ".join(parts)
+
+
+def render_delete_cookie(options: CookieOptions) -> str:
+    """A ``Set-Cookie`` value that makes the browser forget the cookie."""
+    return render_set_cookie(options, '""', max_age=0, now=0)
+
+
+def parse_cookie_header(headers: list[str], name: str) -> list[str]:
+    """Every value of cookie ``name`` in the ``Cookie`` header(s), in order.
+
+    Returns all occurrences so callers can refuse ambiguity (two cookies of one name are a
+    classic cookie-tossing trick from a sibling subdomain).
+    """
+    found = []
+    prefix = name + "="
+    for header in headers:
+        for chunk in header.split(";"):
+            chunk = chunk.strip()
+            if chunk.startswith(prefix):
+                value = chunk[len(prefix) :]
+                if len(value) >= 2 and value[0] == value[-1] == '"':
+                    value = value[1:-1]
+                found.append(value)
+    return found

@@ -1,0 +1,90 @@
+"""Every store the contract suite runs, in one registry: add a new store here and it is tested.
+
+A backend opens a fresh, empty store (its own file, directory, key prefix or schema), yields
+it, and removes every trace afterwards. ``corrupt`` writes garbage under a key the way only
+that store can, so the suite can prove garbage never crashes a load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sessio.stores import FileStore, MemoryStore, SQLiteStore, Store
+from sessio.stores.base import Record
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """How to open one kind of store for a test."""
+
+    name: str
+    open: Callable[[Path], AbstractAsyncContextManager[Store]]
+    corrupt: Callable[[Store, str], Awaitable[None]]
+    marks: tuple[Any, ...] = ()
+    #: The store expires records on its own clock (Redis): it ignores an injected clock.
+    native_ttl: bool = False
+
+
+# -- memory --------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _memory(tmp_path: Path) -> AsyncIterator[Store]:
+    yield MemoryStore(max_sessions=None)
+
+
+async def _corrupt_memory(store: Store, key: str) -> None:
+    assert isinstance(store, MemoryStore)
+    record = Record(key, {"s:meta": "{not json", "d:x": "\x00"}, 2**40, None)
+    store._records[key] = record
+
+
+# -- file ----------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _file(tmp_path: Path) -> AsyncIterator[Store]:
+    yield FileStore(tmp_path / "sessions")
+
+
+async def _corrupt_file(store: Store, key: str) -> None:
+    assert isinstance(store, FileStore)
+    store._path(key).write_bytes(b"\xff\xfe garbage {")
+
+
+# -- sqlite --------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _sqlite(tmp_path: Path) -> AsyncIterator[Store]:
+    store = SQLiteStore(tmp_path / "sessions.db")
+    try:
+        yield store
+    finally:
+        store.close_sync()
+
+
+async def _corrupt_sqlite(store: Store, key: str) -> None:
+    assert isinstance(store, SQLiteStore)
+    store._db.execute(
+        f"INSERT OR REPLACE INTO {store.table} VALUES (?, ?, ?, NULL)",
+        (key, "][ garbage", 2.0**40),
+    )
+
+
+BACKENDS: list[Backend] = [
+    Backend("memory", _memory, _corrupt_memory),
+    Backend("file", _file, _corrupt_file),
+    Backend("sqlite", _sqlite, _corrupt_sqlite),
+]
+
+
+def backend_params() -> list[Any]:
+    """``pytest.param`` for each backend, with its marks and id."""
+    return [pytest.param(b, id=b.name, marks=b.marks) for b in BACKENDS]

@@ -1,0 +1,386 @@
+"""The store contract: one suite, every store (tests/stores/backends.py), async and sync.
+
+A new store is done when it passes this file. Expiry is expressed with absolute times in the
+past or future, so no test sleeps and stores with native TTL take part unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sessio import (
+    ConcurrencyPolicy,
+    EventKind,
+    Policy,
+    Principal,
+    SessionEvent,
+    SessionManager,
+    SyncSessionManager,
+)
+from sessio.ids import new_session_id, store_key
+from sessio.stores import Store, Write
+
+from .backends import Backend, backend_params
+
+LIVE = 3600.0
+
+
+@pytest.fixture(params=backend_params())
+async def backend_store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Backend, Store]]:
+    backend: Backend = request.param
+    async with backend.open(tmp_path) as store:
+        yield backend, store
+
+
+@pytest.fixture
+def store(backend_store: tuple[Backend, Store]) -> Store:
+    return backend_store[1]
+
+
+class Ops:
+    """Calls a store's async method or its ``_sync`` twin, as the test's mode says."""
+
+    def __init__(self, store: Store, mode: str) -> None:
+        self.store = store
+        self.mode = mode
+
+    async def __call__(self, name: str, *args: Any) -> Any:
+        if self.mode == "sync":
+            return getattr(self.store, name + "_sync")(*args)
+        return await getattr(self.store, name)(*args)
+
+
+@pytest.fixture(params=["async", "sync"])
+def ops(request: pytest.FixtureRequest, store: Store) -> Ops:
+    return Ops(store, request.param)
+
+
+def key() -> str:
+    return store_key(new_session_id())
+
+
+def write(
+    fields: dict[str, str], *, ttl: float = LIVE, principal: str | None = None, **kw: Any
+) -> Write:
+    return Write(fields, time.time() + ttl, principal, **kw)
+
+
+# -- CRUD ------------------------------------------------------------------------------------------
+
+
+async def test_load_of_unknown_key_is_a_miss(ops: Ops) -> None:
+    assert await ops("load", key()) is None
+    assert await ops("exists", key()) is False
+
+
+async def test_replace_save_then_load_returns_the_record(ops: Ops) -> None:
+    k = key()
+    w = write({"d:a": "1", "d:b": '"x"'}, principal="user:1", replace=True)
+    await ops("save", k, w)
+    record = await ops("load", k)
+    assert record is not None
+    assert record.key == k
+    assert dict(record.fields) == {"d:a": "1", "d:b": '"x"'}
+    assert record.principal == "user:1"
+    assert record.expires_at == pytest.approx(w.expires_at, abs=1.0)
+    assert await ops("exists", k) is True
+
+
+async def test_replace_drops_fields_not_written(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:a": "1", "d:b": "2"}, replace=True))
+    await ops("save", k, write({"d:c": "3"}, replace=True))
+    record = await ops("load", k)
+    assert dict(record.fields) == {"d:c": "3"}
+
+
+async def test_delta_sets_and_removes_only_named_fields(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:a": "1", "d:b": "2", "d:c": "3"}, replace=True))
+    await ops("save", k, write({"d:b": "20", "d:new": "4"}, removed={"d:c"}))
+    record = await ops("load", k)
+    assert dict(record.fields) == {"d:a": "1", "d:b": "20", "d:new": "4"}
+
+
+async def test_delta_extends_expiry(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:a": "1"}, ttl=60, replace=True))
+    later = write({}, ttl=7200)
+    await ops("save", k, later)
+    record = await ops("load", k)
+    assert record.expires_at == pytest.approx(later.expires_at, abs=1.0)
+    assert dict(record.fields) == {"d:a": "1"}
+
+
+async def test_delta_never_resurrects_a_missing_record(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:a": "1"}))
+    assert await ops("load", k) is None
+    await ops("save", k, write({"d:a": "1"}, replace=True))
+    await ops("delete", k)
+    await ops("save", k, write({"d:b": "2"}))
+    assert await ops("load", k) is None
+
+
+async def test_supersedes_deletes_the_old_record_in_the_same_write(ops: Ops) -> None:
+    old, new = key(), key()
+    await ops("save", old, write({"d:a": "1"}, principal="user:7", replace=True))
+    await ops("save", new, write({"d:a": "1"}, principal="user:7", replace=True, supersedes=old))
+    assert await ops("load", old) is None
+    assert (await ops("load", new)) is not None
+    assert [r.key for r in await ops("principal_records", "user:7")] == [new]
+
+
+async def test_delete_reports_whether_it_removed_something(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:a": "1"}, replace=True))
+    assert await ops("delete", k) is True
+    assert await ops("delete", k) is False
+    assert await ops("load", k) is None
+
+
+async def test_values_round_trip_unicode_and_large_text(ops: Ops) -> None:
+    k = key()
+    fields = {"d:ü": '"h\\u00e9llo ü 🍪"', "d:big": '"' + "x" * 100_000 + '"', "d:empty": '""'}
+    await ops("save", k, write(fields, replace=True))
+    assert dict((await ops("load", k)).fields) == fields
+
+
+# -- expiry and cleanup ----------------------------------------------------------------------------
+
+
+async def test_expired_records_are_invisible(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:a": "1"}, ttl=-5, principal="user:x", replace=True))
+    assert await ops("load", k) is None
+    assert await ops("exists", k) is False
+    assert await ops("principal_records", "user:x") == []
+    assert await ops("count") == 0
+
+
+async def test_a_delta_can_expire_a_record(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:a": "1"}, replace=True))
+    await ops("save", k, write({}, ttl=-5))
+    assert await ops("load", k) is None
+
+
+async def test_cleanup_removes_expired_and_keeps_live(ops: Ops) -> None:
+    live = [key() for _ in range(3)]
+    dead = [key() for _ in range(5)]
+    for k in live:
+        await ops("save", k, write({"d:a": "1"}, replace=True))
+    for k in dead:
+        await ops("save", k, write({"d:a": "1"}, ttl=-5, replace=True))
+    removed = await ops("cleanup")
+    assert 0 <= removed <= len(dead)
+    assert await ops("count") == 3
+    for k in live:
+        assert await ops("load", k) is not None
+    assert await ops("cleanup") == 0
+
+
+async def test_count_and_clear(ops: Ops) -> None:
+    for _ in range(4):
+        await ops("save", key(), write({"d:a": "1"}, principal="user:c", replace=True))
+    assert await ops("count") == 4
+    assert await ops("clear") >= 4
+    assert await ops("count") == 0
+    assert await ops("principal_records", "user:c") == []
+
+
+# -- principal index -------------------------------------------------------------------------------
+
+
+async def test_principal_index_lists_live_sessions_of_one_principal(ops: Ops) -> None:
+    a1, a2, b1, gone = key(), key(), key(), key()
+    await ops("save", a1, write({"d:n": "1"}, principal="user:a", replace=True))
+    await ops("save", a2, write({"d:n": "2"}, principal="user:a", replace=True))
+    await ops("save", b1, write({"d:n": "3"}, principal="user:b", replace=True))
+    await ops("save", gone, write({"d:n": "4"}, principal="user:a", ttl=-5, replace=True))
+    records = await ops("principal_records", "user:a")
+    assert sorted(r.key for r in records) == sorted([a1, a2])
+    assert all(r.principal == "user:a" for r in records)
+    assert {dict(r.fields)["d:n"] for r in records} == {"1", "2"}
+    assert [r.key for r in await ops("principal_records", "user:b")] == [b1]
+
+
+async def test_principal_index_follows_changes_and_deletes(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:n": "1"}, principal="user:a", replace=True))
+    await ops("save", k, write({"d:n": "1"}, principal="user:b", replace=True))
+    assert await ops("principal_records", "user:a") == []
+    assert [r.key for r in await ops("principal_records", "user:b")] == [k]
+    await ops("save", k, write({}, principal=None))
+    assert await ops("principal_records", "user:b") == []
+    await ops("save", k, write({}, principal="user:b"))
+    assert [r.key for r in await ops("principal_records", "user:b")] == [k]
+    await ops("delete", k)
+    assert await ops("principal_records", "user:b") == []
+
+
+async def test_principal_names_are_opaque(ops: Ops) -> None:
+    odd = "user:../../etc/passwd {x} ü*?"
+    k = key()
+    await ops("save", k, write({"d:n": "1"}, principal=odd, replace=True))
+    assert [r.key for r in await ops("principal_records", odd)] == [k]
+    assert await ops("principal_records", "user:") == []
+
+
+# -- through the manager: the behaviour users see ------------------------------------------------
+
+
+class Managers:
+    """The async manager or its sync twin behind one awaitable interface."""
+
+    def __init__(
+        self, store: Store, mode: str, policy: Policy | None = None, clock: Any = time.time
+    ) -> None:
+        self.mode = mode
+        self.events: list[SessionEvent] = []
+        if mode == "sync":
+            self.manager: Any = SyncSessionManager(store, policy, clock=clock)
+        else:
+            self.manager = SessionManager(store, policy, clock=clock)
+        self.manager.events.subscribe(self.events.append)
+
+    async def __call__(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        result = getattr(self.manager, name)(*args, **kwargs)
+        return result if self.mode == "sync" else await result
+
+    def kinds(self) -> list[EventKind]:
+        return [e.kind for e in self.events]
+
+
+@pytest.fixture
+def managers(ops: Ops) -> Managers:
+    return Managers(ops.store, ops.mode)
+
+
+async def test_manager_round_trip(managers: Managers) -> None:
+    session = await managers("load", None)
+    session["cart"] = ["apple"]
+    commit = await managers("commit", session)
+    again = await managers("load", commit.token)
+    assert not again.is_new
+    assert again["cart"] == ["apple"]
+
+
+async def test_parallel_requests_on_one_session_lose_nothing(managers: Managers) -> None:
+    """Two requests load the same session, each changes a different key: both changes survive."""
+    first = await managers("load", None)
+    first["base"] = 0
+    token = (await managers("commit", first)).token
+    one = await managers("load", token)
+    two = await managers("load", token)
+    one["left"] = "L"
+    two["right"] = "R"
+    del two["base"]
+    await managers("commit", one)
+    await managers("commit", two)
+    final = await managers("load", token)
+    assert dict(final) == {"left": "L", "right": "R"}
+
+
+async def test_garbage_in_the_store_gives_a_fresh_session(
+    backend_store: tuple[Backend, Store], managers: Managers
+) -> None:
+    backend, store = backend_store
+    session = await managers("load", None)
+    session["x"] = 1
+    token = (await managers("commit", session)).token
+    await backend.corrupt(store, store_key(token))
+    fresh = await managers("load", token)
+    assert fresh.is_new
+    assert fresh.id != token
+    assert EventKind.CORRUPT in managers.kinds()
+    fresh["y"] = 2
+    assert (await managers("commit", fresh)).wrote
+
+
+async def test_eviction_of_the_oldest_session_past_the_limit(ops: Ops, clock: Any) -> None:
+    policy = Policy(concurrency=ConcurrencyPolicy(max_sessions_per_principal=2))
+    m = Managers(ops.store, ops.mode, policy, clock)
+    tokens = []
+    for _ in range(3):
+        s = await m("load", None)
+        s.login(Principal("eve"))
+        tokens.append((await m("commit", s)).token)
+        clock.advance(1)
+    assert (await m("load", tokens[0])).is_new  # the oldest was evicted
+    assert not (await m("load", tokens[1])).is_new
+    assert not (await m("load", tokens[2])).is_new
+    assert EventKind.EVICTED in m.kinds()
+    assert len(await m("sessions_of", "eve")) == 2
+
+
+async def test_manager_cleanup_removes_what_expired(
+    backend_store: tuple[Backend, Store], ops: Ops
+) -> None:
+    backend, store = backend_store
+    m = Managers(store, ops.mode)
+    s = await m("load", None)
+    s["k"] = 1
+    token = (await m("commit", s)).token
+    dead = key()
+    await ops("save", dead, write({"d:a": "1"}, ttl=-5, replace=True))
+    removed = await m("cleanup")
+    assert removed == (0 if backend.native_ttl else 1)
+    assert await ops("count") == 1
+    assert not (await m("load", token)).is_new
+
+
+# -- concurrency -----------------------------------------------------------------------------------
+
+
+async def test_many_threads_update_one_session(store: Store) -> None:
+    manager = SyncSessionManager(store)
+    first = manager.load(None)
+    first["seed"] = True
+    token = manager.commit(first).token
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(5):
+                s = manager.load(token)
+                s[f"t{n}-{i}"] = n * i
+                manager.commit(s)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    final = manager.load(token)
+    assert len(final) == 1 + 8 * 5
+
+
+async def test_many_tasks_update_one_session(store: Store) -> None:
+    manager = SessionManager(store)
+    first = await manager.load(None)
+    first["seed"] = True
+    token = (await manager.commit(first)).token
+
+    async def worker(n: int) -> None:
+        for i in range(5):
+            s = await manager.load(token)
+            s[f"t{n}-{i}"] = n * i
+            await manager.commit(s)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(worker(n) for n in range(8)))
+    final = await manager.load(token)
+    assert len(final) == 1 + 8 * 5
