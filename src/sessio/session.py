@@ -8,15 +8,18 @@ behaves like a ``dict``::
     session.flash("success", "Saved!")
     session.login(Principal("42", roles={"admin"}))
 
-Values are encoded as they are set, so an unencodable value fails at once, naming its key.
-Stored values are decoded on first read: a request that reads one key of fifty decodes one.
+It is a real ``dict`` (so ``json.dumps(session)`` and code written for Starlette's or Flask's
+session keep working) that tracks its writes. Values are encoded as they are set, so an
+unencodable value fails at once, naming its key; stored values are decoded at load in one
+JSON parse, and a value that will not decode is dropped and reported, not fatal.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, overload
 
@@ -97,8 +100,8 @@ class SessionMeta:
         return f"SessionMeta({self.to_data()!r})"
 
 
-class Session(MutableMapping[str, Any]):
-    """The state of one session: data (a mutable mapping), flash messages, CSRF token, principal.
+class Session(dict[str, Any]):
+    """The state of one session: data (a ``dict``), flash messages, CSRF token, principal.
 
     Flags: :attr:`is_new` (not stored yet), :attr:`is_modified`, :attr:`is_destroyed`,
     :attr:`is_accessed`. Lifecycle requests (:meth:`regenerate`, :meth:`destroy`,
@@ -112,12 +115,13 @@ class Session(MutableMapping[str, Any]):
         codec: Codec,
         meta: SessionMeta,
         expires_at: float,
-        fields: dict[str, str] | None = None,
+        fields: Mapping[str, str] | None = None,
         is_new: bool = True,
         rotate_on_login: bool = True,
         clock: Callable[[], float],
         on_corrupt: Callable[[str], None] | None = None,
     ) -> None:
+        super().__init__()
         self._id = session_id
         self._codec = codec
         self._clock = clock
@@ -126,11 +130,9 @@ class Session(MutableMapping[str, Any]):
         self._expires_at = expires_at
         self.is_new = is_new
         self._rotate_on_login = rotate_on_login
-        self._raw: dict[str, str] = {}
-        self._values: dict[str, Any] = {}
+        self._raw: dict[str, str] = {}  # key -> encoding as loaded or last set
         self._dirty: set[str] = set()
         self._removed: set[str] = set()
-        self._read: set[str] = set()
         self._system_dirty: set[str] = set()
         self._principal: Principal | None = None
         self._csrf_secret: str | None = None
@@ -143,7 +145,7 @@ class Session(MutableMapping[str, Any]):
         if fields:
             self._adopt(fields)
 
-    def _adopt(self, fields: dict[str, str]) -> None:
+    def _adopt(self, fields: Mapping[str, str]) -> None:
         for name, text in fields.items():
             if name.startswith(DATA_PREFIX):
                 self._raw[name[len(DATA_PREFIX) :]] = text
@@ -153,6 +155,31 @@ class Session(MutableMapping[str, Any]):
                 self._csrf_secret = str(self._decode_system(text))
             elif name == FLASH:
                 self._flashes = [(str(k), m) for k, m in self._decode_system(text)]
+        if not self._raw:
+            return
+        # One parse for all values: the encoded texts are JSON, so they splice into one object.
+        quote = json.encoder.encode_basestring
+        document = "{" + ",".join([quote(k) + ":" + v for k, v in self._raw.items()]) + "}"
+        try:
+            values = self._codec.loads(document)
+            if not isinstance(values, dict) or len(values) != len(self._raw):
+                raise RecordCorrupt("session values do not splice into one object")
+        except RecordCorrupt:
+            values = self._decode_one_by_one()
+        dict.update(self, values)
+
+    def _decode_one_by_one(self) -> dict[str, Any]:
+        values = {}
+        for key, text in list(self._raw.items()):
+            try:
+                values[key] = self._codec.loads(text)
+            except RecordCorrupt:
+                # Garbage is dropped (and removed at commit) so the rest of the session lives.
+                del self._raw[key]
+                self._removed.add(key)
+                if self._on_corrupt is not None:
+                    self._on_corrupt(key)
+        return values
 
     def _decode_system(self, text: str) -> Any:
         try:
@@ -184,28 +211,46 @@ class Session(MutableMapping[str, Any]):
         """Time left before :attr:`expires_at` (zero once past)."""
         return dt.timedelta(seconds=max(0.0, self._expires_at - self._clock()))
 
-    # -- mapping ----------------------------------------------------------------------------------
+    # -- the dict, with its writes recorded ---------------------------------------------------------
+    # Reads mark the session accessed (for ``Vary: Cookie``); writes go through here to be
+    # encoded and recorded. In-place changes to values (``s["cart"].append(x)``) are found at
+    # commit by comparing encodings.
 
     def __getitem__(self, key: str) -> Any:
         self.is_accessed = True
-        if key in self._values:
-            self._read.add(key)
-            return self._values[key]
-        text = self._raw.get(key)
-        if text is None:
-            raise KeyError(key)
-        try:
-            value = self._codec.loads(text)
-        except RecordCorrupt:
-            # An undecodable value is dropped (reported, and removed at commit), not fatal.
-            del self._raw[key]
-            self._removed.add(key)
-            if self._on_corrupt is not None:
-                self._on_corrupt(key)
-            raise KeyError(key) from None
-        self._values[key] = value
-        self._read.add(key)
-        return value
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``session[key]``, or ``default`` when missing."""
+        self.is_accessed = True
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.is_accessed = True
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        self.is_accessed = True
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self.is_accessed = True
+        return dict.__len__(self)
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        """The data keys."""
+        self.is_accessed = True
+        return dict.keys(self)
+
+    def values(self) -> ValuesView[Any]:  # type: ignore[override]
+        """The data values."""
+        self.is_accessed = True
+        return dict.values(self)
+
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
+        """The data items."""
+        self.is_accessed = True
+        return dict.items(self)
 
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str):
@@ -213,41 +258,77 @@ class Session(MutableMapping[str, Any]):
         self._check_alive()
         self.is_accessed = True
         self._raw[key] = self._codec.dumps(value, key=key)  # fails here, naming the key
-        self._values[key] = value
+        dict.__setitem__(self, key, value)
         self._dirty.add(key)
         self._removed.discard(key)
 
     def __delitem__(self, key: str) -> None:
         self._check_alive()
         self.is_accessed = True
-        if key not in self._raw:
-            raise KeyError(key)
-        del self._raw[key]
-        self._values.pop(key, None)
+        dict.__delitem__(self, key)
+        self._raw.pop(key, None)
         self._dirty.discard(key)
-        self._read.discard(key)
         self._removed.add(key)
 
-    def __contains__(self, key: object) -> bool:
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        """Remove ``key`` and return its value (or ``default``; ``KeyError`` without one)."""
+        if dict.__contains__(self, key):
+            value = dict.__getitem__(self, key)
+            del self[key]
+            return value
         self.is_accessed = True
-        return key in self._raw
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
 
-    def __iter__(self) -> Iterator[str]:
-        self.is_accessed = True
-        return iter(list(self._raw))
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the last inserted item."""
+        key = next(reversed(dict.keys(self)))
+        return key, self.pop(key)
 
-    def __len__(self) -> int:
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """``session[key]``, first setting it to ``default`` when missing."""
+        if not dict.__contains__(self, key):
+            self[key] = default
+        return self[key]
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Set many keys, like ``dict.update``."""
+        items = other.keys() if hasattr(other, "keys") else None
+        if items is not None:
+            for key in items:
+                self[key] = other[key]
+        else:
+            for key, value in other:
+                self[key] = value
+        for key, value in kwargs.items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def clear(self) -> None:
+        """Remove every data key (flash messages, CSRF secret and principal stay)."""
+        for key in list(dict.keys(self)):
+            del self[key]
+
+    def copy(self) -> dict[str, Any]:
+        """A plain ``dict`` of the data."""
         self.is_accessed = True
-        return len(self._raw)
+        return dict(dict.items(self))
 
     def __repr__(self) -> str:
         state = "new" if self.is_new else "stored"
-        return f"<Session {ids.short_hash(self.key)} {state} keys={sorted(self._raw)}>"
+        return f"<Session {ids.short_hash(self.key)} {state} keys={sorted(dict.keys(self))}>"
 
-    def clear(self) -> None:
-        """Remove every data key (flash, CSRF and principal stay)."""
-        for key in list(self._raw):
-            del self[key]
+    def __eq__(self, other: object) -> bool:
+        return dict.__eq__(self, other)
+
+    __hash__ = None
+
+    def __reduce__(self) -> Any:
+        raise TypeError("sessions are not picklable; copy the data with dict(session)")
 
     def get_as(self, key: str, model: type[T], default: Any = None) -> T | Any:
         """``session[key]`` as an instance of ``model``: a dataclass, pydantic or msgspec model.
@@ -392,7 +473,7 @@ class Session(MutableMapping[str, Any]):
         """End the session: the record is deleted and the cookie cleared at commit."""
         self.is_destroyed = True
         self._raw.clear()
-        self._values.clear()
+        dict.clear(self)
         self._flashes = []
         self._principal = None
 
@@ -414,11 +495,10 @@ class Session(MutableMapping[str, Any]):
         )
 
     def _mutated(self) -> list[tuple[str, str]]:
-        """Read values whose encoding changed since they were loaded or set."""
+        """Stored values whose encoding changed in place since they were loaded."""
         out = []
-        for key in self._read:
-            value = self._values[key]
-            if type(value) in _IMMUTABLE:
+        for key, value in dict.items(self):
+            if type(value) in _IMMUTABLE or key in self._dirty:
                 continue
             text = self._codec.dumps(value, key=key)
             if text != self._raw.get(key):
@@ -455,7 +535,7 @@ class Session(MutableMapping[str, Any]):
         if not (changed or force or (self._replace and not self.is_new)):
             return None
         for key in self._dirty:
-            value = self._values[key]
+            value = dict.__getitem__(self, key)
             if type(value) not in _IMMUTABLE:
                 self._raw[key] = self._codec.dumps(value, key=key)
         if self._replace or force:
