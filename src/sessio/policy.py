@@ -215,6 +215,12 @@ class Policy:
             ends.append(last_seen + self.idle_timeout.total_seconds())
         return min(ends)
 
+    def cookie_expires_at(self, created_at: float, expires_at: float) -> float:
+        """When the client may forget the token: the absolute end if any, else ``expires_at``."""
+        if self.ttl is not None:
+            return created_at + self.ttl.total_seconds()
+        return expires_at
+
     # -- variants ---------------------------------------------------------------------------------
 
     def replace(self, **changes: Any) -> Policy:
