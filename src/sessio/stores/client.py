@@ -70,8 +70,11 @@ class ClientSideStore(abc.ABC):
 
     * ``max_size`` -- the longest token issued or read, in bytes (default 4096).
     * ``refresh_threshold`` -- on a request that changed nothing, issue a fresh token (pushing
-      the idle expiry) only once less than this much time remains; ``None`` refreshes whenever
-      the policy's ``refresh_interval`` has passed, as a server-side store would touch.
+      the idle expiry) only once less than this much time remains, and at most once per the
+      policy's ``refresh_interval``; ``None`` refreshes once per ``refresh_interval``, as a
+      server-side store would touch. A threshold ``R`` under an ``idle_timeout`` ``I`` trades
+      precision for fewer ``Set-Cookie`` s: every idle gap shorter than ``R`` is survived, and
+      every gap of ``I`` ends the session. The absolute ``ttl`` is never extended.
     * ``revocation_store`` -- a server-side store that remembers sessions ended early
       (logout, rotation, :meth:`SessionManager.revoke`) until their tokens expire.
     * ``clock`` -- the time source of :meth:`open` (the manager uses its own).
