@@ -115,7 +115,13 @@ class Codec:
             return [self.tag(item) for item in value]
         tag = self._by_type.get(cls) or self._find_tag(value)
         if tag is not None:
-            return {"$" + tag.name: self.tag(tag.encode(value))}
+            data = self.tag(tag.encode(value))
+            if tag.type in (set, frozenset) and isinstance(data, list):
+                # A set's iteration order depends on its history and the hash seed: sort, so an
+                # unchanged set encodes the same after a reload (else it looks modified) and in
+                # every process.
+                data.sort(key=self._encoder.encode)
+            return {"$" + tag.name: data}
         if isinstance(value, (str, int, float)):  # str/int/float subclasses such as IntEnum
             return value
         if isinstance(value, dict):

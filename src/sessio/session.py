@@ -282,7 +282,9 @@ class Session(dict[str, Any]):
         return default
 
     def popitem(self) -> tuple[str, Any]:
-        """Remove and return the last inserted item."""
+        """Remove and return the last inserted item (``KeyError`` when empty, as ``dict``)."""
+        if not dict.__len__(self):
+            raise KeyError("popitem(): session is empty")
         key = next(reversed(dict.keys(self)))
         return key, self.pop(key)
 
