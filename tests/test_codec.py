@@ -230,6 +230,35 @@ def test_models_are_written_as_plain_objects() -> None:
     assert round_trip([Color.RED, Name.ADA]) == [1, "ada"]
 
 
+@dataclasses.dataclass(frozen=True)
+class Frozen:
+    name: str
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {Frozen("a")},
+        frozenset({(1, Frozen("a"))}),
+        {Frozen("a"): 1},
+        {(1, Frozen("a")): 1},
+        {Color.RED: {Frozen("a")}},
+    ],
+    ids=["set", "frozenset-of-tuples", "dict-key", "tuple-key", "nested"],
+)
+def test_set_members_and_keys_that_would_not_load_back_fail_at_once(value: Any) -> None:
+    """A frozen dataclass is hashable, but it is stored as a dict: a set of them would encode
+    and then fail to load on the next request, losing the value far from the code that set it."""
+    with pytest.raises(ValueNotSerializable, match="'k'"):
+        codec.dumps(value, key="k")
+
+
+def test_hashable_members_that_load_back_hashable_are_fine() -> None:
+    value = {(1, "a", (b"x", None)), frozenset({dt.date(2026, 1, 1)}), Color.RED, Name.ADA}
+    assert round_trip(value) == value
+    assert round_trip({(1, 2): "tuple key", Decimal(1): "decimal key"})[(1, 2)] == "tuple key"
+
+
 # -- failures ---------------------------------------------------------------------------------------------
 
 

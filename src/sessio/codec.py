@@ -130,6 +130,7 @@ class Codec:
         if tag is not None:
             data = self.tag(tag.encode(value))
             if tag.type in (set, frozenset) and isinstance(data, list):
+                self._check_hashable(value)
                 # A set's iteration order depends on its history and the hash seed: sort, so an
                 # unchanged set encodes the same after a reload (else it looks modified) and in
                 # every process.
@@ -156,8 +157,33 @@ class Codec:
                 return tag
         return None
 
+    def _check_hashable(self, items: Any) -> None:
+        """Refuse set members and dict keys that would not decode to something hashable.
+
+        A frozen dataclass is hashable but comes back as a dict: accepting it would store a
+        value that fails to load on the next request, far from the code that set it.
+        """
+        for item in items:
+            if not self._decodes_hashable(item):
+                raise ValueNotSerializable(
+                    f"{type(item).__qualname__} in a set or as a dict key would not load back "
+                    "hashable (it is stored as plain data)",
+                    type=type(item).__qualname__,
+                )
+
+    def _decodes_hashable(self, value: Any) -> bool:
+        if type(value) in _SCALARS:
+            return True
+        tag = self._by_type.get(type(value)) or self._find_tag(value)
+        if tag is not None:
+            if tag.type in (tuple, frozenset):
+                return all(self._decodes_hashable(item) for item in value)
+            return tag.type is not set
+        return isinstance(value, (str, int, float))
+
     def _tag_dict(self, value: dict[Any, Any]) -> Any:
         if not all(type(k) is str for k in value):
+            self._check_hashable(value)
             return {"$map": [[self.tag(k), self.tag(v)] for k, v in value.items()]}
         out = {k: self.tag(v) for k, v in value.items()}
         if len(out) == 1:
