@@ -100,7 +100,7 @@ json_values = st.recursive(
 # -- properties -----------------------------------------------------------------------------------------
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(values)
 def test_every_value_round_trips_exactly(value: Any) -> None:
     assert shape(round_trip(value)) == shape(value)
@@ -129,7 +129,7 @@ def test_loads_of_any_bytes_returns_or_raises_record_corrupt(data: bytes) -> Non
         codec.loads(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(json_values)
 def test_loads_of_any_json_tag_soup_returns_or_raises_record_corrupt(value: Any) -> None:
     with contextlib.suppress(RecordCorrupt):
