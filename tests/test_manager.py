@@ -426,6 +426,20 @@ async def test_revoke_all_except_the_current_session(drive: Drive, clock: FakeCl
     assert drive.kinds().count(EventKind.REVOKED) == 4
 
 
+async def test_a_request_in_flight_does_not_resurrect_a_revoked_session(
+    drive: Drive, clock: FakeClock
+) -> None:
+    token = await login(drive, clock, "ada")
+    in_flight = await drive.load(token)
+    assert await drive("revoke_all", "ada") == 1  # "log out everywhere", meanwhile
+    in_flight["cart"] = ["apple"]
+    await drive.commit(in_flight)  # a delta: it only applies to a record that exists
+    clock.advance(120)
+    await drive.commit(in_flight)  # and so does a touch
+    assert not await drive.store.exists(store_key(token))
+    assert (await drive.load(token)).is_new
+
+
 # -- failures ---------------------------------------------------------------------------------------------
 
 
