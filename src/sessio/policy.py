@@ -138,7 +138,8 @@ _DURATIONS = ("ttl", "idle_timeout", "refresh_interval")
 class Policy:
     """The rules a :class:`~sessio.SessionManager` enforces, server-side, on every load and commit.
 
-    Timeouts (both enforced together; the earlier one wins):
+    Timeouts (both enforced together; the earlier one wins; durations are timedeltas, or
+    seconds converted to timedeltas at construction):
 
     * ``ttl`` -- absolute lifetime from creation (``None``: no absolute limit).
     * ``idle_timeout`` -- expiry after this long without a request (``None``: no idle limit).
