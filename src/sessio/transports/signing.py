@@ -13,8 +13,6 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from .. import ids
-from ..errors import ConfigurationError
 from ..keys import Secret
 from ..stores.client import TOKEN_PATTERN
 
@@ -44,18 +42,7 @@ class TokenSigner:
         return _b64(hmac.new(key, value.encode("ascii"), hashlib.sha256).digest())
 
     def sign(self, session_id: str) -> str:
-        """The token for ``session_id``, signed with the newest key.
-
-        Only session IDs are signed: anything else (a client-side store's sealed token sent
-        through a signing transport, which needs ``transports_for(..., raw=manager.seals_tokens)``)
-        raises :class:`~sessio.errors.ConfigurationError` at once, rather than work while
-        sessions are small and fail silently once they outgrow :data:`MAX_TOKEN_LENGTH`.
-        """
-        if not ids.is_well_formed(session_id):
-            raise ConfigurationError(
-                "TokenSigner signs session IDs only; a client-side store's sealed token needs "
-                "raw transports: transports_for(policy, secret, raw=manager.seals_tokens)"
-            )
+        """The token for ``session_id``, signed with the newest key."""
         return f"{session_id}.{self._mac(self._macs[-1], session_id)}"
 
     def unsign(self, token: str) -> str | None:
