@@ -217,7 +217,8 @@ class _BaseManager(Generic[T]):
                     return Commit(CommitAction.NONE)
             elif not policy.resave:
                 touch_due = now - meta.last_seen >= policy.refresh_seconds
-                if not touch_due or (policy.idle_timeout is None and not policy.rolling):
+                # Without an idle timeout the expiry never moves, so there is nothing to push.
+                if not touch_due or policy.idle_timeout is None:
                     return Commit(CommitAction.NONE)
                 meta.last_seen = now
                 expires_at = policy.expires_at(meta.created_at, now)

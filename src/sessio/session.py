@@ -455,6 +455,15 @@ class Session(dict[str, Any]):
         queued after ``logout()`` reach the next page.
         """
         self._check_alive()
+        if self.is_new:
+            # Never stored: there is nothing to invalidate server-side, nor anything to store.
+            if not keep_data:
+                self.clear()
+            self._principal = None
+            self.meta.authenticated_at = None
+            self._system_dirty.discard(PRINCIPAL)
+            self.auth_change = None
+            return
         had_principal = self._principal is not None
         self.regenerate(keep_data=keep_data)
         self._principal = None
