@@ -279,7 +279,8 @@ class Session(dict[str, Any]):
         dict.__delitem__(self, key)
         self._raw.pop(key, None)
         self._dirty.discard(key)
-        self._removed.add(key)
+        if not self.is_new:  # a never-stored session has nothing to remove from the store
+            self._removed.add(key)
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value (or ``default``; ``KeyError`` without one)."""
