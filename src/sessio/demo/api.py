@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import AuthenticationRequired
+from ..ids import short_hash
 from ..integrations.asgi import get_manager
 from ..transports.base import read_token
 from .common import Throttled, check_password, client_ip, principal_for, session_of, state_of
@@ -88,7 +89,7 @@ async def api_me(request: Request) -> Response:
         {
             "user": principal.id,
             "roles": sorted(principal.roles),
-            "session": session.key[:12],
+            "session": short_hash(session.key),
             "expires_in": int(session.remaining.total_seconds()),
         }
     )

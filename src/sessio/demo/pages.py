@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from ..ids import short_hash
 from ..integrations.asgi import get_manager
 from ..principal import Principal
 from .common import Throttled, check_password, principal_for, session_of, state_of
@@ -49,7 +50,7 @@ def _page(request: Request, template: str, *, status: int = 200, **context: Any)
         authenticated=session.is_authenticated,
         csrf_token=session.csrf_token,
         flashes=session.flashes(),
-        session_tag=session.key[:12],
+        session_tag=short_hash(session.key),
         expires_in=session.remaining.total_seconds(),
         **context,
     )

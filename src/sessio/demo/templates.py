@@ -9,6 +9,8 @@ from typing import Any
 
 import jinja2
 
+from ..ids import short_hash
+
 __all__ = ["STATIC", "ago", "describe_agent", "duration", "render"]
 
 HERE = Path(__file__).parent
@@ -86,7 +88,7 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(duration=duration, ago=ago, device=describe_agent)
+_env.filters.update(duration=duration, ago=ago, device=describe_agent, short=short_hash)
 
 
 def render(name: str, **context: Any) -> str:
