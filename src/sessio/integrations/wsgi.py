@@ -15,18 +15,14 @@ status (``StoreUnavailable`` 503, ``ConcurrencyLimitExceeded`` 409, ``CSRFFailed
 
 from __future__ import annotations
 
-import http
 import io
 import ipaddress
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from .. import ids
 from ..errors import ConfigurationError, CSRFFailed, SessionError
-from ..events import EventKind, SessionEvent
 from ..manager import SyncSessionManager
 from ..policy import Policy
 from ..session import Session
@@ -39,20 +35,14 @@ from ..transports.base import (
     read_token,
     transports_for,
 )
+from ._common import emit_csrf_failed, error_body
 from .csrf import SAFE_METHODS, CSRFOptions, check_request, form_token
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = [
-    "DEFAULT_CSRF",
-    "SessionMiddleware",
-    "client_ip",
-    "emit_csrf_failed",
-    "environ_headers",
-    "error_body",
-]
+__all__ = ["DEFAULT_CSRF", "SessionMiddleware", "client_ip", "environ_headers"]
 
 logger = logging.getLogger("sessio.wsgi")
 
@@ -115,32 +105,6 @@ def _host(environ: WSGIEnvironment) -> str:
     name, port = str(environ.get("SERVER_NAME", "")), str(environ.get("SERVER_PORT", ""))
     default = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
     return name if port in ("", default) else f"{name}:{port}"
-
-
-def error_body(error: SessionError) -> tuple[str, list[tuple[str, str]], bytes]:
-    """The status line, headers and JSON body that answer ``error`` (``{"error": code, ...}``)."""
-    body = json.dumps(error.to_dict()).encode("utf-8")
-    status = f"{error.status_code} {http.HTTPStatus(error.status_code).phrase}"
-    headers = [
-        ("Content-Type", "application/json"),
-        ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-store"),
-    ]
-    return status, headers, body
-
-
-def emit_csrf_failed(
-    manager: SyncSessionManager | Any, session: Session, reason: str, **detail: Any
-) -> None:
-    """Announce a refused request as an :attr:`EventKind.CSRF_FAILED` event of ``manager``."""
-    if not manager.events:
-        return
-    key = None if session.is_new else ids.short_hash(session.key)
-    principal = session.principal.key if session.principal is not None else None
-    event = SessionEvent(
-        EventKind.CSRF_FAILED, key, principal, manager.clock(), {"reason": reason, **detail}
-    )
-    manager.events.emit(event)
 
 
 def _with_vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
