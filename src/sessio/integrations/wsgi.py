@@ -312,7 +312,7 @@ class _Exchange:
     def commit(self) -> list[tuple[str, str]]:
         """Commit the session and return the headers that carry the outcome."""
         session = self.session
-        if session is None:  # the app started before a session was loaded: nothing to commit
+        if session is None:  # run() loads it before the app can start; this only narrows the type
             return []
         commit = self.mw.manager.commit(session)
         carrier = self.carrier
