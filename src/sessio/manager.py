@@ -91,6 +91,10 @@ class SessionInfo:
 
 
 class _BaseManager(Generic[T]):
+    #: The class of the sessions handed out; an integration may use a subclass (Flask's
+    #: drop-in adds ``SessionMixin``), constructed with :class:`Session`'s own arguments.
+    session_class: type[Session] = Session
+
     def __init__(
         self,
         store: Store,
@@ -133,7 +137,7 @@ class _BaseManager(Generic[T]):
         def on_corrupt(name: str) -> None:
             self._emit(EventKind.CORRUPT, key, field=name)
 
-        return Session(
+        return self.session_class(
             session_id,
             codec=self.codec,
             meta=meta,
