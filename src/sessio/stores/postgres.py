@@ -385,4 +385,3 @@ def _result(cur: Any, kind: str) -> Any:
     if kind == "all":
         return cur.fetchall()
     return cur.rowcount
-

@@ -348,9 +348,9 @@ class RedisStore(Store):
         return Record(key, fields, expires_at, principal)
 
     def _wrong_type(self, result: Any) -> bool:
-        return isinstance(result, self._redis.exceptions.ResponseError) and str(
-            result
-        ).startswith("WRONGTYPE")
+        return isinstance(result, self._redis.exceptions.ResponseError) and str(result).startswith(
+            "WRONGTYPE"
+        )
 
     # -- flows ---------------------------------------------------------------------------------------
 
