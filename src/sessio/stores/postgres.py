@@ -17,10 +17,13 @@ A delta commit is one ``UPDATE ... SET fields = (fields || $patch) - $removed ..
 AND expires_at > $now``: PostgreSQL serialises concurrent commits on the row and re-applies the
 merge to the newest version, so parallel requests never lose each other's keys, and a missing
 or expired record stays missing. A replace is an upsert. A superseded record is deleted by a
-data-modifying CTE of the same statement. Connections are autocommit, so every operation is one
-round trip (a ``BEGIN`` would be another). :meth:`cleanup` deletes in batches
-(``DELETE ... WHERE key IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``) so it never holds many
-locks, and two cleanups never wait for each other.
+data-modifying CTE of the same statement.
+
+Connections are autocommit, so every operation is one round trip (a ``BEGIN`` would be another),
+and statements are not prepared server-side (preparing costs a round trip of its own; these
+statements plan in microseconds). :meth:`cleanup` deletes in batches (``DELETE ... WHERE key IN
+(SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)``) so it never holds many locks, and two cleanups
+never wait for each other.
 """
 
 from __future__ import annotations
@@ -151,7 +154,13 @@ class PostgresStore(Store):
             "min_size": min_size,
             "max_size": max_size,
             "timeout": timeout,
-            "kwargs": {"autocommit": True, "connect_timeout": connect_timeout},
+            # No server-side prepared statements: psycopg's auto-prepare would cost a second
+            # round trip on a statement's 6th run per connection, and breaks behind PgBouncer.
+            "kwargs": {
+                "autocommit": True,
+                "connect_timeout": connect_timeout,
+                "prepare_threshold": None,
+            },
             "name": "sessio",
             **(pool_options or {}),
         }
