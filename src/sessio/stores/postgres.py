@@ -32,6 +32,7 @@ import contextlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, RecordCorrupt, StoreUnavailable, require
 from .base import Clock, Record, Store, Write
@@ -167,8 +168,18 @@ class PostgresStore(Store):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresStore:
-        """The store for ``url``; what :func:`~sessio.stores.store_from_url` calls."""
-        return cls(url, **options)
+        """The store for ``url``; what :func:`~sessio.stores.store_from_url` calls.
+
+        ``schema`` and ``table`` query parameters name the table
+        (``postgresql://host/db?schema=app``); the other parameters are libpq's.
+        """
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        for name, value in query:
+            if name in ("schema", "table"):
+                options.setdefault(name, value)
+        rest = urlencode([(n, v) for n, v in query if n not in ("schema", "table")])
+        return cls(urlunsplit(parts._replace(query=rest)), **options)
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self.schema!r}, table={self.table!r})"
