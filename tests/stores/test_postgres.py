@@ -286,3 +286,31 @@ def test_missing_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(MissingDependency, match=r"sessio\[postgres\]"):
         PostgresStore()
+
+
+def test_url_query_names_the_table() -> None:
+    store = store_from_url("postgresql://h/db?schema=app&table=web_sessions&connect_timeout=3")
+    assert isinstance(store, PostgresStore)
+    assert (store.schema, store.table) == ("app", "web_sessions")
+    assert store.conninfo == "postgresql://h/db?connect_timeout=3"
+
+
+def test_the_cli_migrates_then_manages(capsys: pytest.CaptureFixture[str]) -> None:
+    from sessio.cli import main
+
+    servers.require_postgres()
+    schema = servers.unique("sessio_test_cli")
+    url = f"{servers.POSTGRES_URL}?schema={schema}"
+    with servers.dropping(schema):
+        assert main(["migrate", "--store", url]) == 0
+        assert "schema ready for PostgresStore" in capsys.readouterr().out
+        store = PostgresStore(servers.POSTGRES_URL, schema=schema)
+        with store:
+            store.save_sync(key(), write({"d:a": "1"}, principal="user:cli", replace=True))
+            store.save_sync(key(), write({"d:a": "1"}, ttl=-5, replace=True))
+        assert main(["stats", "--store", url]) == 0
+        assert "live sessions: 1" in capsys.readouterr().out
+        assert main(["purge", "--store", url]) == 0
+        assert "removed 1 expired session(s)" in capsys.readouterr().out
+        assert main(["revoke", "cli", "--store", url]) == 0
+        assert "revoked 1 session(s)" in capsys.readouterr().out
