@@ -175,8 +175,16 @@ def test_stale_members_are_filtered_then_expire(cstore: RedisStore) -> None:
     cstore.save_sync(k, write({"d:a": "1"}, principal="user:a", replace=True))
     cstore.save_sync(k, write({}, principal="user:b"))
     assert cstore.principal_records_sync("user:a") == []
-    assert cstore._sync().zcard(cstore._idx("user:a")) == 1  # pruned once its score passes
+    index = cstore._idx("user:a")
+    assert cstore._sync().zcard(index) == 1  # pruned once its score passes
     assert [r.key for r in cstore.principal_records_sync("user:b")] == [k]
+    # Scores are pruned a minute late (clock skew between nodes), never early.
+    cstore._sync().zadd(index, {k: time.time() - 30})
+    assert cstore.principal_records_sync("user:a") == []
+    assert cstore._sync().zcard(index) == 1
+    cstore._sync().zadd(index, {k: time.time() - 90})
+    assert cstore.principal_records_sync("user:a") == []
+    assert cstore._sync().exists(index) == 0
 
 
 async def test_async_cluster_client(cstore: RedisStore) -> None:

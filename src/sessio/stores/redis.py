@@ -31,8 +31,9 @@ its principal's. **What must be atomic, and what is atomic:**
   of a busy session, since members are filed with headroom): then the index is written first.
   A rotation deletes the superseded record before the new one is written (the failure this
   ordering allows is a lost session, never two live ones). Members are only removed once their
-  score has passed, which the invariant makes safe; stale members (deleted sessions, changed
-  principals) are filtered out when listing and pruned when their score passes.
+  score has passed (plus a minute, for clocks that differ between nodes), which the invariant
+  makes safe; stale members (deleted sessions, changed principals) are filtered out when
+  listing and pruned when their score passes.
 
 A load is one ``HGETALL``. Scripts run with ``EVALSHA`` and fall back to ``EVAL`` (which also
 caches them) after a restart or failover. Connection failures and server errors raise
@@ -84,10 +85,10 @@ def _redact(url: str) -> str:
 class RedisStore(Store):
     """Sessions in Redis (or Valkey), standalone or Redis Cluster; ``pip install 'sessio[redis]'``.
 
-    Give a ``url`` (``redis://``, ``rediss://``, ``unix://``, or ``redis+cluster://host:port``
-    / ``rediss+cluster://`` for a cluster) and the store creates its clients lazily: a ``redis.Redis`` for the ``_sync``
-    methods, a ``redis.asyncio.Redis`` for the async ones (bound to the event loop that first
-    uses it), or their ``RedisCluster`` counterparts. Or pass your own ``client`` and/or
+    Give a ``url`` (``redis://``, ``rediss://``, ``unix://``; ``redis+cluster://host:port`` or
+    ``rediss+cluster://`` for a cluster) and the store creates its clients lazily: a
+    ``redis.Redis`` for the ``_sync`` methods, a ``redis.asyncio.Redis`` for the async ones
+    (bound to the event loop that first uses it), or their ``RedisCluster`` counterparts. Or pass your own ``client`` and/or
     ``async_client`` (cluster clients are recognised); the store then leaves them open on
     :meth:`close`. Clients should not set ``decode_responses``.
 
@@ -237,11 +238,6 @@ class RedisStore(Store):
         if expires_at is None or not math.isfinite(expires_at):
             raise RecordCorrupt("a stored session has no expiry")
         return Record(key, fields, expires_at, principal)
-
-    def _wrong_type(self, result: Any) -> bool:
-        return isinstance(result, self._redis.exceptions.ResponseError) and str(result).startswith(
-            "WRONGTYPE"
-        )
 
     # -- flows ---------------------------------------------------------------------------------------
 
