@@ -63,7 +63,8 @@ class Commit:
     """The outcome of :meth:`SessionManager.commit`."""
 
     action: CommitAction
-    token: str | None = None
+    #: The session ID to hand the client (a secret: left out of ``repr``, so logs never show it).
+    token: str | None = dataclasses.field(default=None, repr=False)
     #: When the server will expire the session (the earlier of idle and absolute timeouts).
     expires_at: float | None = None
     wrote: bool = False
@@ -126,12 +127,13 @@ class _BaseManager(Generic[T]):
     def _session(
         self, session_id: str, meta: SessionMeta, *, is_new: bool, fields: Any = None
     ) -> Session:
-        key_ref: list[str] = []
+        # Known before the Session exists: values are decoded (and found corrupt) in its __init__.
+        key = None if is_new else ids.store_key(session_id)
 
         def on_corrupt(name: str) -> None:
-            self._emit(EventKind.CORRUPT, key_ref[0] if key_ref else None, field=name)
+            self._emit(EventKind.CORRUPT, key, field=name)
 
-        session = Session(
+        return Session(
             session_id,
             codec=self.codec,
             meta=meta,
@@ -142,9 +144,6 @@ class _BaseManager(Generic[T]):
             clock=self.clock,
             on_corrupt=on_corrupt,
         )
-        if not is_new:
-            key_ref.append(ids.store_key(session_id))
-        return session
 
     def _ip(self, ip: str | None) -> str | None:
         return ip if self.policy.capture_ip else None
