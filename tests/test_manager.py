@@ -236,6 +236,27 @@ async def test_without_an_idle_timeout_there_is_nothing_to_touch(
     assert drive.counting.writes == []
 
 
+async def test_rolling_without_an_idle_timeout_writes_nothing(mode: str, clock: FakeClock) -> None:
+    policy = Policy(ttl=timedelta(hours=1), idle_timeout=None, rolling=True)
+    drive = Drive(mode, clock=clock, policy=policy)
+    _, token = await drive.stored(a=1)
+    drive.counting.reset()
+    clock.advance(10 * MINUTE)
+    commit = await drive.commit(await drive.load(token))
+    assert not commit.wrote
+    assert drive.counting.writes == []
+
+
+async def test_logout_of_a_never_stored_session_stores_nothing(drive: Drive) -> None:
+    session = await drive.load(None)
+    session["draft"] = 1
+    session.logout()
+    assert dict(session) == {}
+    commit = await drive.commit(session)
+    assert commit.action is CommitAction.NONE
+    assert drive.counting.writes == []
+
+
 async def test_rolling_resends_the_token_when_the_expiry_moves(mode: str, clock: FakeClock) -> None:
     drive = Drive(mode, clock=clock, policy=Policy(rolling=True))
     _, token = await drive.stored(a=1)

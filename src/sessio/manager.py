@@ -92,6 +92,10 @@ class SessionInfo:
 
 
 class _BaseManager(Generic[T]):
+    #: The class of the sessions handed out; an integration may use a subclass (Flask's
+    #: drop-in adds ``SessionMixin``), constructed with :class:`Session`'s own arguments.
+    session_class: type[Session] = Session
+
     def __init__(
         self,
         store: Store | ClientSideStore,
@@ -152,7 +156,7 @@ class _BaseManager(Generic[T]):
         def on_corrupt(name: str) -> None:
             self._emit(EventKind.CORRUPT, key, field=name)
 
-        return Session(
+        return self.session_class(
             session_id,
             codec=self.codec,
             meta=meta,
@@ -244,7 +248,8 @@ class _BaseManager(Generic[T]):
                     return Commit(CommitAction.NONE)
             elif not policy.resave:
                 touch_due = now - meta.last_seen >= policy.refresh_seconds
-                if not touch_due or (policy.idle_timeout is None and not policy.rolling):
+                # Without an idle timeout the expiry never moves, so there is nothing to push.
+                if not touch_due or policy.idle_timeout is None:
                     return Commit(CommitAction.NONE)
                 meta.last_seen = now
                 expires_at = policy.expires_at(meta.created_at, now)

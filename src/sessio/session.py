@@ -279,7 +279,8 @@ class Session(dict[str, Any]):
         dict.__delitem__(self, key)
         self._raw.pop(key, None)
         self._dirty.discard(key)
-        self._removed.add(key)
+        if not self.is_new:  # a never-stored session has nothing to remove from the store
+            self._removed.add(key)
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value (or ``default``; ``KeyError`` without one)."""
@@ -455,6 +456,15 @@ class Session(dict[str, Any]):
         queued after ``logout()`` reach the next page.
         """
         self._check_alive()
+        if self.is_new:
+            # Never stored: there is nothing to invalidate server-side, nor anything to store.
+            if not keep_data:
+                self.clear()
+            self._principal = None
+            self.meta.authenticated_at = None
+            self._system_dirty.discard(PRINCIPAL)
+            self.auth_change = None
+            return
         had_principal = self._principal is not None
         self.regenerate(keep_data=keep_data)
         self._principal = None
