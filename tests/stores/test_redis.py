@@ -126,7 +126,13 @@ async def test_round_trips_per_operation(
                 await call("save", k, write({"d:b": "2"}, removed={"d:a"}))
             with meter.measure(f"{mode} save login: replace+principal+supersedes", results):
                 w = write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k)
-                await call("save", k2, w)
+                assert await call("save", k2, w) is True
+            with meter.measure(f"{mode} save rotation of a revoked session (refused)", results):
+                w = write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k)
+                assert await call("save", key(), w) is False
+            with meter.measure(f"{mode} save rewrite (resave)", results):
+                w = write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k2)
+                assert await call("save", k2, w) is True
             with meter.measure(f"{mode} save delta with principal", results):
                 await call("save", k2, write({"d:c": "3"}, principal="user:r"))
             with meter.measure(f"{mode} delete", results):
