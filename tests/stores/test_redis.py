@@ -391,6 +391,9 @@ def test_url_query_carries_the_prefix() -> None:
     assert isinstance(cluster, RedisStore)
     assert (cluster.cluster, cluster.prefix) == (True, "x:")
     assert RedisStore("rediss+cluster://h:7000").cluster
+    tls = store_from_url("rediss+cluster://h:7000?prefix=t:")
+    assert isinstance(tls, RedisStore)
+    assert (tls.cluster, tls.prefix, tls._client_url()) == (True, "t:", "rediss://h:7000")
 
 
 def test_the_cli_on_redis(capsys: pytest.CaptureFixture[str]) -> None:
