@@ -22,6 +22,8 @@ signed cookie expires the same way); a permanent session's cookie carries the ma
 errors as JSON (``StoreUnavailable`` 503, ...) and, with ``csrf=CSRFOptions()``, checks CSRF
 tokens on unsafe methods in a ``before_request`` hook: render ``{{ session.csrf_token }}`` in
 a ``csrf_token`` form field or send it as ``X-CSRF-Token``; :func:`csrf_exempt` spares a view.
+A refusal raises :class:`~sessio.errors.CSRFFailed` (403 JSON), so
+``@app.errorhandler(CSRFFailed)`` can render a friendly page instead.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from ..transports.base import CookieTransport
 from ..transports.signing import TokenSigner
 from ._common import emit_csrf_failed, error_json
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
-from .csrf import SAFE_METHODS, CSRFOptions, check_request
+from .csrf import FORM_TYPES, SAFE_METHODS, CSRFOptions, check_request
 
 __all__ = [
     "MARKUP_TAG",
@@ -79,7 +81,6 @@ logger = logging.getLogger("sessio.flask")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _KEY_SALT = b"sessio.flask-session-key"
 _CACHE_LIMIT = 32
 
@@ -302,22 +303,22 @@ class SessionInterface(_FlaskSessionInterface):
 
     # -- CSRF -------------------------------------------------------------------------------------
 
-    def _check_csrf(self) -> flask.Response | None:
+    def _check_csrf(self) -> None:
         options = self.csrf
         request = flask.request
         if options is None or request.method in SAFE_METHODS:
-            return None
+            return
         path = request.script_root + request.path
         view = flask.current_app.view_functions.get(request.endpoint or "")
         if options.is_exempt(path) or getattr(view, "_sessio_csrf_exempt", False):
-            return None
+            return
         session: Any = flask.session
         if isinstance(session, UnavailableSession):
             session.fail()
         if not isinstance(session, Session):
-            return _json(CSRFFailed("no session to check the CSRF token against"))
+            raise CSRFFailed("no session to check the CSRF token against")
         submitted = request.headers.get(options.header_name)
-        if submitted is None and request.mimetype in _FORM_TYPES:
+        if submitted is None and request.mimetype in FORM_TYPES:
             length = request.content_length
             if length is None or length <= options.max_form_bytes:
                 submitted = request.form.get(options.field_name)
@@ -331,11 +332,9 @@ class SessionInterface(_FlaskSessionInterface):
             submitted=submitted,
             options=options,
         )
-        if reason is None:
-            return None
-        manager = self.manager()
-        emit_csrf_failed(manager, session, reason, method=request.method, path=path)
-        return _json(CSRFFailed(reason))
+        if reason is not None:
+            emit_csrf_failed(self.manager(), session, reason, method=request.method, path=path)
+            raise CSRFFailed(reason)
 
 
 # -- responses --------------------------------------------------------------------------------------
