@@ -1,5 +1,5 @@
-"""The Flask drop-in beyond Flask's own tests: server-side data, expiry, auth helpers, CSRF,
-failures, and a real threaded Werkzeug server."""
+"""The Flask drop-in beyond Flask's contract (test_flask_dropin): server-side data, expiry, auth
+helpers, CSRF, failures, and a real threaded Werkzeug server."""
 
 from __future__ import annotations
 

@@ -98,9 +98,9 @@ class _Settings(NamedTuple):
 
 
 def _derive(key: str | bytes) -> bytes:
-    # Flask apps commonly carry short keys (Flask's own tests use "test key"); sessio's signer
-    # wants 32 bytes, so each key is stretched through HMAC. The session ID, 256 random bits
-    # that only the store can resolve, stays the real secret; the key only authenticates it.
+    # Flask apps commonly carry short, human-typed keys; sessio's signer wants 32 bytes, so
+    # each key is stretched through HMAC. The session ID, 256 random bits that only the store
+    # can resolve, stays the real secret; the key only authenticates it.
     raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
     return hmac.new(raw, _KEY_SALT, hashlib.sha256).digest()
 
@@ -280,6 +280,7 @@ class SessionInterface(_FlaskSessionInterface):
         if session.accessed:
             response.vary.add("Cookie")
         session._modified_flag = modified = session.modified  # what the app saw stays visible
+        touch_only = not session.is_modified  # nothing to write but, maybe, a later expiry
         if modified and not session.is_new and session._holds_nothing():
             session.destroy()  # Flask deletes an emptied session's cookie; we drop the record too
         permanent = bool(dict.get(session, "_permanent", False))
@@ -289,11 +290,14 @@ class SessionInterface(_FlaskSessionInterface):
             commit = manager.commit(session)
         except SessionError as exc:
             logger.warning("session commit failed: %s", exc)
-            _replace_response(response, exc)
+            _json(exc, response)  # the view's answer claims a success the store did not record
             return
-        # Flask's should_set_cookie(): a modified session, or a permanent one that slides.
+        # Flask's should_set_cookie(): a modified session, or a permanent one that slides; a
+        # server-side touch alone is no reason to send the cookie (Flask's would not go out).
         refresh = modified or (permanent and app.config["SESSION_REFRESH_EACH_REQUEST"])
-        if commit.action is CommitAction.NONE and refresh and not session.is_new:
+        if commit.action is CommitAction.SET and touch_only and not refresh:
+            commit = Commit(CommitAction.NONE)
+        elif commit.action is CommitAction.NONE and refresh and not session.is_new:
             expires = session.expires_at.timestamp()
             cookie_end = manager.policy.cookie_expires_at(session.meta.created_at, expires)
             commit = Commit(CommitAction.SET, session.id, expires, commit.wrote, cookie_end)
@@ -340,17 +344,13 @@ class SessionInterface(_FlaskSessionInterface):
 # -- responses --------------------------------------------------------------------------------------
 
 
-def _json(error: SessionError) -> flask.Response:
-    return flask.current_app.response_class(
-        error_json(error), status=error.status_code, mimetype="application/json"
-    )
-
-
-def _replace_response(response: flask.Response, error: SessionError) -> None:
-    # The view's answer claims a success the store did not record: say what happened instead.
+def _json(error: SessionError, response: flask.Response | None = None) -> flask.Response:
+    """``response`` (default: a new one) made to answer ``error`` with :func:`error_json`."""
+    response = response if response is not None else flask.current_app.response_class()
     response.status_code = error.status_code
     response.set_data(error_json(error))
     response.mimetype = "application/json"
+    return response
 
 
 # -- view helpers -----------------------------------------------------------------------------------
