@@ -136,7 +136,8 @@ class Policy:
 
     Security:
 
-    * ``rotate_on_login`` -- a new session ID whenever the principal or its roles change.
+    * ``rotate_on_login`` -- a new session ID on every ``login()``: authentication,
+      re-authentication, a change of principal or roles.
     * ``concurrency`` -- the per-principal session limit.
     * ``csrf`` -- whether integrations enforce CSRF tokens on unsafe methods.
 
