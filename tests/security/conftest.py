@@ -27,7 +27,7 @@ from sessio import (
     Store,
     SyncSessionManager,
 )
-from sessio.transports import Transport, TokenSigner, read_token, transports_for
+from sessio.transports import TokenSigner, Transport, read_token, transports_for
 
 from ..conftest import FakeClock
 
@@ -108,6 +108,15 @@ class Site:
             out.extend(transport.response_headers(commit, had_token=token is not None))
         return Response(session, commit, out, result)
 
+    @property
+    def name(self) -> str:
+        """The session cookie's name (``__Host-sessio`` by default)."""
+        return self.policy.cookie.name
+
+    def cookie(self, value: str) -> tuple[str, str]:
+        """A ``Cookie`` request header carrying ``value`` as the session cookie."""
+        return ("cookie", f"{self.name}={value}")
+
     def sign(self, session_id: str) -> str:
         """The token the client gets for ``session_id``."""
         return self.signer.sign(session_id)
@@ -131,22 +140,17 @@ class Browser:
         self.site = site
         self.cookie: str | None = None
 
-    @property
-    def name(self) -> str:
-        """The session cookie's name."""
-        return self.site.policy.cookie.name
-
     def visit(
         self, handler: Handler | None = None, headers: Sequence[tuple[str, str]] = ()
     ) -> Response:
         """A request carrying the jar's cookie (and ``headers``)."""
         headers = list(headers)
         if self.cookie is not None:
-            headers.append(("cookie", f"{self.name}={self.cookie}"))
+            headers.append(self.site.cookie(self.cookie))
         response = self.site.request(headers, handler)
         set_cookie = response.set_cookie()
         if set_cookie is not None:
-            value = cookie_value(set_cookie, self.name)
+            value = cookie_value(set_cookie, self.site.name)
             self.cookie = value if "Max-Age=0" not in set_cookie else None
         return response
 

@@ -19,7 +19,7 @@ def test_attacker_chosen_unsigned_id_is_never_adopted(site: Site) -> None:
     """ASVS 4.0.3 3.2.1 / cheat sheet "Session ID Generation and Verification: Permissive and
     Strict Session Management": a well-formed ID the attacker made up is refused."""
     planted = new_session_id()
-    response = site.request([("cookie", f"sessio={planted}")], write("cart", ["apple"]))
+    response = site.request([site.cookie(planted)], write("cart", ["apple"]))
     assert response.session.id != planted
     assert not site.store.exists_sync(store_key(planted))
     assert site.store.exists_sync(store_key(response.session.id))
@@ -29,9 +29,10 @@ def test_signed_id_the_store_never_issued_is_never_adopted(site: Site) -> None:
     """Cheat sheet "Permissive and Strict Session Management" (strict mode): even a correctly
     signed, well-formed ID (a leaked signing key) names no session until the server stored it."""
     planted = new_session_id()
-    response = site.request([("cookie", f"sessio={site.sign(planted)}")], write("k", 1))
+    response = site.request([site.cookie(site.sign(planted))], write("k", 1))
     assert response.session.id != planted
-    assert EventKind.CREATED in site.kinds() and EventKind.LOADED not in site.kinds()
+    assert EventKind.CREATED in site.kinds()
+    assert EventKind.LOADED not in site.kinds()
     assert not site.store.exists_sync(store_key(planted))
 
 
@@ -43,14 +44,17 @@ def test_pre_login_id_is_dead_after_login(site: Site) -> None:
     planted = victim.cookie  # what a fixation attacker knows: the pre-login token
     assert planted is not None
     victim.visit(login(Principal("alice")))
-    assert victim.cookie is not None and victim.cookie != planted
+    assert victim.cookie is not None
+    assert victim.cookie != planted
     attacker = Browser(site)
     attacker.cookie = planted
     replay = attacker.visit()
-    assert replay.session.is_new and not replay.session.is_authenticated
+    assert replay.session.is_new
+    assert not replay.session.is_authenticated
     assert replay.session.principal is None
     old_id = site.signer.unsign(planted)
-    assert old_id is not None and not site.store.exists_sync(store_key(old_id))
+    assert old_id is not None
+    assert not site.store.exists_sync(store_key(old_id))
     # The victim's new session is intact and authenticated.
     assert victim.visit().session.principal == Principal("alice")
 
@@ -85,7 +89,8 @@ def test_reauthentication_rotates_the_id(site: Site, browser: Browser) -> None:
     browser.visit(login(Principal("alice")))
     first = browser.cookie
     browser.visit(login(Principal("alice")))
-    assert browser.cookie is not None and browser.cookie != first
+    assert browser.cookie is not None
+    assert browser.cookie != first
     stale = Browser(site)
     stale.cookie = first
     assert not stale.visit().session.is_authenticated

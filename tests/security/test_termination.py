@@ -37,11 +37,14 @@ def test_logout_invalidates_the_old_token_server_side(site: Site, browser: Brows
     old_id = site.signer.unsign(before or "")
     assert old_id is not None
     response = browser.visit(logout)
-    assert browser.cookie is not None and browser.cookie != before  # a fresh anonymous cookie
+    assert browser.cookie is not None
+    assert browser.cookie != before
     assert not response.session.is_authenticated
     assert not site.store.exists_sync(store_key(old_id))
     again = replay(site, before)
-    assert again.is_new and not again.is_authenticated and "basket" not in again
+    assert again.is_new
+    assert not again.is_authenticated
+    assert "basket" not in again
     assert EventKind.LOGGED_OUT in site.kinds()
 
 
@@ -59,7 +62,8 @@ def test_destroy_clears_the_cookie_and_the_record(site: Site, browser: Browser) 
     token = browser.cookie
     response = browser.visit(lambda s: s.destroy())
     set_cookie = response.set_cookie()
-    assert set_cookie is not None and "Max-Age=0" in set_cookie
+    assert set_cookie is not None
+    assert "Max-Age=0" in set_cookie
     assert browser.cookie is None
     assert replay(site, token).is_new
 
@@ -74,9 +78,11 @@ def test_idle_timeout_is_enforced_at_load(site: Site, browser: Browser, clock: F
     assert browser.visit().session.is_authenticated  # activity pushes the idle expiry
     clock.advance(30 * 60 + 1)
     session = replay(site, token)
-    assert session.is_new and not session.is_authenticated
+    assert session.is_new
+    assert not session.is_authenticated
     old_id = site.signer.unsign(token or "")
-    assert old_id is not None and not site.store.exists_sync(store_key(old_id))
+    assert old_id is not None
+    assert not site.store.exists_sync(store_key(old_id))
 
 
 def test_a_shorter_policy_applies_to_existing_sessions(clock: FakeClock) -> None:
@@ -90,10 +96,12 @@ def test_a_shorter_policy_applies_to_existing_sessions(clock: FakeClock) -> None
     clock.advance(10 * 60)
     strict = Site(clock=clock, store=site.store, policy=Policy(idle_timeout=timedelta(minutes=5)))
     session = replay(strict, token)
-    assert session.is_new and not session.is_authenticated
+    assert session.is_new
+    assert not session.is_authenticated
     assert EventKind.EXPIRED in strict.kinds()
     old_id = site.signer.unsign(token or "")
-    assert old_id is not None and not site.store.exists_sync(store_key(old_id))
+    assert old_id is not None
+    assert not site.store.exists_sync(store_key(old_id))
 
 
 def test_absolute_timeout_ends_even_an_active_session(
@@ -109,7 +117,8 @@ def test_absolute_timeout_ends_even_an_active_session(
         assert browser.visit().session.is_authenticated
     clock.advance(20 * 60)
     session = browser.visit().session
-    assert session.is_new and not session.is_authenticated
+    assert session.is_new
+    assert not session.is_authenticated
 
 
 def test_remaining_time_is_visible(site: Site, browser: Browser, clock: FakeClock) -> None:
@@ -135,7 +144,8 @@ def test_revoke_all_except_current_logs_out_every_other_device(
     assert laptop.visit().session.is_authenticated
     for device in (phone, tablet):
         session = device.visit().session
-        assert session.is_new and not session.is_authenticated
+        assert session.is_new
+        assert not session.is_authenticated
     assert site.kinds().count(EventKind.REVOKED) == 2
 
 
@@ -180,7 +190,9 @@ def test_replay_after_revoke_gives_a_fresh_session(site: Site, browser: Browser)
     assert site.signer.unsign(token or "") is not None
     site.manager.revoke_all(ALICE)
     session = replay(site, token)
-    assert session.is_new and not session.is_authenticated and "basket" not in session
+    assert session.is_new
+    assert not session.is_authenticated
+    assert "basket" not in session
 
 
 def test_a_delta_commit_never_resurrects_a_revoked_session(site: Site, browser: Browser) -> None:

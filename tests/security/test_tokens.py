@@ -30,7 +30,9 @@ def owned(site: Site) -> tuple[Browser, str]:
 def anonymous(site: Site, cookie_header: str) -> Session:
     """The session a raw ``Cookie`` header gets; it must be a fresh, empty one."""
     session = site.request([("cookie", cookie_header)]).session
-    assert session.is_new and not session.is_authenticated and not dict(session)
+    assert session.is_new
+    assert not session.is_authenticated
+    assert not dict(session)
     return session
 
 
@@ -45,7 +47,7 @@ def test_tampered_id_or_mac_gives_a_fresh_session(site: Site) -> None:
     anything; one changed character anywhere gives a fresh session."""
     _, token = owned(site)
     for index in (0, 20, 42, 44, 60, len(token) - 1):
-        anonymous(site, f"sessio={flip(token, index)}")
+        anonymous(site, f"{site.name}={flip(token, index)}")
 
 
 def test_forged_token_under_another_key_gives_a_fresh_session(site: Site) -> None:
@@ -53,7 +55,7 @@ def test_forged_token_under_another_key_gives_a_fresh_session(site: Site) -> Non
     _, token = owned(site)
     session_id = token.partition(".")[0]
     forged = TokenSigner("an-attacker-key-of-the-right-length-0000").sign(session_id)
-    anonymous(site, f"sessio={forged}")
+    anonymous(site, f"{site.name}={forged}")
 
 
 def test_mac_under_the_raw_key_does_not_verify(site: Site) -> None:
@@ -63,7 +65,7 @@ def test_mac_under_the_raw_key_does_not_verify(site: Site) -> None:
     session_id = token.partition(".")[0]
     raw = hmac.new(KEY_NEW.encode(), session_id.encode(), hashlib.sha256).digest()
     mac = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-    anonymous(site, f"sessio={session_id}.{mac}")
+    anonymous(site, f"{site.name}={session_id}.{mac}")
 
 
 @pytest.mark.parametrize(
@@ -89,7 +91,7 @@ def test_malformed_tokens_give_a_fresh_session(site: Site, shape: str) -> None:
     _, token = owned(site)
     session_id, _, mac = token.partition(".")
     value = shape.format(id=session_id, mac=mac, short=mac[:-2])
-    anonymous(site, f"sessio={value}")
+    anonymous(site, f"{site.name}={value}")
     assert site.signer.unsign(value) is None
 
 
@@ -98,7 +100,7 @@ def test_oversized_token_is_refused_before_any_work(site: Site) -> None:
     refused by length, before hashing or parsing."""
     _, token = owned(site)
     assert len(token) < MAX_TOKEN_LENGTH
-    anonymous(site, "sessio=" + token + "A" * 100_000)
+    anonymous(site, f"{site.name}={token}" + "A" * 100_000)
     assert site.signer.unsign("A" * (MAX_TOKEN_LENGTH + 1)) is None
 
 
@@ -107,18 +109,22 @@ def test_duplicated_cookie_is_ambiguous_and_refused(site: Site) -> None:
     tossing from a sibling subdomain) name no session, not even when both are valid."""
     _, mine = owned(site)
     _, other = owned(site)
-    anonymous(site, f"sessio={mine}; sessio={other}")
-    anonymous(site, f"sessio={mine}; sessio={mine}")
-    session = site.request([("cookie", f"sessio={mine}"), ("cookie", f"sessio={other}")]).session
-    assert session.is_new and not session.is_authenticated
+    anonymous(site, f"{site.name}={mine}; {site.name}={other}")
+    anonymous(site, f"{site.name}={mine}; {site.name}={mine}")
+    session = site.request(
+        [("cookie", f"{site.name}={mine}"), ("cookie", f"{site.name}={other}")]
+    ).session
+    assert session.is_new
+    assert not session.is_authenticated
 
 
 def test_unrelated_cookies_do_not_confuse_the_parser(site: Site) -> None:
     """Cheat sheet "Manage Session ID as Any Other User Input": look-alike names never match."""
     _, token = owned(site)
-    header = f"xsessio={token}; sessio_={token}; Sessio={token}; sessio.x={token}"
+    n = site.name
+    header = f"x{n}={token}; {n}_={token}; {n.swapcase()}={token}; {n}.x={token}; {n[7:]}={token}"
     anonymous(site, header)
-    session = site.request([("cookie", f"{header}; sessio={token}")]).session
+    session = site.request([("cookie", f"{header}; {site.name}={token}")]).session
     assert session.is_authenticated
 
 
@@ -129,7 +135,8 @@ def test_session_ids_are_256_bits_from_secrets(monkeypatch: pytest.MonkeyPatch) 
     ids = [new_session_id() for _ in range(2000)]
     assert len(set(ids)) == len(ids)
     for session_id in ids[:100]:
-        assert is_well_formed(session_id) and len(session_id) == 43
+        assert is_well_formed(session_id)
+        assert len(session_id) == 43
         assert len(base64.urlsafe_b64decode(session_id + "=")) == 32
     # Every bit position is set in roughly half the IDs (a broken generator would not be).
     ones = collections.Counter()
@@ -146,7 +153,8 @@ def test_session_ids_are_256_bits_from_secrets(monkeypatch: pytest.MonkeyPatch) 
         return "S" * 43
 
     monkeypatch.setattr(secrets, "token_urlsafe", fake)
-    assert new_session_id() == "S" * 43 and calls == [32]
+    assert new_session_id() == "S" * 43
+    assert calls == [32]
 
 
 def test_secret_keys_must_be_long_and_never_print() -> None:
@@ -158,7 +166,8 @@ def test_secret_keys_must_be_long_and_never_print() -> None:
         Secret([KEY_NEW, "x" * 31])
     secret = Secret([KEY_OLD, KEY_NEW])
     for text in (repr(secret), str(secret), f"{secret}", repr(TokenSigner(secret))):
-        assert KEY_OLD not in text and KEY_NEW not in text
+        assert KEY_OLD not in text
+        assert KEY_NEW not in text
 
 
 def test_key_rotation_keeps_everyone_logged_in(site: Site) -> None:
@@ -184,13 +193,14 @@ def test_a_removed_key_logs_its_tokens_out(site: Site) -> None:
     site.rekey([KEY_OLD])
     _, token = owned(site)
     site.rekey([KEY_NEW])
-    anonymous(site, f"sessio={token}")
+    anonymous(site, f"{site.name}={token}")
 
 
 def test_a_valid_token_still_works(site: Site) -> None:
     """The control for every refusal above: the untouched token loads its session."""
-    browser, token = owned(site)
+    browser, _token = owned(site)
     browser.visit(write("k", "v"))
-    session = site.request([("cookie", f"sessio={browser.cookie}")]).session
-    assert session.is_authenticated and session["k"] == "v"
-    assert site.request([("cookie", f'sessio="{browser.cookie}"')]).session.is_authenticated
+    session = site.request([("cookie", f"{site.name}={browser.cookie}")]).session
+    assert session.is_authenticated
+    assert session["k"] == "v"
+    assert site.request([("cookie", f'{site.name}="{browser.cookie}"')]).session.is_authenticated
