@@ -63,7 +63,8 @@ class Commit:
     """The outcome of :meth:`SessionManager.commit`."""
 
     action: CommitAction
-    token: str | None = None
+    #: The raw session ID to send: a secret, so it never shows in ``repr`` (logs, tracebacks).
+    token: str | None = dataclasses.field(default=None, repr=False)
     #: When the server will expire the session (the earlier of idle and absolute timeouts).
     expires_at: float | None = None
     wrote: bool = False
