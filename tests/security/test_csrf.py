@@ -48,7 +48,9 @@ def check(
 def test_csrf_protection_is_on_by_default() -> None:
     """ASVS 4.0.3 4.2.2 / ASVS 5.0 3.5.1: browser-session presets enforce CSRF without setup;
     only the header-token API preset turns it off (no ambient credential to forge)."""
-    assert Policy().csrf and Policy.web().csrf and Policy.ephemeral().csrf
+    assert Policy().csrf
+    assert Policy.web().csrf
+    assert Policy.ephemeral().csrf
     assert not Policy.api().csrf
     assert "cookie" not in Policy.api().transports
 
