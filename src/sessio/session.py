@@ -150,11 +150,13 @@ class Session(dict[str, Any]):
             if name.startswith(DATA_PREFIX):
                 self._raw[name[len(DATA_PREFIX) :]] = text
             elif name == PRINCIPAL:
-                self._principal = Principal.from_data(self._decode_system(text))
+                self._principal = self._decode_system(name, text, Principal.from_data)
             elif name == CSRF:
-                self._csrf_secret = str(self._decode_system(text))
+                self._csrf_secret = self._decode_system(name, text, str)
             elif name == FLASH:
-                self._flashes = [(str(k), m) for k, m in self._decode_system(text)]
+                self._flashes = self._decode_system(
+                    name, text, lambda v: [(str(k), m) for k, m in v]
+                )
         if not self._raw:
             return
         # One parse for all values: the encoded texts are JSON, so they splice into one object.
@@ -181,13 +183,17 @@ class Session(dict[str, Any]):
                     self._on_corrupt(key)
         return values
 
-    def _decode_system(self, text: str) -> Any:
+    def _decode_system(self, name: str, text: str, build: Callable[[Any], T]) -> T:
+        # Decoding *and* building are checked: a principal or flash list of the wrong shape is
+        # a corrupt record (a fresh session), not an error on every request that carries it.
         try:
-            return self._codec.loads(text)
+            return build(self._codec.loads(text))
         except RecordCorrupt:
             raise
-        except (TypeError, ValueError, KeyError) as exc:
-            raise RecordCorrupt(f"malformed system field: {exc.__class__.__name__}") from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise RecordCorrupt(
+                f"malformed system field {name}: {exc.__class__.__name__}"
+            ) from None
 
     # -- identity and lifetime --------------------------------------------------------------------
 
