@@ -10,10 +10,12 @@ import abc
 import time
 from collections.abc import Callable, Sequence
 
+from ..errors import ConfigurationError, SessionTooLarge
 from ..manager import Commit, CommitAction
 from ..policy import CookieOptions, Policy
+from ..stores.client import MAX_COOKIE_BYTES
 from .cookies import parse_cookie_header, render_delete_cookie, render_set_cookie
-from .signing import Secret, TokenSigner
+from .signing import RawTokens, Secret, TokenSigner
 
 __all__ = [
     "BearerTransport",
@@ -25,7 +27,7 @@ __all__ = [
     "transports_for",
 ]
 
-SecretLike = str | bytes | Secret | Sequence[str | bytes] | TokenSigner
+SecretLike = str | bytes | Secret | Sequence[str | bytes] | TokenSigner | RawTokens
 
 #: ``headers(name)`` -> every value of request header ``name`` (lower-case), in order.
 Headers = Callable[[str], list[str]]
@@ -39,7 +41,9 @@ class Transport(abc.ABC):
     """Reads the session ID a request carries and says how a response carries a new one."""
 
     def __init__(self, secret: SecretLike) -> None:
-        self.signer = secret if isinstance(secret, TokenSigner) else TokenSigner(secret)
+        self.signer = (
+            secret if isinstance(secret, (TokenSigner, RawTokens)) else TokenSigner(secret)
+        )
 
     @abc.abstractmethod
     def read(self, headers: Headers) -> str | None:
@@ -84,9 +88,17 @@ class CookieTransport(Transport):
             max_age = float(self.options.max_age)
         else:
             max_age = commit.cookie_expires_at - self.clock()
-        return render_set_cookie(
-            self.options, self.signer.sign(commit.token), max_age=max_age, now=self.clock()
-        )
+        value = self.signer.sign(commit.token)
+        size = len(self.options.name) + 1 + len(value)
+        if size > MAX_COOKIE_BYTES:
+            # Browsers drop such a cookie silently; fail loudly instead (client-side sessions).
+            raise SessionTooLarge(
+                f"the session cookie would be {size} bytes, over the {MAX_COOKIE_BYTES} a "
+                "browser keeps; store less in the session, or use a server-side store",
+                size=size,
+                limit=MAX_COOKIE_BYTES,
+            )
+        return render_set_cookie(self.options, value, max_age=max_age, now=self.clock())
 
     def response_headers(self, commit: Commit, *, had_token: bool) -> list[tuple[str, str]]:
         if commit.action is CommitAction.SET:
@@ -138,9 +150,23 @@ def read_token(
     return None, None
 
 
-def transports_for(policy: Policy, secret: SecretLike) -> list[Transport]:
-    """The transports ``policy.transports`` names, sharing one signer."""
-    signer = secret if isinstance(secret, TokenSigner) else TokenSigner(secret)
+def transports_for(
+    policy: Policy, secret: SecretLike | None, *, raw: bool = False
+) -> list[Transport]:
+    """The transports ``policy.transports`` names, sharing one signer.
+
+    ``raw=True`` carries tokens verbatim (:class:`RawTokens`): pass
+    ``raw=manager.seals_tokens``, so that a client-side store's sealed tokens, which
+    authenticate themselves, are not signed a second time. ``secret`` is then unused and may
+    be ``None``.
+    """
+    signer: TokenSigner | RawTokens
+    if raw:
+        signer = RawTokens()
+    elif secret is None:
+        raise ConfigurationError("transports need a secret to sign session IDs (or raw=True)")
+    else:
+        signer = secret if isinstance(secret, (TokenSigner, RawTokens)) else TokenSigner(secret)
     built: list[Transport] = []
     for name in policy.transports:
         if name == "cookie":
