@@ -18,6 +18,8 @@ import pytest
 from sessio.stores import EncryptedStore, FileStore, MemoryStore, SQLiteStore, Store
 from sessio.stores.base import Record, Write
 
+from . import servers
+
 
 @dataclasses.dataclass(frozen=True)
 class Backend:
@@ -103,12 +105,29 @@ async def _corrupt_encrypted(store: Store, key: str) -> None:
     await store.inner.save(key, sealed)
 
 
+# -- redis and postgres (tests/stores/servers.py: own prefix / schema per test) -----------------
+
+
+@asynccontextmanager
+async def _redis(tmp_path: Path) -> AsyncIterator[Store]:
+    async with servers.redis_store() as store:
+        yield store
+
+
+@asynccontextmanager
+async def _postgres(tmp_path: Path) -> AsyncIterator[Store]:
+    async with servers.postgres_store() as store:
+        yield store
+
+
 BACKENDS: list[Backend] = [
     Backend("memory", _memory, _corrupt_memory),
     Backend("file", _file, _corrupt_file),
     Backend("sqlite", _sqlite, _corrupt_sqlite),
     Backend("encrypted-memory", _encrypted(_memory), _corrupt_encrypted),
     Backend("encrypted-sqlite", _encrypted(_sqlite), _corrupt_encrypted),
+    Backend("redis", _redis, servers.corrupt_redis, (pytest.mark.redis,), native_ttl=True),
+    Backend("postgres", _postgres, servers.corrupt_postgres, (pytest.mark.postgres,)),
 ]
 
 
