@@ -35,11 +35,67 @@ def _dump_files(store: Store, tmp_path: Path) -> bytes:
     return b"\n".join(parts)
 
 
+def _dump_redis(store: Store, tmp_path: Path) -> bytes:
+    # What `redis-cli --scan` + TYPE + HGETALL/SMEMBERS/ZRANGE/GET of the store's keys shows.
+    client = store._sync()  # type: ignore[attr-defined]
+    prefix = store.prefix  # type: ignore[attr-defined]
+    parts: list[bytes] = []
+    for name in client.scan_iter(match=prefix + "*", count=1000):
+        parts.append(name if isinstance(name, bytes) else name.encode())
+        kind = client.type(name)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "hash":
+            value: object = client.hgetall(name)
+        elif kind == "set":
+            value = client.smembers(name)
+        elif kind == "zset":
+            value = client.zrange(name, 0, -1, withscores=True)
+        elif kind == "string":
+            value = client.get(name)
+        else:
+            value = kind
+        parts.append(repr(value).encode())
+    return b"\n".join(parts)
+
+
+def _dump_postgres(store: Store, tmp_path: Path) -> bytes:
+    # Every row of the store's schema, as `pg_dump --data-only` would show it.
+    import psycopg
+
+    from ..stores.servers import POSTGRES_URL
+
+    schema = store.schema  # type: ignore[attr-defined]
+    parts: list[bytes] = []
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchall()
+        for (table,) in tables:
+            for row in conn.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall():
+                parts.append(repr(row).encode())
+    return b"\n".join(parts)
+
+
+def _dump_encrypted(store: Store, tmp_path: Path) -> bytes:
+    from sessio.stores import EncryptedStore
+
+    assert isinstance(store, EncryptedStore)
+    return DUMPS[_INNER[type(store.inner)]](store.inner, tmp_path)
+
+
 DUMPS: dict[str, Callable[[Store, Path], bytes]] = {
     "memory": _dump_memory,
     "file": _dump_files,
     "sqlite": _dump_files,
+    "redis": _dump_redis,
+    "postgres": _dump_postgres,
+    "encrypted-memory": _dump_encrypted,
+    "encrypted-sqlite": _dump_encrypted,
 }
+_INNER = {MemoryStore: "memory", SQLiteStore: "sqlite", FileStore: "file"}
+
+#: A value no dump of an encrypting store may show.
+MARKER = "card-4111-1111-1111-1111-exp-12/30"
 
 
 @pytest.fixture(params=backend_params())
@@ -52,6 +108,13 @@ async def store_and_dump(
         pytest.fail(f"no dump for store {backend.name!r}: add one to {__file__}")
     async with backend.open(tmp_path) as store:
         yield store, lambda: dump(store, tmp_path)
+
+
+@pytest.fixture(params=[b for b in backend_params() if b.id.startswith("encrypted-")])
+async def encrypted_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    backend: Backend = request.param
+    async with backend.open(tmp_path) as store:
+        yield store
 
 
 def test_a_store_dump_contains_no_usable_token(
@@ -83,3 +146,22 @@ def test_a_store_dump_contains_no_usable_token(
             assert not session.is_authenticated
     for browser in browsers:  # control: the real tokens still work
         assert browser.visit().session.is_authenticated
+
+
+def test_an_encrypting_store_dump_holds_no_plaintext_value(
+    encrypted_store: Store, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Cheat sheet "Session ID Content (or Value)" (encrypt a session repository that holds
+    sensitive data) / ASVS 5.0 11.3.3 (authenticated encryption): through ``EncryptedStore``,
+    no stored value, principal attribute or CSRF secret appears in a dump of the inner store."""
+    site = Site(clock=clock, store=encrypted_store)
+    browser = Browser(site)
+    browser.visit(lambda s: s.__setitem__("payment", MARKER))
+    principal = Principal("alice", roles={"user"}, attributes={"email": "alice@example.org"})
+    browser.visit(lambda s: s.login(principal))
+    session = browser.visit(lambda s: s.csrf_token).session
+    data = _dump_encrypted(encrypted_store, tmp_path)
+    assert len(data) > 200
+    for plain in (MARKER, "alice@example.org", session._csrf_secret or "", '"apple"'):
+        assert plain.encode() not in data
+    assert browser.visit().session["payment"] == MARKER  # control: it does decrypt
