@@ -310,9 +310,8 @@ def test_bearer_carried_sessions_are_exempt_from_csrf(tmp_path: Path) -> None:
 
 
 def test_websocket_from_a_foreign_origin_is_refused(server: Server, agent: Agent) -> None:
-    """Cross-site WebSocket hijacking (CSRF cheat sheet "Verifying Origin With Standard
-    Headers", applied to the handshake): a cookie-carrying handshake from another origin is
-    refused before the app sees it."""
+    """ASVS 5.0 4.4.2 (cross-site WebSocket hijacking): a cookie-carrying handshake whose Origin
+    is not the app's own is refused with 403 before the app sees it."""
     agent.login()
     ws_url = "ws" + server.url.removeprefix("http") + "/ws"
     cookie = f"{NAME}={agent.cookie}"
