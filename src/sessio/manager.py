@@ -92,6 +92,10 @@ class SessionInfo:
 
 
 class _BaseManager(Generic[T]):
+    #: The class of the sessions handed out; an integration may use a subclass (Flask's
+    #: drop-in adds ``SessionMixin``), constructed with :class:`Session`'s own arguments.
+    session_class: type[Session] = Session
+
     def __init__(
         self,
         store: Store | ClientSideStore,
@@ -149,7 +153,7 @@ class _BaseManager(Generic[T]):
         def on_corrupt(name: str) -> None:
             self._emit(EventKind.CORRUPT, key_ref[0] if key_ref else None, field=name)
 
-        session = Session(
+        session = self.session_class(
             session_id,
             codec=self.codec,
             meta=meta,

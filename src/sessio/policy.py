@@ -54,6 +54,9 @@ class CookieOptions:
     ``sessio`` without ``secure``; :meth:`replace` keeps choosing it. A name you pass is used
     as given.
 
+    ``samesite=None`` leaves the attribute out (the browser's default applies), which is what
+    Flask's ``SESSION_COOKIE_SAMESITE = None`` means; sessio's own presets never do that.
+
     ``max_age`` is the cookie's lifetime in seconds; ``None`` follows the session's own expiry
     and ``"session"`` makes a browser-session cookie (no ``Max-Age``/``Expires``), which the
     server still expires on its own clock.
@@ -64,7 +67,7 @@ class CookieOptions:
     domain: str | None = None
     secure: bool = True
     httponly: bool = True
-    samesite: SameSite = "lax"
+    samesite: SameSite | None = "lax"
     max_age: int | Literal["session"] | None = None
     partitioned: bool = False
 
@@ -79,9 +82,9 @@ class CookieOptions:
             object.__setattr__(self, "name", prefix + DEFAULT_COOKIE_NAME)
         if not _COOKIE_NAME.fullmatch(self.name):
             raise ConfigurationError(f"invalid cookie name {self.name!r}")
-        if self.samesite not in ("lax", "strict", "none"):
+        if self.samesite not in ("lax", "strict", "none", None):
             raise ConfigurationError(
-                f"samesite must be 'lax', 'strict' or 'none', got {self.samesite!r}"
+                f"samesite must be 'lax', 'strict', 'none' or None, got {self.samesite!r}"
             )
         if self.samesite == "none" and not self.secure:
             raise ConfigurationError("SameSite=None cookies must be Secure (browsers drop them)")

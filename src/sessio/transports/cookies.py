@@ -48,7 +48,8 @@ def render_set_cookie(
         parts.append("Secure")
     if options.httponly:
         parts.append("HttpOnly")
-    parts.append(f"SameSite={_SAMESITE[options.samesite]}")
+    if options.samesite is not None:
+        parts.append(f"SameSite={_SAMESITE[options.samesite]}")
     if options.partitioned:
         parts.append("Partitioned")
     return "; ".join(parts)
