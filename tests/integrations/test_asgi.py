@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -344,3 +346,12 @@ async def test_read_body_stops_at_the_limit_and_replay_hands_it_back() -> None:
     replayed = _asgi.replay(body, receive)
     assert await replayed() == {"type": "http.request", "body": body, "more_body": False}
     assert await replayed() == {"type": "http.disconnect"}
+
+
+def test_the_middleware_and_the_starlette_drop_in_import_no_framework() -> None:
+    code = (
+        "import sys, sessio.integrations.asgi, sessio.integrations.starlette\n"
+        "found = {m.split('.')[0] for m in sys.modules} & {'starlette', 'fastapi', 'httpx'}\n"
+        "assert not found, found\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

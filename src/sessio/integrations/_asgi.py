@@ -1,4 +1,4 @@
-"""ASGI plumbing for the session middleware: header views, JSON answers, body buffering and replay."""
+"""ASGI plumbing for the session middleware: header views, JSON answers, body replay, transports."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from ..transports.base import BearerTransport, CookieTransport, HeaderTransport, Transport
+from ..transports.cookies import parse_cookie_header
 from ._types import Message, Receive, Scope, Send
 
 __all__ = [
@@ -16,9 +18,11 @@ __all__ = [
     "client_of",
     "deny_websocket",
     "origin_of",
+    "presented",
     "read_body",
     "replay",
     "send_json",
+    "vary_name",
 ]
 
 BodyState = Literal["complete", "too_large", "disconnected"]
@@ -173,3 +177,25 @@ def add_vary(
         name, value = out[index]
         out[index] = (name, value + b", " + ", ".join(missing).encode("latin-1"))
     return out
+
+
+def vary_name(transport: Transport) -> str | None:
+    """The request header a response varies on when ``transport`` may carry the session."""
+    if isinstance(transport, CookieTransport):
+        return "Cookie"
+    if isinstance(transport, BearerTransport):
+        return "Authorization"
+    if isinstance(transport, HeaderTransport):
+        return transport.name
+    return None
+
+
+def presented(transport: Transport, headers: HeaderMap) -> bool:
+    """Whether the request carries something where ``transport`` looks (valid or not)."""
+    if isinstance(transport, CookieTransport):
+        return bool(parse_cookie_header(headers("cookie"), transport.options.name))
+    if isinstance(transport, BearerTransport):
+        return any(v.strip().lower().startswith("bearer ") for v in headers("authorization"))
+    if isinstance(transport, HeaderTransport):
+        return bool(headers(transport.name.lower()))
+    return False

@@ -57,15 +57,12 @@ from ..policy import Policy
 from ..session import Session
 from ..stores.base import Store
 from ..transports.base import (
-    BearerTransport,
     CookieTransport,
-    HeaderTransport,
     SecretLike,
     Transport,
     read_token,
     transports_for,
 )
-from ..transports.cookies import parse_cookie_header
 from . import _asgi
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .csrf import SAFE_METHODS, CSRFOptions, check_origin, check_request, form_token
@@ -180,7 +177,7 @@ class SessionMiddleware:
         self.trust_forwarded = trust_forwarded
         self.on_error = on_error
         self._cookies = any(isinstance(t, CookieTransport) for t in self.transports)
-        names = [_vary_name(t) for t in self.transports]
+        names = [_asgi.vary_name(t) for t in self.transports]
         self._vary = tuple(dict.fromkeys(n for n in names if n is not None))
 
     def __repr__(self) -> str:
@@ -194,7 +191,7 @@ class SessionMiddleware:
         headers = _asgi.HeaderMap(scope.get("headers", ()))
         token, channel = read_token(self.transports, headers)
         if channel is None:
-            channel = next((t for t in self.transports if _presented(t, headers)), None)
+            channel = next((t for t in self.transports if _asgi.presented(t, headers)), None)
         ip, agent = _asgi.client_of(scope, headers, trust_forwarded=self.trust_forwarded)
         try:
             session = await self.manager.load(token, ip=ip, user_agent=agent)
@@ -395,24 +392,3 @@ def error_body(exc: SessionError) -> dict[str, Any]:
         # The real cause (a path, a host) is for the log, not for the client.
         return {"error": exc.code, "detail": "the session store is unavailable"}
     return exc.to_dict()
-
-
-def _vary_name(transport: Transport) -> str | None:
-    if isinstance(transport, CookieTransport):
-        return "Cookie"
-    if isinstance(transport, BearerTransport):
-        return "Authorization"
-    if isinstance(transport, HeaderTransport):
-        return transport.name
-    return None
-
-
-def _presented(transport: Transport, headers: _asgi.HeaderMap) -> bool:
-    """Whether the request carries something where ``transport`` looks (valid or not)."""
-    if isinstance(transport, CookieTransport):
-        return bool(parse_cookie_header(headers("cookie"), transport.options.name))
-    if isinstance(transport, BearerTransport):
-        return any(v.strip().lower().startswith("bearer ") for v in headers("authorization"))
-    if isinstance(transport, HeaderTransport):
-        return bool(headers(transport.name.lower()))
-    return False
