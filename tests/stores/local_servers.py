@@ -72,14 +72,21 @@ def redis_binary() -> str:
 
 
 class RedisServer:
-    """One ``redis-server`` process on ``127.0.0.1:port``, data (AOF) in ``directory``."""
+    """One ``redis-server`` process on ``127.0.0.1:port``, working in ``directory``.
 
-    def __init__(self, directory: Path, *extra: str, port: int | None = None) -> None:
+    ``durable`` keeps an AOF fsynced on every write, so a killed server restarts with exactly
+    what it acknowledged; otherwise nothing is persisted.
+    """
+
+    def __init__(
+        self, directory: Path, *extra: str, port: int | None = None, durable: bool = False
+    ) -> None:
         self.binary = redis_binary()
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port(with_bus="yes" in extra)
         self.extra = extra
+        self.durable = durable
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -95,8 +102,7 @@ class RedisServer:
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
             "--save", "",
-            # The AOF, fsynced on every write, survives a kill: what was acknowledged is kept.
-            "--appendonly", "yes",
+            "--appendonly", "yes" if self.durable else "no",
             "--appendfsync", "always",
             "--logfile", "redis.log",
             *self.extra,
@@ -133,9 +139,9 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(directory: Path) -> Iterator[RedisServer]:
+def redis_server(directory: Path, *, durable: bool = False) -> Iterator[RedisServer]:
     """A started :class:`RedisServer`, killed afterwards."""
-    server = RedisServer(directory).start()
+    server = RedisServer(directory, durable=durable).start()
     try:
         yield server
     finally:
