@@ -115,7 +115,7 @@ def test_commit_repr_hides_the_token(site: Site) -> None:
 
 
 def test_signing_keys_never_print() -> None:
-    """ASVS 5.0 16.5.1 / 13.3 (secret management): ``Secret`` shows ``'**********'``; the
+    """ASVS 5.0 16.5.1 (no secret keys or tokens exposed): ``Secret`` shows ``'**********'``; the
     signer and the transports built on it show no key material."""
     secret = Secret([KEY_OLD, KEY_NEW])
     signer = TokenSigner(secret)

@@ -158,8 +158,8 @@ def test_session_ids_are_256_bits_from_secrets(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_secret_keys_must_be_long_and_never_print() -> None:
-    """ASVS 5.0 11.x key material / cheat sheet "Session ID Content": short keys are refused at
-    construction; a Secret's repr shows no key."""
+    """ASVS 5.0 11.2.3 (at least 128 bits of security) / 16.5.1: keys under 32 bytes are refused
+    at construction; a Secret's repr shows no key."""
     with pytest.raises(ConfigurationError):
         Secret("short")
     with pytest.raises(ConfigurationError):
@@ -171,7 +171,7 @@ def test_secret_keys_must_be_long_and_never_print() -> None:
 
 
 def test_key_rotation_keeps_everyone_logged_in(site: Site) -> None:
-    """ASVS 4.0.3 3.5.3 / itsdangerous key lists: a new key added in front of the old one signs
+    """ASVS 5.0 11.2.2 (keys replaceable at any time) / itsdangerous key lists: a new key added in front of the old one signs
     new tokens while the old ones keep verifying, so a deploy that rotates keys logs no one out."""
     site.rekey([KEY_OLD])
     browser, old_token = owned(site)
@@ -197,7 +197,8 @@ def test_a_removed_key_logs_its_tokens_out(site: Site) -> None:
 
 
 def test_a_valid_token_still_works(site: Site) -> None:
-    """The control for every refusal above: the untouched token loads its session."""
+    """Cheat sheet "Manage Session ID as Any Other User Input", the control for every refusal
+    above: the untouched token (bare or RFC 6265-quoted) loads its session."""
     browser, _token = owned(site)
     browser.visit(write("k", "v"))
     session = site.request([("cookie", f"{site.name}={browser.cookie}")]).session
