@@ -64,7 +64,7 @@ class Commit:
     """The outcome of :meth:`SessionManager.commit`."""
 
     action: CommitAction
-    #: The raw session ID to send: a secret, so it never shows in ``repr`` (logs, tracebacks).
+    #: The session ID to hand the client (a secret: left out of ``repr``, so logs never show it).
     token: str | None = dataclasses.field(default=None, repr=False)
     #: When the server will expire the session (the earlier of idle and absolute timeouts).
     expires_at: float | None = None
@@ -148,12 +148,13 @@ class _BaseManager(Generic[T]):
     def _session(
         self, session_id: str, meta: SessionMeta, *, is_new: bool, fields: Any = None
     ) -> Session:
-        key_ref: list[str] = []
+        # Known before the Session exists: values are decoded (and found corrupt) in its __init__.
+        key = None if is_new else ids.store_key(session_id)
 
         def on_corrupt(name: str) -> None:
-            self._emit(EventKind.CORRUPT, key_ref[0] if key_ref else None, field=name)
+            self._emit(EventKind.CORRUPT, key, field=name)
 
-        session = self.session_class(
+        return self.session_class(
             session_id,
             codec=self.codec,
             meta=meta,
@@ -164,9 +165,6 @@ class _BaseManager(Generic[T]):
             clock=self.clock,
             on_corrupt=on_corrupt,
         )
-        if not is_new:
-            key_ref.append(ids.store_key(session_id))
-        return session
 
     def _ip(self, ip: str | None) -> str | None:
         return ip if self.policy.capture_ip else None
@@ -248,7 +246,8 @@ class _BaseManager(Generic[T]):
                     return Commit(CommitAction.NONE)
             elif not policy.resave:
                 touch_due = now - meta.last_seen >= policy.refresh_seconds
-                if not touch_due or (policy.idle_timeout is None and not policy.rolling):
+                # Without an idle timeout the expiry never moves, so there is nothing to push.
+                if not touch_due or policy.idle_timeout is None:
                     return Commit(CommitAction.NONE)
                 meta.last_seen = now
                 expires_at = policy.expires_at(meta.created_at, now)
