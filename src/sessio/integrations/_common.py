@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .. import ids
-from ..errors import SessionError
+from ..errors import SessionError, StoreUnavailable
 from ..events import EventKind, SessionEvent
 from ..session import Session
 
@@ -15,8 +15,14 @@ __all__ = ["emit_csrf_failed", "error_body", "error_json"]
 
 
 def error_json(error: SessionError) -> bytes:
-    """The JSON body for ``error``: ``{"error": code, "detail": message}``."""
-    return json.dumps(error.to_dict()).encode("utf-8")
+    """The JSON body for ``error``: ``{"error": code, "detail": message}``.
+
+    An outage's cause (a database path, a host name) is for the log, not for the client.
+    """
+    data = error.to_dict()
+    if isinstance(error, StoreUnavailable):
+        data["detail"] = "the session store is unavailable"
+    return json.dumps(data).encode("utf-8")
 
 
 def error_body(error: SessionError) -> tuple[str, list[tuple[str, str]], bytes]:

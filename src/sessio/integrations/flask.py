@@ -118,7 +118,8 @@ class SessionInterface(_FlaskSessionInterface):
     * ``events`` -- shared by every manager this interface builds.
 
     The ``get_cookie_*`` hooks of Flask's interface are honoured, so a subclass can override
-    them as with Flask's own.
+    them as with Flask's own. Behind a proxy, Werkzeug's ``ProxyFix`` gives the client address
+    (recorded in the session's metadata) and the scheme and host (CSRF origin check).
     """
 
     session_class = FlaskSession

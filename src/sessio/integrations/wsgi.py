@@ -98,7 +98,11 @@ def _scheme(environ: WSGIEnvironment, trust_forwarded: bool) -> str:
     return str(environ.get("wsgi.url_scheme", "http"))
 
 
-def _host(environ: WSGIEnvironment) -> str:
+def _host(environ: WSGIEnvironment, trust_forwarded: bool) -> str:
+    if trust_forwarded:
+        forwarded = _last_hop(environ.get("HTTP_X_FORWARDED_HOST"))
+        if forwarded is not None:
+            return forwarded
     host = environ.get("HTTP_HOST")
     if host:
         return str(host)
@@ -169,7 +173,8 @@ class SessionMiddleware:
       ``policy.csrf`` is false. Requests whose session travels in a header are exempt.
     * ``exclude_paths`` -- shell patterns (``"/static/*"``) of paths that get no session at all.
     * ``trust_forwarded`` -- the app runs behind exactly one proxy that sets
-      ``X-Forwarded-For``/``X-Forwarded-Proto``: read the client address and scheme from them.
+      ``X-Forwarded-For``/``-Proto``/``-Host``: read the client address, scheme and host from
+      the entry that proxy wrote (the last one, as Werkzeug's ``ProxyFix`` reads it).
 
     A request that carries no token costs no store call; a token that is malformed, oversized,
     duplicated or tampered with gives a fresh session, never an error.
@@ -303,7 +308,7 @@ class _Exchange:
             path=self.path,
             headers=self.headers,
             scheme=_scheme(environ, self.mw.trust_forwarded),
-            host=_host(environ),
+            host=_host(environ, self.mw.trust_forwarded),
             session=session,
             submitted=submitted,
             options=options,
@@ -312,7 +317,7 @@ class _Exchange:
     def commit(self) -> list[tuple[str, str]]:
         """Commit the session and return the headers that carry the outcome."""
         session = self.session
-        if session is None:  # the app started before a session was loaded: nothing to commit
+        if session is None:  # run() loads it before the app can start; this only narrows the type
             return []
         commit = self.mw.manager.commit(session)
         carrier = self.carrier

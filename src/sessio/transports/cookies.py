@@ -67,7 +67,8 @@ def render_delete_cookie(options: CookieOptions, *, style: CookieStyle = "sessio
 
 def _starlette_flags(options: CookieOptions) -> list[str]:
     flags = ["httponly"] if options.httponly else []
-    flags.append(f"samesite={options.samesite}")
+    if options.samesite is not None:
+        flags.append(f"samesite={options.samesite}")
     if options.secure:
         flags.append("secure")
     if options.domain is not None:
