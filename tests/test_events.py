@@ -261,9 +261,9 @@ async def test_every_event_kind_is_emitted_where_it_should_be(
         s["x"] = object()
     seen.error(bad.value)
 
-    # Every kind the core owns was seen; CSRF_FAILED belongs to the integrations.
+    # Every kind the core owns was seen; CSRF_FAILED belongs to the integrations, INVALID to
+    # client-side stores (tests/stores/test_client_side.py).
     everything = d.events + rejecting.events + short.events
-    # CSRF_FAILED comes from the integrations, INVALID from client-side stores (their own suites).
     assert {e.kind for e in everything} == set(EventKind) - {
         EventKind.CSRF_FAILED,
         EventKind.INVALID,

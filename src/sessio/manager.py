@@ -106,7 +106,9 @@ class _BaseManager(Generic[T]):
         events: Events | None = None,
     ) -> None:
         if not isinstance(store, (Store, ClientSideStore)):
-            raise TypeError(f"store must be a sessio Store, got {type(store).__name__}")
+            raise TypeError(
+                f"store must be a sessio Store or ClientSideStore, got {type(store).__name__}"
+            )
         self.store = store
         self.policy = policy if policy is not None else Policy()
         self.codec = codec if codec is not None else default_codec

@@ -63,21 +63,21 @@ def load_flow(
 def commit_flow(m: Manager, sealer: ClientSideStore, session: Session) -> Flow[Commit]:
     """Seal the session into a new token when it changed or its refresh is due."""
     policy, now, meta = m.policy, m.clock(), session.meta
-    Commit, Action = _manager.Commit, _manager.CommitAction
+    result, action = _manager.Commit, _manager.CommitAction
     if session.is_destroyed:
         old = session._superseded or (None if session.is_new else session.key)
         if old is not None:
             yield from _end(m, sealer, old, now)
             m._emit(EventKind.DESTROYED, old)
-        return Commit(Action.CLEAR)
+        return result(action.CLEAR)
     refresh_only = False
     if session._pending() is None:
         if session.is_new:
             if not policy.save_uninitialized:
-                return Commit(Action.NONE)
+                return result(action.NONE)
         elif not policy.resave:
             if not _refresh_due(m, sealer, session, now):
-                return Commit(Action.NONE)
+                return result(action.NONE)
             refresh_only = True
     # A token carries the whole session, so every commit seals all of it.
     fields, _, _ = session._pending(force=True)
@@ -97,7 +97,7 @@ def commit_flow(m: Manager, sealer: ClientSideStore, session: Session) -> Flow[C
         m._announce(session.key, principal, was_new, superseded, auth_change)
         m._emit(EventKind.SAVED, session.key, principal, fields=len(fields), size=len(token))
     cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)
-    return Commit(Action.SET, token, expires_at, True, cookie_end)
+    return result(action.SET, token, expires_at, True, cookie_end)
 
 
 def _refresh_due(m: Manager, sealer: ClientSideStore, session: Session, now: float) -> bool:

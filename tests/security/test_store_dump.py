@@ -80,7 +80,7 @@ def _dump_encrypted(store: Store, tmp_path: Path) -> bytes:
     from sessio.stores import EncryptedStore
 
     assert isinstance(store, EncryptedStore)
-    return DUMPS[_INNER[type(store.inner)]](store.inner, tmp_path)
+    return DUMPS[_INNER[type(store.inner).__name__]](store.inner, tmp_path)
 
 
 DUMPS: dict[str, Callable[[Store, Path], bytes]] = {
@@ -91,8 +91,15 @@ DUMPS: dict[str, Callable[[Store, Path], bytes]] = {
     "postgres": _dump_postgres,
     "encrypted-memory": _dump_encrypted,
     "encrypted-sqlite": _dump_encrypted,
+    "encrypted-redis": _dump_encrypted,
 }
-_INNER = {MemoryStore: "memory", SQLiteStore: "sqlite", FileStore: "file"}
+_INNER = {
+    "MemoryStore": "memory",
+    "SQLiteStore": "sqlite",
+    "FileStore": "file",
+    "RedisStore": "redis",
+    "PostgresStore": "postgres",
+}
 
 #: A value no dump of an encrypting store may show.
 MARKER = "card-4111-1111-1111-1111-exp-12/30"

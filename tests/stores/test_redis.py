@@ -374,3 +374,39 @@ def test_sync_manager_end_to_end(store: RedisStore, tmp_path: Path) -> None:
     assert [i.key for i in manager.sessions_of("7")] == [store_key(token)]
     assert manager.revoke_all("7") == 1
     assert manager.load(token).is_new
+
+
+def test_url_query_carries_the_prefix() -> None:
+    store = store_from_url("redis://127.0.0.1:6379/0?prefix=app:&socket_timeout=1")
+    assert isinstance(store, RedisStore)
+    assert store.prefix == "app:"
+    assert store.url == "redis://127.0.0.1:6379/0?socket_timeout=1"
+    cluster = store_from_url("redis+cluster://h:7000?prefix=x:")
+    assert isinstance(cluster, RedisStore)
+    assert (cluster.cluster, cluster.prefix) == (True, "x:")
+    assert RedisStore("rediss+cluster://h:7000").cluster
+
+
+def test_the_cli_on_redis(capsys: pytest.CaptureFixture[str]) -> None:
+    from sessio.cli import main
+
+    servers.require_redis()
+    prefix = servers.unique("cli") + ":"
+    url = f"{servers.REDIS_URL}?prefix={prefix}"
+    store = RedisStore(servers.REDIS_URL, prefix=prefix)
+    try:
+        manager = SyncSessionManager(store)
+        for _ in range(2):
+            session = manager.load(None)
+            session.login(Principal("cli"))
+            manager.commit(session)
+        assert main(["stats", "--store", url]) == 0
+        assert "live sessions: 2" in capsys.readouterr().out
+        assert main(["revoke", "cli", "--store", url]) == 0
+        assert "revoked 2 session(s)" in capsys.readouterr().out
+        assert main(["purge", "--store", url]) == 0
+        assert main(["migrate", "--store", url]) == 0
+        assert "needs no migration" in capsys.readouterr().out
+    finally:
+        store.clear_sync()
+        store.close_sync()

@@ -98,13 +98,13 @@ class Batches:
 
     def __init__(self, store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
         self.log: list[list[str]] = []
-        original = store._exec_sync
+        original = store._io.exec_sync
 
         def counting(batch: list[Any]) -> list[Any]:
             self.log.append([c.script.name if c.script else c.args[0] for c in batch])
             return original(batch)
 
-        monkeypatch.setattr(store, "_exec_sync", counting)
+        monkeypatch.setattr(store._io, "exec_sync", counting)
 
     def take(self) -> list[list[str]]:
         log, self.log = self.log, []
@@ -175,8 +175,16 @@ def test_stale_members_are_filtered_then_expire(cstore: RedisStore) -> None:
     cstore.save_sync(k, write({"d:a": "1"}, principal="user:a", replace=True))
     cstore.save_sync(k, write({}, principal="user:b"))
     assert cstore.principal_records_sync("user:a") == []
-    assert cstore._sync().zcard(cstore._idx("user:a")) == 1  # pruned once its score passes
+    index = cstore._idx("user:a")
+    assert cstore._sync().zcard(index) == 1  # pruned once its score passes
     assert [r.key for r in cstore.principal_records_sync("user:b")] == [k]
+    # Scores are pruned a minute late (clock skew between nodes), never early.
+    cstore._sync().zadd(index, {k: time.time() - 30})
+    assert cstore.principal_records_sync("user:a") == []
+    assert cstore._sync().zcard(index) == 1
+    cstore._sync().zadd(index, {k: time.time() - 90})
+    assert cstore.principal_records_sync("user:a") == []
+    assert cstore._sync().exists(index) == 0
 
 
 async def test_async_cluster_client(cstore: RedisStore) -> None:
@@ -197,3 +205,23 @@ def test_revoke_all_on_a_cluster(cstore: RedisStore) -> None:
     assert len(manager.sessions_of("many")) == 5
     assert manager.revoke_all("many", except_=store_key(tokens[0])) == 4
     assert [manager.load(t).is_new for t in tokens] == [False, True, True, True, True]
+
+
+async def test_scripts_reload_on_every_node_after_a_flush(
+    cstore: RedisStore, nodes: list[RedisServer]
+) -> None:
+    """NOSCRIPT inside a cluster pipeline (the login batch) and alone both fall back to EVAL."""
+    anonymous, user = key(), key()
+    cstore.save_sync(anonymous, write({"d:a": "1"}, replace=True))
+    for node in nodes:
+        with node.client() as c:
+            c.script_flush()
+    login = write({"d:a": "1"}, principal="user:f", replace=True, supersedes=anonymous)
+    cstore.save_sync(user, login)
+    assert [r.key for r in cstore.principal_records_sync("user:f")] == [user]
+    for node in nodes:
+        with node.client() as c:
+            c.script_flush()
+    other = key()
+    await cstore.save(other, write({"d:a": "1"}, principal="user:f", replace=True, supersedes=user))
+    assert [r.key for r in await cstore.principal_records("user:f")] == [other]

@@ -52,6 +52,19 @@ def test_transports_for_raw_needs_no_secret() -> None:
         transports_for(policy, None)
 
 
+def test_a_signing_transport_refuses_a_sealed_token_instead_of_losing_the_session() -> None:
+    from sessio import SyncSessionManager
+
+    manager = SyncSessionManager(SignedCookieStore(KEY))
+    session = manager.load(None)
+    session["n"] = 1
+    commit = manager.commit(session)  # a sealed token, hundreds of bytes long
+    signed_transport = transports_for(Policy(), KEY)[0]
+    assert isinstance(signed_transport, CookieTransport)
+    with pytest.raises(ConfigurationError, match=r"raw=manager\.seals_tokens"):
+        signed_transport.cookie_value(commit)
+
+
 def test_the_cookie_transport_refuses_a_cookie_over_4096_bytes() -> None:
     transport = CookieTransport(RawTokens())
     end = time.time() + 60

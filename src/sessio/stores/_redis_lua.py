@@ -39,18 +39,22 @@ local function heal_index(idx)
   if kind ~= 'zset' and kind ~= 'none' then redis.call('DEL', idx) end
 end
 
+-- Members (and index keys) outlive their score by a minute: in a cluster, the record a member
+-- names expires on another node's clock, which may run behind this one.
+local SKEW_MS = 60000
+
 local function prune_index(idx, now)
-  redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. (now / 1000))
+  redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. ((now - SKEW_MS) / 1000))
 end
 
 -- Add member with score (kept at the highest score seen), prune expired members, and make the
--- index key itself expire just after its last member.
+-- index key itself expire after its last member.
 local function index_add(idx, member, score, now)
   heal_index(idx)
   prune_index(idx, now)
   redis.call('ZADD', idx, 'GT', score, member)
   local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', idx, math.ceil(tonumber(top[2]) * 1000) + 1000)
+  redis.call('PEXPIREAT', idx, math.ceil(tonumber(top[2]) * 1000) + SKEW_MS)
 end
 
 -- redis.call(cmd, key, list[first..last]) in chunks (Lua's unpack has a stack limit).

@@ -49,7 +49,8 @@ from .base import Clock, Record, Store, Write
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["MAX_COOKIE_BYTES", "TOKEN_PATTERN", "ClientSideStore"]
+# Plain sorted(), as tests/test_public_api.py checks (ruff's isort-style order differs here).
+__all__ = ["ClientSideStore", "MAX_COOKIE_BYTES", "TOKEN_PATTERN"]  # noqa: RUF022
 
 #: What a browser keeps of one cookie (RFC 6265 6.1's minimum, and every browser's maximum).
 MAX_COOKIE_BYTES = 4096
@@ -70,8 +71,11 @@ class ClientSideStore(abc.ABC):
 
     * ``max_size`` -- the longest token issued or read, in bytes (default 4096).
     * ``refresh_threshold`` -- on a request that changed nothing, issue a fresh token (pushing
-      the idle expiry) only once less than this much time remains; ``None`` refreshes whenever
-      the policy's ``refresh_interval`` has passed, as a server-side store would touch.
+      the idle expiry) only once less than this much time remains, and at most once per the
+      policy's ``refresh_interval``; ``None`` refreshes once per ``refresh_interval``, as a
+      server-side store would touch. A threshold ``R`` under an ``idle_timeout`` ``I`` trades
+      precision for fewer ``Set-Cookie`` s: every idle gap shorter than ``R`` is survived, and
+      every gap of ``I`` ends the session. The absolute ``ttl`` is never extended.
     * ``revocation_store`` -- a server-side store that remembers sessions ended early
       (logout, rotation, :meth:`SessionManager.revoke`) until their tokens expire.
     * ``clock`` -- the time source of :meth:`open` (the manager uses its own).

@@ -25,6 +25,7 @@ refreshing pushes the idle timeout, never the absolute ``ttl``. Requires ``sessi
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from datetime import timedelta
@@ -126,12 +127,16 @@ class JWTStore(ClientSideStore):
         segments = token.split(".")
         if len(segments) != 3:
             raise TokenInvalid("a JWT has three parts", reason="malformed")
-        for segment in segments:
-            b64decode(segment)  # canonical base64 only: one token, one spelling
+        # Canonical base64 only: one token, one spelling (PyJWT alone accepts padding variants).
+        header_bytes = b64decode(segments[0])
+        b64decode(segments[1])
+        b64decode(segments[2])
         try:
-            header = jwt.get_unverified_header(token)
-        except (jwt.InvalidTokenError, ValueError, TypeError, RecursionError):
+            header = json.loads(header_bytes)
+        except (ValueError, RecursionError):
             raise TokenInvalid("the JWT header does not parse", reason="malformed") from None
+        if not isinstance(header, dict):
+            raise TokenInvalid("the JWT header is not an object", reason="malformed")
         if header.get("alg") != self.algorithm:
             # Pinned: "none", RS256-with-the-HMAC-key and every other substitution end here.
             raise TokenInvalid("the JWT names another algorithm", reason="algorithm")

@@ -31,8 +31,9 @@ its principal's. **What must be atomic, and what is atomic:**
   of a busy session, since members are filed with headroom): then the index is written first.
   A rotation deletes the superseded record before the new one is written (the failure this
   ordering allows is a lost session, never two live ones). Members are only removed once their
-  score has passed, which the invariant makes safe; stale members (deleted sessions, changed
-  principals) are filtered out when listing and pruned when their score passes.
+  score has passed (plus a minute, for clocks that differ between nodes), which the invariant
+  makes safe; stale members (deleted sessions, changed principals) are filtered out when
+  listing and pruned when their score passes.
 
 A load is one ``HGETALL``. Scripts run with ``EVALSHA`` and fall back to ``EVAL`` (which also
 caches them) after a restart or failover. Connection failures and server errors raise
@@ -42,47 +43,22 @@ make :meth:`~RedisStore.load` raise :class:`~sessio.errors.RecordCorrupt`.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
-from collections.abc import Generator, Mapping
-from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, RecordCorrupt, StoreUnavailable, require
 from . import _redis_lua as lua
+from ._redis_driver import Cmd, Driver, Flow, script
 from .base import Clock, Record, Store, Write
 
 __all__ = ["RedisStore"]
 
-T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Cmd:
-    """One command; with ``script``, ``args`` are ``numkeys, *keys, *argv``."""
-
-    args: tuple[Any, ...]
-    script: lua.Script | None = None
-
-    def wire(self, *, body: bool = False) -> tuple[Any, ...]:
-        if self.script is None:
-            return self.args
-        if body:
-            return ("EVAL", self.script.body, *self.args)
-        return ("EVALSHA", self.script.sha, *self.args)
-
-
-def _script(script: lua.Script, keys: list[str], argv: list[Any]) -> _Cmd:
-    return _Cmd((len(keys), *keys, *argv), script)
-
-
-#: A store operation, written once: it yields batches of commands (each batch is one round
-#: trip, pipelined) and receives their results, errors included as exception objects.
-_Flow = Generator[list[_Cmd], list[Any], T]
-
-_CLUSTER_SCHEME = "redis+cluster"
+#: Cluster URL scheme -> the scheme redis-py's RedisCluster takes.
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 
 def _text(value: Any) -> str:
@@ -109,10 +85,10 @@ def _redact(url: str) -> str:
 class RedisStore(Store):
     """Sessions in Redis (or Valkey), standalone or Redis Cluster; ``pip install 'sessio[redis]'``.
 
-    Give a ``url`` (``redis://``, ``rediss://``, ``unix://``, or ``redis+cluster://host:port``
-    for a cluster) and the store creates its clients lazily: a ``redis.Redis`` for the ``_sync``
-    methods, a ``redis.asyncio.Redis`` for the async ones (bound to the event loop that first
-    uses it), or their ``RedisCluster`` counterparts. Or pass your own ``client`` and/or
+    Give a ``url`` (``redis://``, ``rediss://``, ``unix://``; ``redis+cluster://host:port`` or
+    ``rediss+cluster://`` for a cluster) and the store creates its clients lazily: a
+    ``redis.Redis`` for the ``_sync`` methods, a ``redis.asyncio.Redis`` for the async ones
+    (bound to the event loop that first uses it), or their ``RedisCluster`` counterparts. Or pass your own ``client`` and/or
     ``async_client`` (cluster clients are recognised); the store then leaves them open on
     :meth:`close`. Clients should not set ``decode_responses``.
 
@@ -163,18 +139,29 @@ class RedisStore(Store):
             **(client_options or {}),
         }
         self._lock = threading.Lock()
+        self._io = Driver(self._redis, self._sync, self._async)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
-        """The store for ``url``; what :func:`~sessio.stores.store_from_url` calls."""
-        return cls(url, **options)
+        """The store for ``url``; what :func:`~sessio.stores.store_from_url` calls.
+
+        A ``prefix`` query parameter sets the key prefix (``redis://host/0?prefix=app:``); the
+        other parameters are redis-py's (``?socket_timeout=1``).
+        """
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        for name, value in query:
+            if name == "prefix":
+                options.setdefault("prefix", value)
+        rest = urlencode([(n, v) for n, v in query if n != "prefix"])
+        return cls(urlunsplit(parts._replace(query=rest)), **options)
 
     def _is_cluster(self, url: str | None, client: Any, async_client: Any) -> bool:
         sync_cluster = self._redis.cluster.RedisCluster
         async_cluster = require("redis.asyncio.cluster", "redis").RedisCluster
         kinds = set()
         if url is not None:
-            kinds.add(urlsplit(url).scheme.lower() == _CLUSTER_SCHEME)
+            kinds.add(urlsplit(url).scheme.lower() in _CLUSTER_SCHEMES)
         if client is not None:
             kinds.add(isinstance(client, sync_cluster))
         if async_client is not None:
@@ -196,9 +183,8 @@ class RedisStore(Store):
                 "(or a url=) to use both the sync and the async methods"
             )
         parts = urlsplit(self.url)
-        if parts.scheme.lower() == _CLUSTER_SCHEME:
-            return urlunsplit(parts._replace(scheme="redis"))
-        return self.url
+        scheme = _CLUSTER_SCHEMES.get(parts.scheme.lower())
+        return self.url if scheme is None else urlunsplit(parts._replace(scheme=scheme))
 
     def _sync(self) -> Any:
         if self._client is None:
@@ -217,100 +203,6 @@ class RedisStore(Store):
             cls = r.asyncio.cluster.RedisCluster if self.cluster else r.asyncio.Redis
             self._async_client = cls.from_url(self._client_url(), retry=retry, **self._options)
         return self._async_client
-
-    # -- drivers: run a flow's batches on the sync or the async client ---------------------------------
-
-    def _unavailable(self, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(
-            f"Redis error: {exc.__class__.__name__}: {exc}", error=exc.__class__.__name__
-        )
-
-    def _drive_sync(self, flow: _Flow[T]) -> T:
-        errors = self._redis.exceptions
-        try:
-            batch = next(flow)
-            while True:
-                batch = flow.send(self._exec_sync(batch))
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        except errors.RedisError as exc:
-            raise self._unavailable(exc) from exc
-
-    def _exec_sync(self, batch: list[_Cmd]) -> list[Any]:
-        client = self._sync()
-        errors = self._redis.exceptions
-        if len(batch) == 1:
-            return [self._call_sync(client, batch[0])]
-        with client.pipeline(transaction=False) as pipe:
-            for cmd in batch:
-                pipe.execute_command(*cmd.wire())
-            results: list[Any] = pipe.execute(raise_on_error=False)
-        for i, cmd in enumerate(batch):
-            if isinstance(results[i], errors.NoScriptError):
-                results[i] = self._call_sync(client, cmd)
-        return self._checked(results)
-
-    def _call_sync(self, client: Any, cmd: _Cmd) -> Any:
-        errors = self._redis.exceptions
-        try:
-            try:
-                return client.execute_command(*cmd.wire())
-            except errors.NoScriptError:
-                return client.execute_command(*cmd.wire(body=True))
-        except errors.ResponseError as exc:
-            return exc
-
-    async def _drive(self, flow: _Flow[T]) -> T:
-        errors = self._redis.exceptions
-        try:
-            batch = next(flow)
-            while True:
-                batch = flow.send(await self._exec(batch))
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        except errors.RedisError as exc:
-            raise self._unavailable(exc) from exc
-
-    async def _exec(self, batch: list[_Cmd]) -> list[Any]:
-        client = self._async()
-        errors = self._redis.exceptions
-        if len(batch) == 1:
-            return [await self._call(client, batch[0])]
-        pipe = client.pipeline(transaction=False)
-        try:
-            for cmd in batch:
-                pipe.execute_command(*cmd.wire())
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-        finally:
-            await pipe.reset()
-        for i, cmd in enumerate(batch):
-            if isinstance(results[i], errors.NoScriptError):
-                results[i] = await self._call(client, cmd)
-        return self._checked(results)
-
-    async def _call(self, client: Any, cmd: _Cmd) -> Any:
-        errors = self._redis.exceptions
-        try:
-            try:
-                return await client.execute_command(*cmd.wire())
-            except errors.NoScriptError:
-                return await client.execute_command(*cmd.wire(body=True))
-        except errors.ResponseError as exc:
-            return exc
-
-    def _checked(self, results: list[Any]) -> list[Any]:
-        # A pipeline reports connection failures as results; only server replies pass through.
-        for result in results:
-            if isinstance(result, Exception) and not isinstance(
-                result, self._redis.exceptions.ResponseError
-            ):
-                raise result
-        return results
-
-    def _ok(self, result: Any) -> Any:
-        if isinstance(result, Exception):
-            raise self._unavailable(result)
-        return result
 
     # -- key names and records ------------------------------------------------------------------------
 
@@ -347,20 +239,15 @@ class RedisStore(Store):
             raise RecordCorrupt("a stored session has no expiry")
         return Record(key, fields, expires_at, principal)
 
-    def _wrong_type(self, result: Any) -> bool:
-        return isinstance(result, self._redis.exceptions.ResponseError) and str(result).startswith(
-            "WRONGTYPE"
-        )
-
     # -- flows ---------------------------------------------------------------------------------------
 
-    def _load_flow(self, key: str) -> _Flow[Record | None]:
-        (raw,) = yield [_Cmd(("HGETALL", self._rec(key)))]
-        if self._wrong_type(raw):
+    def _load_flow(self, key: str) -> Flow[Record | None]:
+        (raw,) = yield [Cmd(("HGETALL", self._rec(key)))]
+        if self._io.wrong_type(raw):
             raise RecordCorrupt("a stored session is not a Redis hash")
-        return self._record(key, self._ok(raw))
+        return self._record(key, self._io.ok(raw))
 
-    def _save_flow(self, key: str, write: Write) -> _Flow[None]:
+    def _save_flow(self, key: str, write: Write) -> Flow[None]:
         rec = self._rec(key)
         has_principal = write.principal is not None
         principal = write.principal or ""
@@ -384,23 +271,23 @@ class RedisStore(Store):
             keys = [rec, self._idx(principal) if has_principal else rec]
             if old is not None:
                 keys.append(self._rec(old))
-            (result,) = yield [_script(lua.SAVE, keys, argv)]
-            self._ok(result)
+            (result,) = yield [script(lua.SAVE, keys, argv)]
+            self._io.ok(result)
             return
         # Cluster: whatever must precede the record write goes first, in one pipelined batch.
-        first: list[_Cmd] = [] if old is None else [_Cmd(("DEL", self._rec(old)))]
+        first: list[Cmd] = [] if old is None else [Cmd(("DEL", self._rec(old)))]
         register = has_principal and write.replace and expires_at > time.time()
         for _ in range(2):
             if register:
                 score = self._index_score(expires_at)
-                first.append(_script(lua.REGISTER, [self._idx(principal)], [key, score]))
+                first.append(script(lua.REGISTER, [self._idx(principal)], [key, score]))
                 argv[7] = score
             if first:
                 for result in (yield first):
-                    self._ok(result)
+                    self._io.ok(result)
                 first = []
-            (result,) = yield [_script(lua.SAVE, [rec], argv)]
-            if self._ok(result) != -1:
+            (result,) = yield [script(lua.SAVE, [rec], argv)]
+            if self._io.ok(result) != -1:
                 return
             register = True
         raise StoreUnavailable("Redis kept refusing a registered write")  # pragma: no cover
@@ -409,18 +296,18 @@ class RedisStore(Store):
         # Headroom: a session extended by each request is refiled once per lifetime or so.
         return repr(expires_at + max(expires_at - time.time(), 60.0))
 
-    def _principal_flow(self, principal: str) -> _Flow[list[Record]]:
+    def _principal_flow(self, principal: str) -> Flow[list[Record]]:
         idx = self._idx(principal)
-        (members,) = yield [_script(lua.LIST, [idx], [])]
-        keys = [_text(m) for m in self._ok(members)]
+        (members,) = yield [script(lua.LIST, [idx], [])]
+        keys = [_text(m) for m in self._io.ok(members)]
         if not keys:
             return []
         if self.atomic:
             recs = [self._rec(k) for k in keys]
-            (found,) = yield [_script(lua.VERIFY, [idx, *recs], [principal, *keys])]
-            pairs = list(zip(self._ok(found)[::2], found[1::2], strict=True))
+            (found,) = yield [script(lua.VERIFY, [idx, *recs], [principal, *keys])]
+            pairs = list(zip(self._io.ok(found)[::2], found[1::2], strict=True))
         else:
-            rows = yield [_Cmd(("HGETALL", self._rec(k))) for k in keys]
+            rows = yield [Cmd(("HGETALL", self._rec(k))) for k in keys]
             pairs = list(zip(keys, rows, strict=True))
         records = []
         for member, raw in pairs:
@@ -434,37 +321,37 @@ class RedisStore(Store):
                 records.append(record)
         return records
 
-    def _delete_flow(self, key: str) -> _Flow[bool]:
-        (n,) = yield [_Cmd(("DEL", self._rec(key)))]
-        return bool(self._ok(n))
+    def _delete_flow(self, key: str) -> Flow[bool]:
+        (n,) = yield [Cmd(("DEL", self._rec(key)))]
+        return bool(self._io.ok(n))
 
-    def _exists_flow(self, key: str) -> _Flow[bool]:
-        (n,) = yield [_Cmd(("EXISTS", self._rec(key)))]
-        return bool(self._ok(n))
+    def _exists_flow(self, key: str) -> Flow[bool]:
+        (n,) = yield [Cmd(("EXISTS", self._rec(key)))]
+        return bool(self._io.ok(n))
 
     # -- contract: async ------------------------------------------------------------------------------
 
     async def load(self, key: str) -> Record | None:
-        return await self._drive(self._load_flow(key))
+        return await self._io.run(self._load_flow(key))
 
     async def save(self, key: str, write: Write) -> None:
-        await self._drive(self._save_flow(key, write))
+        await self._io.run(self._save_flow(key, write))
 
     async def delete(self, key: str) -> bool:
-        return await self._drive(self._delete_flow(key))
+        return await self._io.run(self._delete_flow(key))
 
     async def principal_records(self, principal: str) -> list[Record]:
-        return await self._drive(self._principal_flow(principal))
+        return await self._io.run(self._principal_flow(principal))
 
     async def exists(self, key: str) -> bool:
-        return await self._drive(self._exists_flow(key))
+        return await self._io.run(self._exists_flow(key))
 
     async def count(self) -> int:
         """Counts with ``SCAN`` (on every primary of a cluster): for housekeeping, not hot paths."""
         try:
             return sum([1 async for _ in self._async().scan_iter(**self._scan("s:"))])
         except self._redis.exceptions.RedisError as exc:
-            raise self._unavailable(exc) from exc
+            raise self._io.unavailable(exc) from exc
 
     async def clear(self) -> int:
         client = self._async()
@@ -480,7 +367,7 @@ class RedisStore(Store):
             if batch:
                 await client.unlink(*batch)
         except self._redis.exceptions.RedisError as exc:
-            raise self._unavailable(exc) from exc
+            raise self._io.unavailable(exc) from exc
         return n
 
     async def cleanup(self) -> int:
@@ -496,26 +383,26 @@ class RedisStore(Store):
     # -- contract: sync -------------------------------------------------------------------------------
 
     def load_sync(self, key: str) -> Record | None:
-        return self._drive_sync(self._load_flow(key))
+        return self._io.run_sync(self._load_flow(key))
 
     def save_sync(self, key: str, write: Write) -> None:
-        self._drive_sync(self._save_flow(key, write))
+        self._io.run_sync(self._save_flow(key, write))
 
     def delete_sync(self, key: str) -> bool:
-        return self._drive_sync(self._delete_flow(key))
+        return self._io.run_sync(self._delete_flow(key))
 
     def principal_records_sync(self, principal: str) -> list[Record]:
-        return self._drive_sync(self._principal_flow(principal))
+        return self._io.run_sync(self._principal_flow(principal))
 
     def exists_sync(self, key: str) -> bool:
-        return self._drive_sync(self._exists_flow(key))
+        return self._io.run_sync(self._exists_flow(key))
 
     def count_sync(self) -> int:
         """Sync twin of :meth:`count`."""
         try:
             return sum(1 for _ in self._sync().scan_iter(**self._scan("s:")))
         except self._redis.exceptions.RedisError as exc:
-            raise self._unavailable(exc) from exc
+            raise self._io.unavailable(exc) from exc
 
     def clear_sync(self) -> int:
         client = self._sync()
@@ -531,7 +418,7 @@ class RedisStore(Store):
             if batch:
                 client.unlink(*batch)
         except self._redis.exceptions.RedisError as exc:
-            raise self._unavailable(exc) from exc
+            raise self._io.unavailable(exc) from exc
         return n
 
     def cleanup_sync(self) -> int:

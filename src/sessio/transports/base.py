@@ -10,6 +10,7 @@ import abc
 import time
 from collections.abc import Callable, Sequence
 
+from .. import ids
 from ..errors import ConfigurationError, SessionTooLarge
 from ..manager import Commit, CommitAction
 from ..policy import CookieOptions, Policy
@@ -53,6 +54,22 @@ class Transport(abc.ABC):
     def response_headers(self, commit: Commit, *, had_token: bool) -> list[tuple[str, str]]:
         """Headers that give the client what ``commit`` decided (``had_token``: it sent one)."""
 
+    def wrap(self, token: str) -> str:
+        """``token`` as it travels: signed, or verbatim for :class:`RawTokens`.
+
+        A signing transport wraps session IDs only. A client-side store's sealed token handed
+        to one raises :class:`~sessio.errors.ConfigurationError` at once -- it needs
+        ``transports_for(..., raw=manager.seals_tokens)`` -- rather than work while sessions
+        are small and be refused silently once they outgrow the signer's length limit.
+        """
+        if isinstance(self.signer, TokenSigner) and not ids.is_well_formed(token):
+            raise ConfigurationError(
+                "this transport signs session IDs, and was handed a client-side store's sealed "
+                "token: build transports with transports_for(policy, secret, "
+                "raw=manager.seals_tokens)"
+            )
+        return self.signer.sign(token)
+
     def _unique(self, values: list[str]) -> str | None:
         # Zero or several candidates is no token: ambiguity is how fixation attacks start.
         if len(values) != 1:
@@ -88,7 +105,7 @@ class CookieTransport(Transport):
             max_age = float(self.options.max_age)
         else:
             max_age = commit.cookie_expires_at - self.clock()
-        value = self.signer.sign(commit.token)
+        value = self.wrap(commit.token)
         size = len(self.options.name) + 1 + len(value)
         if size > MAX_COOKIE_BYTES:
             # Browsers drop such a cookie silently; fail loudly instead (client-side sessions).
@@ -120,7 +137,7 @@ class HeaderTransport(Transport):
 
     def response_headers(self, commit: Commit, *, had_token: bool) -> list[tuple[str, str]]:
         if commit.action is CommitAction.SET and commit.token is not None:
-            return [(self.name.lower(), self.signer.sign(commit.token))]
+            return [(self.name.lower(), self.wrap(commit.token))]
         if commit.action is CommitAction.CLEAR and had_token:
             return [(self.name.lower(), "")]
         return []
