@@ -11,13 +11,12 @@ callable alike::
 
 How a request goes:
 
-* **Load.** The transports (cookie, header, bearer) find the token, tried in the policy's
-  order; the manager loads its session, or starts a new one. ``scope["sessio.transport"]``
-  says which transport carried the token (``"cookie"``, ``"header"``, ``"bearer"``; ``None``
-  without a valid one), so an app can tell API sessions from browser sessions. A request
-  that carries no token costs no store call: the new session lives in memory and is stored
-  only if it is given something. Paths matching ``exclude_paths`` (static files) get no
-  session at all.
+* **Load.** The transports (cookie, header, bearer) find the token, in the policy's order;
+  the manager loads its session, or starts a new one. ``scope["sessio.transport"]`` names
+  the transport that carried the token (``"cookie"``, ``"header"``, ``"bearer"``, or
+  ``None``), so apps can tell API sessions from browser ones. A request that carries no
+  token costs no store call: the new session lives in memory and is stored only if it is
+  given something. Paths matching ``exclude_paths`` (static files) get no session at all.
 * **CSRF.** On unsafe methods of cookie-borne sessions, the token is read from the header or,
   for form posts, from the body, which is buffered (at most ``max_form_bytes``) and replayed to
   the app unchanged. Sessions carried in a header are exempt: no browser sends those on its

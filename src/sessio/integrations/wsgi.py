@@ -76,9 +76,8 @@ def environ_headers(environ: WSGIEnvironment) -> Headers:
 
 
 def client_ip(environ: WSGIEnvironment, *, trust_forwarded: bool = False) -> str | None:
-    """The client's address: ``REMOTE_ADDR``, or behind one trusted proxy the last
-    ``X-Forwarded-For`` entry, the one that proxy appended (only with ``trust_forwarded``;
-    anything not an IP is ignored)."""
+    """The client's address: ``REMOTE_ADDR``, or with ``trust_forwarded`` the address our
+    proxy appended to ``X-Forwarded-For`` (its last entry; anything not an IP is ignored)."""
     if trust_forwarded:
         forwarded = forwarded_ip(environ_headers(environ))
         if forwarded is not None:
