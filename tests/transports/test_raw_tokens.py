@@ -68,7 +68,7 @@ def test_a_signing_transport_refuses_a_sealed_token_instead_of_losing_the_sessio
 def test_the_cookie_transport_refuses_a_cookie_over_4096_bytes() -> None:
     transport = CookieTransport(RawTokens())
     end = time.time() + 60
-    fits = "A" * (4096 - len("sessio="))
+    fits = "A" * (4096 - len(transport.options.name + "="))
     assert transport.cookie_value(Commit(CommitAction.SET, fits, end, True, end))
     with pytest.raises(SessionTooLarge) as caught:
         transport.cookie_value(Commit(CommitAction.SET, fits + "A", end, True, end))

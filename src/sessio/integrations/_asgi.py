@@ -1,14 +1,11 @@
-"""ASGI plumbing for the session middleware: header views, JSON answers, body replay, transports."""
+"""ASGI plumbing for the session middleware: header views, JSON answers, body replay, Vary."""
 
 from __future__ import annotations
 
-import ipaddress
-import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from ..transports.base import BearerTransport, CookieTransport, HeaderTransport, Transport
-from ..transports.cookies import parse_cookie_header
+from ._common import forwarded_ip, forwarded_origin, with_vary
 from ._types import Message, Receive, Scope, Send
 
 __all__ = [
@@ -18,11 +15,9 @@ __all__ = [
     "client_of",
     "deny_websocket",
     "origin_of",
-    "presented",
     "read_body",
     "replay",
     "send_json",
-    "vary_name",
 ]
 
 BodyState = Literal["complete", "too_large", "disconnected"]
@@ -48,25 +43,11 @@ class HeaderMap:
         return found[0] if found else None
 
 
-def _first_hop(value: str | None) -> str | None:
-    if value is None:
-        return None
-    hop = value.split(",", 1)[0].strip()
-    return hop or None
-
-
 def client_of(
     scope: Scope, headers: HeaderMap, *, trust_forwarded: bool
 ) -> tuple[str | None, str | None]:
-    """``(ip, user_agent)`` of the client; the forwarded IP only when trusted and well-formed."""
-    ip = None
-    if trust_forwarded:
-        hop = _first_hop(headers.first("x-forwarded-for"))
-        if hop is not None:
-            try:
-                ip = str(ipaddress.ip_address(hop))
-            except ValueError:
-                ip = None  # a header we cannot read is no address at all
+    """``(ip, user_agent)`` of the client; behind a trusted proxy, the address it forwarded."""
+    ip = forwarded_ip(headers) if trust_forwarded else None
     if ip is None:
         client = scope.get("client")
         ip = client[0] if client else None
@@ -78,22 +59,16 @@ def origin_of(scope: Scope, headers: HeaderMap, *, trust_forwarded: bool) -> tup
     scheme = str(scope.get("scheme", "http"))
     scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
     host = headers.first("host")
-    if trust_forwarded:
-        proto = _first_hop(headers.first("x-forwarded-proto"))
-        if proto in ("http", "https"):
-            scheme = proto
-        host = _first_hop(headers.first("x-forwarded-host")) or host
     if host is None:
         server = scope.get("server")
         host = f"{server[0]}:{server[1]}" if server else ""
-    return scheme, host
+    return forwarded_origin(headers, scheme, host) if trust_forwarded else (scheme, host)
 
 
 async def send_json(
-    send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()
+    send: Send, status: int, data: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:
-    """Answer with ``body`` as JSON (never cached: it describes this one request)."""
-    data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    """Answer with the JSON ``data`` (never cached: it describes this one request)."""
     await send(
         {
             "type": "http.response.start",
@@ -109,10 +84,10 @@ async def send_json(
     await send({"type": "http.response.body", "body": data})
 
 
-async def deny_websocket(scope: Scope, send: Send, status: int, body: dict[str, Any]) -> None:
-    """Refuse a WebSocket handshake: an HTTP answer where the server can send one, else a close."""
+async def deny_websocket(scope: Scope, send: Send, status: int, data: bytes) -> None:
+    """Refuse a WebSocket handshake: an HTTP answer (JSON ``data``) where the server can send
+    one, else a close."""
     if "websocket.http.response" in scope.get("extensions", {}):
-        data = json.dumps(body, separators=(",", ":")).encode("utf-8")
         await send(
             {
                 "type": "websocket.http.response.start",
@@ -159,43 +134,13 @@ def add_vary(
     headers: list[tuple[bytes, bytes]], names: tuple[str, ...]
 ) -> list[tuple[bytes, bytes]]:
     """``headers`` with ``names`` in ``Vary``, merged into an existing one, never repeated."""
-    present: set[str] = set()
-    index = None
     for i, (name, value) in enumerate(headers):
         if name.lower() == b"vary":
-            present.update(v.strip().lower() for v in value.decode("latin-1").split(","))
-            index = i if index is None else index
-    if "*" in present:
-        return headers
-    missing = [n for n in names if n.lower() not in present]
-    if not missing:
-        return headers
-    out = list(headers)
-    if index is None:
-        out.append((b"vary", ", ".join(missing).encode("latin-1")))
-    else:
-        name, value = out[index]
-        out[index] = (name, value + b", " + ", ".join(missing).encode("latin-1"))
-    return out
-
-
-def vary_name(transport: Transport) -> str | None:
-    """The request header a response varies on when ``transport`` may carry the session."""
-    if isinstance(transport, CookieTransport):
-        return "Cookie"
-    if isinstance(transport, BearerTransport):
-        return "Authorization"
-    if isinstance(transport, HeaderTransport):
-        return transport.name
-    return None
-
-
-def presented(transport: Transport, headers: HeaderMap) -> bool:
-    """Whether the request carries something where ``transport`` looks (valid or not)."""
-    if isinstance(transport, CookieTransport):
-        return bool(parse_cookie_header(headers("cookie"), transport.options.name))
-    if isinstance(transport, BearerTransport):
-        return any(v.strip().lower().startswith("bearer ") for v in headers("authorization"))
-    if isinstance(transport, HeaderTransport):
-        return bool(headers(transport.name.lower()))
-    return False
+            merged = with_vary(value.decode("latin-1"), names)
+            if merged is None:
+                return headers
+            out = list(headers)
+            out[i] = (name, merged.encode("latin-1"))
+            return out
+    merged = with_vary(None, names)
+    return headers if merged is None else [*headers, (b"vary", merged.encode("latin-1"))]

@@ -21,10 +21,20 @@ from ..errors import ConfigurationError
 from ..session import Session
 from ..transports.base import Headers
 
-__all__ = ["SAFE_METHODS", "CSRFOptions", "check_origin", "check_request", "form_token"]
+__all__ = [
+    "FORM_TYPES",
+    "SAFE_METHODS",
+    "CSRFOptions",
+    "check_origin",
+    "check_request",
+    "form_token",
+    "is_form",
+]
 
 #: Methods that must not change state (RFC 9110 9.2.1), so they need no token.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: The media types of HTML form posts, whose body may hold the token field.
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -98,6 +108,11 @@ def check_origin(headers: Headers, *, scheme: str, host: str, options: CSRFOptio
     return None
 
 
+def is_form(content_type: str) -> bool:
+    """Whether a ``Content-Type`` header value names one of :data:`FORM_TYPES`."""
+    return content_type.split(";", 1)[0].strip().lower() in FORM_TYPES
+
+
 def form_token(content_type: str, body: bytes, field: str) -> str | None:
     """The value of form field ``field`` in a urlencoded or multipart ``body``, if present."""
     mime = content_type.split(";", 1)[0].strip().lower()
@@ -108,7 +123,10 @@ def form_token(content_type: str, body: bytes, field: str) -> str | None:
             return None
         return values[0] if values else None
     if mime == "multipart/form-data":
-        head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+        try:
+            head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+        except UnicodeEncodeError:  # not a header a server could have received
+            return None
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
         if not message.is_multipart():
             return None

@@ -33,6 +33,10 @@ SecretLike = str | bytes | Secret | Sequence[str | bytes] | TokenSigner | RawTok
 #: ``headers(name)`` -> every value of request header ``name`` (lower-case), in order.
 Headers = Callable[[str], list[str]]
 
+# HTTP's optional whitespace (RFC 9110 5.6.3): only these are trimmed from a token, not every
+# Unicode space ``str.strip()`` knows, so a token is accepted in exactly one spelling.
+_OWS = " \t"
+
 
 class Transport(abc.ABC):
     """Reads the session ID a request carries and says how a response carries a new one."""
@@ -70,7 +74,7 @@ class Transport(abc.ABC):
         # Zero or several candidates is no token: ambiguity is how fixation attacks start.
         if len(values) != 1:
             return None
-        return self.signer.unsign(values[0].strip())
+        return self.signer.unsign(values[0].strip(_OWS))
 
 
 class CookieTransport(Transport):
@@ -146,10 +150,10 @@ class BearerTransport(HeaderTransport):
         values = headers("authorization")
         if len(values) != 1:
             return None
-        scheme, _, token = values[0].strip().partition(" ")
+        scheme, _, token = values[0].strip(_OWS).partition(" ")
         if scheme.lower() != "bearer":
             return None
-        return self.signer.unsign(token.strip())
+        return self.signer.unsign(token.strip(_OWS))
 
 
 def read_token(
