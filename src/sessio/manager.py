@@ -255,7 +255,7 @@ class _BaseManager(Generic[T]):
                 expires_at = policy.expires_at(meta.created_at, now)
                 principal = session.principal.key if session.principal else None
                 fields = {META: self.codec.dumps(meta.to_data())}
-                if (yield _Op("save", session.key, Write(fields, expires_at, principal))) is False:
+                if not (yield _Op("save", session.key, Write(fields, expires_at, principal))):
                     return self._vanished(session.key, principal)
                 session._committed(expires_at)
                 self._emit(EventKind.TOUCHED, session.key, principal)
@@ -277,7 +277,7 @@ class _BaseManager(Generic[T]):
         takes_over = superseded or (session.key if replace and not session.is_new else None)
         write = Write(fields, expires_at, principal, removed, replace, takes_over)
         was_new, auth_change = session.is_new, session.auth_change
-        if (yield _Op("save", session.key, write)) is False:
+        if not (yield _Op("save", session.key, write)):
             return self._vanished(takes_over or session.key, principal)
         session._committed(expires_at)
         self._announce(session.key, principal, was_new, superseded, auth_change)
@@ -289,8 +289,7 @@ class _BaseManager(Generic[T]):
 
     def _vanished(self, key: str, principal: str | None) -> Commit:
         # Revoked, evicted, destroyed or expired while this request held it: the store wrote
-        # nothing (a session that is gone stays gone), and the client forgets its token. The
-        # check is ``is False``: a store written before save() reported it returns None.
+        # nothing (a session that is gone stays gone), and the client forgets its token.
         self._emit(EventKind.VANISHED, key, principal)
         return Commit(CommitAction.CLEAR)
 
