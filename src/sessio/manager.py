@@ -120,7 +120,14 @@ class _BaseManager(Generic[T]):
         return self._session(ids.new_session_id(), meta, is_new=True)
 
     def _session(
-        self, session_id: str, meta: SessionMeta, *, is_new: bool, fields: Any = None
+        self,
+        session_id: str,
+        meta: SessionMeta,
+        *,
+        is_new: bool,
+        fields: Any = None,
+        key: str | None = None,
+        expires_at: float | None = None,
     ) -> Session:
         key_ref: list[str] = []
 
@@ -131,7 +138,11 @@ class _BaseManager(Generic[T]):
             session_id,
             codec=self.codec,
             meta=meta,
-            expires_at=self.policy.expires_at(meta.created_at, meta.last_seen),
+            expires_at=(
+                self.policy.expires_at(meta.created_at, meta.last_seen)
+                if expires_at is None
+                else expires_at
+            ),
             fields=fields,
             is_new=is_new,
             rotate_on_login=self.policy.rotate_on_login,
@@ -139,7 +150,8 @@ class _BaseManager(Generic[T]):
             on_corrupt=on_corrupt,
         )
         if not is_new:
-            key_ref.append(ids.store_key(session_id))
+            key_ref.append(key if key is not None else ids.store_key(session_id))
+            session._key = key_ref[0]
         return session
 
     def _ip(self, ip: str | None) -> str | None:
@@ -168,14 +180,14 @@ class _BaseManager(Generic[T]):
         try:
             meta = SessionMeta.from_data(self.codec.loads(record.fields[META]))
             now = self.clock()
-            expires_at = min(
-                record.expires_at, self.policy.expires_at(meta.created_at, meta.last_seen)
-            )
-            if expires_at <= now:
+            policy_end = self.policy.expires_at(meta.created_at, meta.last_seen)
+            if min(record.expires_at, policy_end) <= now:
                 yield _Op("delete", key)
                 self._emit(EventKind.EXPIRED, key, record.principal)
                 return self.start(ip=ip, user_agent=user_agent)
-            session = self._session(session_id, meta, is_new=False, fields=record.fields)
+            session = self._session(
+                session_id, meta, is_new=False, fields=record.fields, key=key, expires_at=policy_end
+            )
         except (RecordCorrupt, KeyError) as exc:
             return (yield from self._discard_corrupt(key, exc, ip, user_agent))
         ip, user_agent = self._ip(ip), self._agent(user_agent)

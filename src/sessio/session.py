@@ -123,6 +123,7 @@ class Session(dict[str, Any]):
     ) -> None:
         super().__init__()
         self._id = session_id
+        self._key: str | None = None  # store_key(_id), computed once: it is read on every commit
         self._codec = codec
         self._clock = clock
         self._on_corrupt = on_corrupt
@@ -199,7 +200,9 @@ class Session(dict[str, Any]):
     @property
     def key(self) -> str:
         """The store key: SHA-256 of :attr:`id`, safe to show (the device list uses it)."""
-        return ids.store_key(self._id)
+        if self._key is None:
+            self._key = ids.store_key(self._id)
+        return self._key
 
     @property
     def expires_at(self) -> dt.datetime:
@@ -462,6 +465,7 @@ class Session(dict[str, Any]):
         if not self.is_new and self._superseded is None:
             self._superseded = self.key
         self._id = ids.new_session_id()
+        self._key = None
         self._replace = True
         if not keep_data:
             self.clear()
