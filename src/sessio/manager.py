@@ -64,8 +64,12 @@ class Commit:
 
     action: CommitAction
     token: str | None = None
+    #: When the server will expire the session (the earlier of idle and absolute timeouts).
     expires_at: float | None = None
     wrote: bool = False
+    #: How long the client should keep the token: the absolute end when there is one (the
+    #: server enforces the idle timeout itself), else the sliding idle expiry.
+    cookie_expires_at: float | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -235,8 +239,10 @@ class _BaseManager(Generic[T]):
                 yield _Op("save", session.key, Write(fields, expires_at, principal))
                 session._committed(expires_at)
                 self._emit(EventKind.TOUCHED, session.key, principal)
-                action = CommitAction.SET if policy.rolling else CommitAction.NONE
-                return Commit(action, session.id, expires_at, wrote=True)
+                slides = policy.rolling or policy.ttl is None
+                action = CommitAction.SET if slides else CommitAction.NONE
+                cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)
+                return Commit(action, session.id, expires_at, True, cookie_end)
             pending = session._pending(force=True)
         meta.last_seen = now
         expires_at = policy.expires_at(meta.created_at, now)
@@ -262,7 +268,9 @@ class _BaseManager(Generic[T]):
             self._emit(EventKind.LOGGED_OUT, session.key, None)
         self._emit(EventKind.SAVED, session.key, principal, fields=len(fields), replace=replace)
         send = was_new or superseded is not None or policy.rolling
-        return Commit(CommitAction.SET if send else CommitAction.NONE, session.id, expires_at, True)
+        action = CommitAction.SET if send else CommitAction.NONE
+        cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)
+        return Commit(action, session.id, expires_at, True, cookie_end)
 
     def _enforce_concurrency(self, session: Session, principal: str) -> Flow[None]:
         limit = self.policy.concurrency.max_sessions_per_principal

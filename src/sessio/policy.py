@@ -219,6 +219,12 @@ class Policy:
             return last_seen + idle
         raise ConfigurationError("a session needs an end")  # unreachable: __post_init__ checks
 
+    def cookie_expires_at(self, created_at: float, expires_at: float) -> float:
+        """When the client may forget the token: the absolute end if any, else ``expires_at``."""
+        if self.ttl is not None:
+            return created_at + self.ttl.total_seconds()
+        return expires_at
+
     # -- variants ---------------------------------------------------------------------------------
 
     def replace(self, **changes: Any) -> Policy:

@@ -71,7 +71,7 @@ class CookieTransport(Transport):
 
     def cookie_value(self, commit: Commit) -> str:
         """The ``Set-Cookie`` value for a commit that sets the token."""
-        if commit.token is None or commit.expires_at is None:
+        if commit.token is None or commit.cookie_expires_at is None:
             raise ValueError("a commit that sets the token carries the token and its expiry")
         max_age: float | None
         if self.options.max_age == "session":
@@ -79,7 +79,7 @@ class CookieTransport(Transport):
         elif self.options.max_age is not None:
             max_age = float(self.options.max_age)
         else:
-            max_age = commit.expires_at - self.clock()
+            max_age = commit.cookie_expires_at - self.clock()
         return render_set_cookie(
             self.options, self.signer.sign(commit.token), max_age=max_age, now=self.clock()
         )
