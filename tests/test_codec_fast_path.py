@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sessio import Codec, RecordCorrupt, ValueNotSerializable
+from sessio import Codec, RecordCorrupt, SessionMeta, ValueNotSerializable
 from sessio.codec import default_codec
 
 json_values = st.recursive(
@@ -72,3 +72,9 @@ def test_nan_and_cycles_are_still_refused() -> None:
 def test_tags_survive_the_fast_decoder() -> None:
     text = default_codec.dumps({"t": (1, 2), "b": b"\x00", "$tuple": 1})
     assert default_codec.loads(text) == {"t": (1, 2), "b": b"\x00", "$tuple": 1}
+
+
+def test_metadata_is_written_as_the_codec_would_write_it() -> None:
+    meta = SessionMeta(1.5, 2.25, ip="::1", user_agent='agent "é"', authenticated_at=2.0)
+    assert meta.dumps() == default_codec.dumps(meta.to_data())
+    assert SessionMeta.from_data(default_codec.loads(meta.dumps())).to_data() == meta.to_data()

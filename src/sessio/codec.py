@@ -255,3 +255,9 @@ def _plain(value: Any) -> Any:
 
 
 default_codec = Codec()
+
+#: Compact JSON for data known to be plain (str keys, JSON scalars): no tagging walk needed.
+#: Session metadata is written with it on every commit.
+dumps_plain: Callable[[Any], str] = _fast_encoder(
+    json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+)

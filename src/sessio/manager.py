@@ -235,7 +235,7 @@ class _BaseManager(Generic[T]):
                 meta.last_seen = now
                 expires_at = policy.expires_at(meta.created_at, now)
                 principal = session.principal.key if session.principal else None
-                fields = {META: self.codec.dumps(meta.to_data())}
+                fields = {META: meta.dumps()}
                 yield _Op("save", session.key, Write(fields, expires_at, principal))
                 session._committed(expires_at)
                 self._emit(EventKind.TOUCHED, session.key, principal)
@@ -250,7 +250,7 @@ class _BaseManager(Generic[T]):
         if session.auth_change == "authenticated" and principal is not None:
             yield from self._enforce_concurrency(session, principal)
         fields, removed, replace = pending
-        fields[META] = self.codec.dumps(meta.to_data())
+        fields[META] = meta.dumps()
         superseded = session._superseded
         write = Write(fields, expires_at, principal, removed, replace, superseded)
         was_new, auth_change = session.is_new, session.auth_change

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any, Literal, TypeVar, overload
 
 from . import csrf, ids
-from .codec import Codec
+from .codec import Codec, dumps_plain
 from .errors import RecordCorrupt, SessionInvalid
 from .principal import Principal
 
@@ -81,6 +81,10 @@ class SessionMeta:
         if self.authenticated_at is not None:
             data["a"] = self.authenticated_at
         return data
+
+    def dumps(self) -> str:
+        """:meth:`to_data` as JSON text (plain scalars, so no codec tagging is needed)."""
+        return dumps_plain(self.to_data())
 
     @classmethod
     def from_data(cls, data: Any) -> SessionMeta:
@@ -513,7 +517,7 @@ class Session(dict[str, Any]):
         out: dict[str, str] = {}
         for name in names:
             if name == META:
-                out[META] = self._codec.dumps(self.meta.to_data())
+                out[META] = self.meta.dumps()
             elif name == PRINCIPAL and self._principal is not None:
                 out[PRINCIPAL] = self._codec.dumps(self._principal.to_data())
             elif name == CSRF and self._csrf_secret is not None:
