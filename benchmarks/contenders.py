@@ -76,6 +76,8 @@ class Contender:
     build: Callable[[Context], Awaitable[Built]]
     floor: str | None = None
     note: str = ""
+    #: Scenarios the contender refuses by design (a client-side store and a 4 KB session).
+    refuses: frozenset[str] = frozenset()
 
     @property
     def is_floor(self) -> bool:
@@ -141,7 +143,11 @@ async def sessio_store(ctx: Context, store: str, tag: str) -> Any:
             if type(exc).__name__ in ("MissingDependency", "ModuleNotFoundError"):
                 raise Unavailable(f"not available yet ({exc})") from None
             raise
+        create = getattr(made, "create_schema_sync", None)
+        if create is not None:  # PostgresStore: the table must exist before the first request
+            create()
         ctx.on_close(made.close)
+        ctx.on_close(made.close_sync)
         return made
     if store in ("signed-cookie", "jwt"):
         name = "SignedCookieStore" if store == "signed-cookie" else "JWTStore"
@@ -149,7 +155,7 @@ async def sessio_store(ctx: Context, store: str, tag: str) -> Any:
         cls = getattr(stores, name, None)
         if cls is None:
             raise Unavailable(f"not available yet (sessio.stores.{name})")
-        return cls(secret_key=SECRET)
+        return cls(SECRET)
     raise Unavailable(f"unknown sessio store {store!r}")
 
 
@@ -262,9 +268,8 @@ def _sessio_flask(store: str) -> Callable[[Context], Awaitable[Built]]:
         backend = await sessio_store(ctx, store, f"flask-{store}")
 
         def configure(app: Any) -> None:
-            app.session_interface = interface_cls(
-                store=backend, secret_key=SECRET, policy=_policy()
-            )
+            # The drop-in takes its cookie, key and lifetime from app.config, as Flask does.
+            app.session_interface = interface_cls(backend)
 
         return Built(flask_app(configure=configure), _server(store))
 
@@ -318,6 +323,12 @@ RAW_ASYNC = "redis-py GET (async)"
 RAW_SYNC = "redis-py GET (sync)"
 
 
+def _refuses(store: str) -> frozenset[str]:
+    # A client-side store seals the whole session into the cookie: 4 KB of random data do not
+    # fit a browser's 4 KB cookie, and sessio says so (SessionTooLarge) instead of truncating.
+    return frozenset({"big"}) if store in ("signed-cookie", "jwt") else frozenset()
+
+
 def _registry() -> list[Contender]:
     rows = [
         Contender(ASGI_FLOOR, "asgi", "floor", "-", _starlette_floor),
@@ -351,7 +362,13 @@ def _registry() -> list[Contender]:
     for store in SESSIO_STORES:
         rows.append(
             Contender(
-                f"sessio {store} (asgi)", "asgi", "sessio", store, _sessio_asgi(store), ASGI_FLOOR
+                f"sessio {store} (asgi)",
+                "asgi",
+                "sessio",
+                store,
+                _sessio_asgi(store),
+                ASGI_FLOOR,
+                refuses=_refuses(store),
             )
         )
     for store in ("memory", "sqlite", "redis", "postgres"):
@@ -383,7 +400,13 @@ def _registry() -> list[Contender]:
     for store in SESSIO_STORES:
         rows.append(
             Contender(
-                f"sessio {store} (flask)", "wsgi", "sessio", store, _sessio_flask(store), WSGI_FLOOR
+                f"sessio {store} (flask)",
+                "wsgi",
+                "sessio",
+                store,
+                _sessio_flask(store),
+                WSGI_FLOOR,
+                refuses=_refuses(store),
             )
         )
     for store in ("memory", "sqlite", "redis", "postgres"):

@@ -142,6 +142,8 @@ async def measure(
         for contender in contenders:
             if contender.name not in built or contender.name in failures:
                 continue
+            if scenario in contender.refuses:
+                continue
             try:
                 runner = await make_runner(contender, built[contender.name], scenario, clients)
                 # Warm up, and size the batch so that one batch takes about batch_seconds.

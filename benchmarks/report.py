@@ -317,6 +317,9 @@ def render(results: Results, targets: list[Target], info: dict[str, str], host: 
             cells = [c.name]
             for s in SCENARIOS:
                 m = results.timing.get((c.name, s))
+                if s in c.refuses:
+                    cells += ["refused: > 4 KB cookie", "-"]
+                    continue
                 if m is None or m.overhead is None:
                     cells += ["-", "-"]
                     continue

@@ -103,6 +103,7 @@ def _postgres_target(url: str, size: int) -> _Target:
         store = store_from_url(db_url)
     except Exception as exc:
         raise Unavailable(f"not available yet ({type(exc).__name__}: {exc})") from None
+    store.create_schema_sync()
 
     def fill(template: str, n: int, expired: bool) -> None:
         with psycopg.connect(db_url, autocommit=True) as conn:

@@ -128,6 +128,8 @@ async def count_wire(
                 continue
             scenarios = ("read",) if contender.kind == "raw" else SCENARIOS
             for scenario in scenarios:
+                if scenario in contender.refuses:
+                    continue
                 try:
                     runner = await make_runner(contender, built[contender.name], scenario, clients)
                 except Exception as exc:
