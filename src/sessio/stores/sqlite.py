@@ -8,7 +8,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..errors import ConfigurationError, RecordCorrupt, StoreUnavailable
@@ -91,8 +91,10 @@ class SQLiteStore(LocalStore):
             try:
                 yield self._db
             except sqlite3.DatabaseError as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                # A closed connection fails even at in_transaction: it is an outage all the same.
+                with suppress(sqlite3.Error):
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                 if "malformed JSON" in str(exc):
                     raise RecordCorrupt("a stored record is not valid JSON") from exc
                 raise StoreUnavailable(f"SQLite error on {self.path!r}: {exc}") from exc

@@ -5,21 +5,37 @@ from __future__ import annotations
 import math
 import time
 from email.utils import formatdate
+from typing import Literal
 
 from ..policy import CookieOptions
 
-__all__ = ["parse_cookie_header", "render_delete_cookie", "render_set_cookie"]
+__all__ = ["CookieStyle", "parse_cookie_header", "render_delete_cookie", "render_set_cookie"]
 
 _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 
+#: ``"sessio"``: RFC 6265 spelling with ``Max-Age`` and ``Expires``. ``"starlette"``: the exact
+#: text Starlette's SessionMiddleware writes (lower-case names, no ``Expires``), so the drop-in
+#: in :mod:`sessio.integrations.starlette` changes nothing a client or a test can see.
+CookieStyle = Literal["sessio", "starlette"]
+
 
 def render_set_cookie(
-    options: CookieOptions, value: str, *, max_age: float | None, now: float | None = None
+    options: CookieOptions,
+    value: str,
+    *,
+    max_age: float | None,
+    now: float | None = None,
+    style: CookieStyle = "sessio",
 ) -> str:
     """The ``Set-Cookie`` value for ``value``; ``max_age=None`` makes a browser-session cookie.
 
     ``value`` must already be cookie-safe (sessio tokens are base64url and dots).
     """
+    if style == "starlette":
+        head = [f"{options.name}={value}", f"path={options.path}"]
+        if max_age is not None:
+            head.append(f"Max-Age={int(max_age)}")
+        return "; ".join(head + _starlette_flags(options))
     parts = [f"{options.name}={value}", f"Path={options.path}"]
     if max_age is not None:
         seconds = max(0, math.ceil(max_age))
@@ -38,9 +54,26 @@ def render_set_cookie(
     return "; ".join(parts)
 
 
-def render_delete_cookie(options: CookieOptions) -> str:
+def render_delete_cookie(options: CookieOptions, *, style: CookieStyle = "sessio") -> str:
     """A ``Set-Cookie`` value that makes the browser forget the cookie."""
+    if style == "starlette":
+        head = [f"{options.name}=null", f"path={options.path}"]
+        return "; ".join(
+            [*head, "expires=Thu, 01 Jan 1970 00:00:00 GMT", *_starlette_flags(options)]
+        )
     return render_set_cookie(options, '""', max_age=0, now=0)
+
+
+def _starlette_flags(options: CookieOptions) -> list[str]:
+    flags = ["httponly"] if options.httponly else []
+    flags.append(f"samesite={options.samesite}")
+    if options.secure:
+        flags.append("secure")
+    if options.domain is not None:
+        flags.append(f"domain={options.domain}")
+    if options.partitioned:
+        flags.append("partitioned")
+    return flags
 
 
 def parse_cookie_header(headers: list[str], name: str) -> list[str]:

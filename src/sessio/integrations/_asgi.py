@@ -1,0 +1,201 @@
+"""ASGI plumbing for the session middleware: header views, JSON answers, body replay, transports."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from ..transports.base import BearerTransport, CookieTransport, HeaderTransport, Transport
+from ..transports.cookies import parse_cookie_header
+from ._types import Message, Receive, Scope, Send
+
+__all__ = [
+    "BodyState",
+    "HeaderMap",
+    "add_vary",
+    "client_of",
+    "deny_websocket",
+    "origin_of",
+    "presented",
+    "read_body",
+    "replay",
+    "send_json",
+    "vary_name",
+]
+
+BodyState = Literal["complete", "too_large", "disconnected"]
+
+
+class HeaderMap:
+    """A request's headers as ``name -> [values]``; calling it is a :data:`~sessio.transports.Headers` view."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, raw: Any) -> None:
+        values: dict[str, list[str]] = {}
+        for name, value in raw:
+            values.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        self._values = values
+
+    def __call__(self, name: str) -> list[str]:
+        return self._values.get(name, [])
+
+    def first(self, name: str) -> str | None:
+        """The first value of ``name`` (lower-case), or ``None``."""
+        found = self._values.get(name)
+        return found[0] if found else None
+
+
+def _first_hop(value: str | None) -> str | None:
+    if value is None:
+        return None
+    hop = value.split(",", 1)[0].strip()
+    return hop or None
+
+
+def client_of(
+    scope: Scope, headers: HeaderMap, *, trust_forwarded: bool
+) -> tuple[str | None, str | None]:
+    """``(ip, user_agent)`` of the client; the forwarded IP only when trusted and well-formed."""
+    ip = None
+    if trust_forwarded:
+        hop = _first_hop(headers.first("x-forwarded-for"))
+        if hop is not None:
+            try:
+                ip = str(ipaddress.ip_address(hop))
+            except ValueError:
+                ip = None  # a header we cannot read is no address at all
+    if ip is None:
+        client = scope.get("client")
+        ip = client[0] if client else None
+    return ip, headers.first("user-agent")
+
+
+def origin_of(scope: Scope, headers: HeaderMap, *, trust_forwarded: bool) -> tuple[str, str]:
+    """``(scheme, host)`` the client addressed, as the CSRF origin check compares them."""
+    scheme = str(scope.get("scheme", "http"))
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    host = headers.first("host")
+    if trust_forwarded:
+        proto = _first_hop(headers.first("x-forwarded-proto"))
+        if proto in ("http", "https"):
+            scheme = proto
+        host = _first_hop(headers.first("x-forwarded-host")) or host
+    if host is None:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else ""
+    return scheme, host
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer with ``body`` as JSON (never cached: it describes this one request)."""
+    data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode("latin-1")),
+                (b"cache-control", b"no-store"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+async def deny_websocket(scope: Scope, send: Send, status: int, body: dict[str, Any]) -> None:
+    """Refuse a WebSocket handshake: an HTTP answer where the server can send one, else a close."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": data})
+    else:
+        # Before accept, a close becomes HTTP 403 (ASGI spec); 1008 is "policy violation".
+        await send({"type": "websocket.close", "code": 1008})
+
+
+async def read_body(receive: Receive, limit: int) -> tuple[bytes, BodyState]:
+    """The request body, read until it ends, passes ``limit`` bytes, or the client leaves."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), "disconnected"
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", "too_large"
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), "complete"
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app ``body`` (already read) first, then the real channel."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replayed
+
+
+def add_vary(
+    headers: list[tuple[bytes, bytes]], names: tuple[str, ...]
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``names`` in ``Vary``, merged into an existing one, never repeated."""
+    present: set[str] = set()
+    index = None
+    for i, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            present.update(v.strip().lower() for v in value.decode("latin-1").split(","))
+            index = i if index is None else index
+    if "*" in present:
+        return headers
+    missing = [n for n in names if n.lower() not in present]
+    if not missing:
+        return headers
+    out = list(headers)
+    if index is None:
+        out.append((b"vary", ", ".join(missing).encode("latin-1")))
+    else:
+        name, value = out[index]
+        out[index] = (name, value + b", " + ", ".join(missing).encode("latin-1"))
+    return out
+
+
+def vary_name(transport: Transport) -> str | None:
+    """The request header a response varies on when ``transport`` may carry the session."""
+    if isinstance(transport, CookieTransport):
+        return "Cookie"
+    if isinstance(transport, BearerTransport):
+        return "Authorization"
+    if isinstance(transport, HeaderTransport):
+        return transport.name
+    return None
+
+
+def presented(transport: Transport, headers: HeaderMap) -> bool:
+    """Whether the request carries something where ``transport`` looks (valid or not)."""
+    if isinstance(transport, CookieTransport):
+        return bool(parse_cookie_header(headers("cookie"), transport.options.name))
+    if isinstance(transport, BearerTransport):
+        return any(v.strip().lower().startswith("bearer ") for v in headers("authorization"))
+    if isinstance(transport, HeaderTransport):
+        return bool(headers(transport.name.lower()))
+    return False

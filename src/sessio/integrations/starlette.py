@@ -1,0 +1,169 @@
+"""A drop-in for Starlette's SessionMiddleware that keeps the data server-side.
+
+Change one import and nothing else::
+
+    # from starlette.middleware.sessions import SessionMiddleware
+    from sessio.integrations.starlette import SessionMiddleware
+
+    app = Starlette(middleware=[Middleware(SessionMiddleware, secret_key=SECRET)])
+
+The constructor is Starlette's, and so is what a client sees: the cookie's name and attributes
+are written in Starlette's own spelling, it is sent when the session changes and deleted when
+the session is emptied, ``max_age=None`` makes a browser-session cookie, and
+``request.session`` is a ``dict``. What changes is where the data lives: the cookie holds only
+a signed random ID, the data sits in ``store`` (default ``SQLiteStore("sessio.db")``), so it
+can be large, cannot be read by the client, and is expired server-side ``max_age`` after the
+last request (an idle timeout; ``policy=`` sets any other rules). CSRF protection is off, as in
+Starlette; ``csrf=CSRFOptions()`` turns it on. ``request.session`` is a full
+:class:`~sessio.Session`, so ``flash``, ``login`` and ``csrf_token`` are there when wanted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from datetime import timedelta
+from typing import Any, Literal
+
+from ..errors import ConfigurationError
+from ..manager import Commit, CommitAction
+from ..policy import CookieOptions, Policy
+from ..session import Session
+from ..stores.base import Store
+from ..stores.sqlite import SQLiteStore
+from ..transports.base import CookieTransport
+from ..transports.cookies import render_delete_cookie, render_set_cookie
+from ..transports.signing import TokenSigner
+from . import asgi
+from ._types import ASGIApp
+from .csrf import CSRFOptions
+
+__all__ = ["SessionMiddleware", "StarletteCookieTransport"]
+
+logger = logging.getLogger("sessio.starlette")
+
+_DEFAULT_MAX_AGE = 14 * 24 * 60 * 60
+
+
+class StarletteCookieTransport(CookieTransport):
+    """A cookie written exactly as Starlette writes it, with a fixed ``max_age`` (or none)."""
+
+    def __init__(self, signer: TokenSigner, options: CookieOptions, max_age: int | None) -> None:
+        super().__init__(signer, options)
+        self.max_age = max_age
+
+    def cookie_value(self, commit: Commit) -> str:
+        if commit.token is None:
+            raise ValueError("a commit that sets the token carries the token")
+        return render_set_cookie(
+            self.options, self.signer.sign(commit.token), max_age=self.max_age, style="starlette"
+        )
+
+    def response_headers(self, commit: Commit, *, had_token: bool) -> list[tuple[str, str]]:
+        if commit.action is CommitAction.SET:
+            return [("set-cookie", self.cookie_value(commit))]
+        if commit.action is CommitAction.CLEAR and had_token:
+            return [("set-cookie", render_delete_cookie(self.options, style="starlette"))]
+        return []
+
+
+def _signer(secret_key: Any) -> TokenSigner:
+    key = str(secret_key)  # str or starlette.datastructures.Secret, as Starlette accepts
+    if not key:
+        raise ConfigurationError("secret_key must not be empty")
+    if len(key.encode("utf-8")) < 32:
+        # Starlette takes any key, so the drop-in must. The cookie holds only a random 256-bit
+        # ID, so the signature is a second line of defence here, not the only one as in
+        # Starlette; the short key is stretched to a full-length one and flagged.
+        logger.warning("secret_key is shorter than 32 bytes; use a longer random key")
+        key = hashlib.sha256(b"sessio.starlette-key:" + key.encode("utf-8")).hexdigest()
+    return TokenSigner(key)
+
+
+def _policy(
+    policy: Policy | None, cookie: CookieOptions, max_age: int | None, csrf: bool
+) -> Policy:
+    if policy is not None:
+        return policy.replace(cookie=cookie, transports=("cookie",), csrf=csrf)
+    idle = max_age if max_age is not None and max_age > 0 else _DEFAULT_MAX_AGE
+    return Policy(
+        ttl=None,
+        idle_timeout=timedelta(seconds=idle),
+        refresh_interval=timedelta(seconds=min(60.0, idle / 4)),
+        csrf=csrf,
+        cookie=cookie,
+        transports=("cookie",),
+        capture_ip=False,  # Starlette records nothing about the client; neither does its twin
+        capture_user_agent=False,
+    )
+
+
+class SessionMiddleware(asgi.SessionMiddleware):
+    """Starlette's ``SessionMiddleware`` signature and behaviour, with the data in a store.
+
+    Takes Starlette's arguments, plus ``store`` (default ``SQLiteStore("sessio.db")``),
+    ``policy`` (timeouts, rotation, limits; the cookie always follows the arguments) and
+    ``csrf`` (off unless given).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        secret_key: Any,
+        session_cookie: str = "session",
+        max_age: int | None = _DEFAULT_MAX_AGE,
+        path: str = "/",
+        same_site: Literal["lax", "strict", "none"] = "lax",
+        https_only: bool = False,
+        domain: str | None = None,
+        partitioned: bool = False,
+        *,
+        store: Store | None = None,
+        policy: Policy | None = None,
+        csrf: CSRFOptions | None = None,
+    ) -> None:
+        if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int)):
+            raise ConfigurationError(f"max_age must be int seconds or None, got {max_age!r}")
+        cookie = CookieOptions(
+            name=session_cookie,
+            path=path,
+            domain=domain,
+            secure=https_only,
+            httponly=True,
+            samesite=str(same_site).lower(),  # type: ignore[arg-type]  # validated by CookieOptions
+            max_age="session" if max_age is None else (max_age if max_age > 0 else None),
+            partitioned=partitioned,
+        )
+        transport = StarletteCookieTransport(_signer(secret_key), cookie, max_age)
+        super().__init__(
+            app,
+            store=store if store is not None else SQLiteStore("sessio.db"),
+            policy=_policy(policy, cookie, max_age, csrf is not None),
+            transports=[transport],
+            csrf=csrf,
+        )
+        #: Starlette with ``max_age <= 0`` issues cookies that are expired on arrival.
+        self._expired_on_arrival = max_age is not None and max_age <= 0
+
+    async def _commit(self, session: Session) -> Commit:
+        has_data = dict.__len__(session) > 0  # plain dict length: reading is not "accessing"
+        modified = session.is_modified
+        if self._expired_on_arrival:
+            action = CommitAction.SET if modified and has_data else CommitAction.NONE
+            return Commit(action, session.id, self.manager.clock())  # stored nowhere
+        if not session.is_new and not has_data and modified and _bare(session):
+            session.destroy()  # Starlette deletes the cookie of a session emptied by the app
+        commit = await super()._commit(session)
+        if commit.action is CommitAction.CLEAR or commit.token is None:
+            return commit
+        # Starlette's rule: the cookie goes out, with a fresh Max-Age, when the app changed the
+        # session, and only then (a server-side touch on a read-only request stays silent).
+        send = modified and (has_data or commit.action is CommitAction.SET)
+        action = CommitAction.SET if send else CommitAction.NONE
+        return commit if action is commit.action else dataclasses.replace(commit, action=action)
+
+
+def _bare(session: Session) -> bool:
+    """Nothing but (possibly) a CSRF secret left: no principal, no flash messages."""
+    return session.principal is None and not session.has_flash()
