@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
+import os
 import sys
 import tempfile
 import time
@@ -99,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where RESULTS.md and overhead.png go (default: benchmarks/, or benchmarks/out/ with --quick)",
     )
     parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="PATH",
+        help="re-render RESULTS.md and the plot from a results.json, without measuring",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="profile sessio's hot path with pyinstrument instead of benchmarking",
@@ -119,6 +126,10 @@ def main(argv: list[str]) -> int:
         from .profile import main as profile_main
 
         return profile_main(quick=args.quick)
+    if args.from_json:
+        results = report.Results.from_json(args.from_json.read_text())
+        _write(results, args.output or args.from_json.parent)
+        return 0
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
     unknown = sections - set(SECTIONS)
     if unknown:
@@ -132,6 +143,7 @@ def main(argv: list[str]) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     started = time.perf_counter()
+    load_start = _load()
     command = "python -m benchmarks" + ("" if not argv else " " + " ".join(argv))
     results = report.Results(command, args.quick, dt.datetime.now(dt.timezone.utc))
     results.settings = {
@@ -196,13 +208,8 @@ def main(argv: list[str]) -> int:
 
             results.memory = memory_per_session(sizes.memory_sessions)
     results.seconds = time.perf_counter() - started
-    targets = report.evaluate_targets(results)
-    text = report.render(results, targets, report.versions(), report.machine())
-    print()
-    print(text)
-    (output / "RESULTS.md").write_text(text)
-    if report.plot(results, output / "overhead.png"):
-        print(f"wrote {output / 'RESULTS.md'} and {output / 'overhead.png'}")
+    results.settings["Load average (1/5/15 min) at start, end"] = f"{load_start}, {_load()}"
+    _write(results, output)
     crashed = {k: v for k, v in results.failures.items() if "not available yet" not in v}
     if crashed:
         print(f"\n{len(crashed)} contender(s) crashed:", file=sys.stderr)
@@ -210,6 +217,26 @@ def main(argv: list[str]) -> int:
             print(f"  {name}: {why}", file=sys.stderr)
         return 1
     return 0
+
+
+def _write(results: report.Results, output: Path) -> None:
+    output.mkdir(parents=True, exist_ok=True)
+    targets = report.evaluate_targets(results)
+    text = report.render(results, targets, report.versions(), report.machine())
+    print()
+    print(text)
+    (output / "RESULTS.md").write_text(text)
+    (output / "results.json").write_text(results.to_json())
+    if report.plot(results, output / "overhead.png"):
+        print(f"wrote {output / 'RESULTS.md'}, results.json and overhead.png")
+
+
+def _load() -> str:
+    # Other work on this machine is the main source of noise: the report shows how much there was.
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 async def _in_process(

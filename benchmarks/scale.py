@@ -5,7 +5,9 @@ bulk with clones of one real session record under random keys (SQLite: one ``INS
 over a recursive counter; PostgreSQL: ``INSERT ... SELECT`` over ``generate_series``; Redis: a
 server-side Lua loop of ``RESTORE``), plus a few hundred *probe* sessions created through the
 manager, whose IDs we know. The stores of all sizes are then probed in interleaved chunks, so
-noise lands on each size alike. Also measured: MemoryStore bytes per session (tracemalloc) and
+noise lands on each size alike. (The clones are inserted in key order, which is six times
+faster than random order and packs the B-tree pages fuller; the tree has the same depth, so a
+lookup costs the same.) Also measured: MemoryStore bytes per session (tracemalloc) and
 the time ``cleanup()`` takes to remove 100k expired sessions among 1M live ones.
 """
 
@@ -79,7 +81,7 @@ def _sqlite_target(tmp: Path, size: int) -> _Target:
                 f"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ?) "
                 f"INSERT INTO {store.table} (key, fields, expires_at, principal) "
                 f"SELECT lower(hex(randomblob(32))), fields, {expires}, principal "
-                f"FROM {store.table}, c WHERE key = ?",
+                f"FROM {store.table}, c WHERE key = ? ORDER BY 1",
                 (n, template),
             )
             db.execute("COMMIT")
@@ -132,7 +134,7 @@ def _postgres_target(url: str, size: int) -> _Target:
                 conn.execute(
                     f"INSERT INTO {table} ({', '.join(columns)}) "
                     f"SELECT {', '.join(select)} FROM {table} t, generate_series(1, %s) g "
-                    f"WHERE t.{match}",
+                    f"WHERE t.{match} ORDER BY 1",
                     (step, template),
                 )
                 done += step
