@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from .errors import RecordCorrupt, ValueNotSerializable
+from .errors import ConfigurationError, RecordCorrupt, ValueNotSerializable
 
 __all__ = ["Codec", "Tag", "default_codec"]
 
@@ -45,6 +45,19 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _timedelta_parts(value: dt.timedelta) -> list[int]:
+    # Exact: total_seconds() is a float and loses microseconds beyond about 100 days.
+    return [value.days, value.seconds, value.microseconds]
+
+
+def _timedelta(data: Any) -> dt.timedelta:
+    if isinstance(data, list) and len(data) == 3 and all(type(n) is int for n in data):
+        return dt.timedelta(days=data[0], seconds=data[1], microseconds=data[2])
+    if type(data) in (int, float):  # the first encoding: seconds
+        return dt.timedelta(seconds=data)
+    raise TypeError("a timedelta is [days, seconds, microseconds]")
+
+
 _BUILTIN_TAGS: tuple[Tag, ...] = (
     # Order matters where types nest: datetime is a subclass of date, bool of int (never tagged).
     Tag("tuple", tuple, list, tuple),
@@ -54,7 +67,7 @@ _BUILTIN_TAGS: tuple[Tag, ...] = (
     Tag("datetime", dt.datetime, dt.datetime.isoformat, dt.datetime.fromisoformat),
     Tag("date", dt.date, dt.date.isoformat, dt.date.fromisoformat),
     Tag("time", dt.time, dt.time.isoformat, dt.time.fromisoformat),
-    Tag("timedelta", dt.timedelta, dt.timedelta.total_seconds, lambda v: dt.timedelta(seconds=v)),
+    Tag("timedelta", dt.timedelta, _timedelta_parts, _timedelta),
     Tag("uuid", uuid.UUID, str, uuid.UUID),
     Tag("decimal", Decimal, str, Decimal),
 )
@@ -73,7 +86,7 @@ class Codec:
         self._tags: tuple[Tag, ...] = extra + _BUILTIN_TAGS
         names = [tag.name for tag in self._tags]
         if len(set(names)) != len(names):
-            raise ValueError(f"duplicate tag names in {names}")
+            raise ConfigurationError(f"duplicate tag names in {names}")
         self._by_type: dict[type, Tag] = {}
         for tag in reversed(self._tags):  # earlier tags win for the same type
             self._by_type[tag.type] = tag
@@ -120,7 +133,14 @@ class Codec:
             return [self.tag(item) for item in value]
         tag = self._by_type.get(cls) or self._find_tag(value)
         if tag is not None:
-            return {"$" + tag.name: self.tag(tag.encode(value))}
+            data = self.tag(tag.encode(value))
+            if tag.type in (set, frozenset) and isinstance(data, list):
+                self._check_hashable(value)
+                # A set's iteration order depends on its history and the hash seed: sort, so an
+                # unchanged set encodes the same after a reload (else it looks modified) and in
+                # every process.
+                data.sort(key=self._encoder.encode)
+            return {"$" + tag.name: data}
         if isinstance(value, (str, int, float)):  # str/int/float subclasses such as IntEnum
             return value
         if isinstance(value, dict):
@@ -142,8 +162,33 @@ class Codec:
                 return tag
         return None
 
+    def _check_hashable(self, items: Any) -> None:
+        """Refuse set members and dict keys that would not decode to something hashable.
+
+        A frozen dataclass is hashable but comes back as a dict: accepting it would store a
+        value that fails to load on the next request, far from the code that set it.
+        """
+        for item in items:
+            if not self._decodes_hashable(item):
+                raise ValueNotSerializable(
+                    f"{type(item).__qualname__} in a set or as a dict key would not load back "
+                    "hashable (it is stored as plain data)",
+                    type=type(item).__qualname__,
+                )
+
+    def _decodes_hashable(self, value: Any) -> bool:
+        if type(value) in _SCALARS:
+            return True
+        tag = self._by_type.get(type(value)) or self._find_tag(value)
+        if tag is not None:
+            if tag.type in (tuple, frozenset):
+                return all(self._decodes_hashable(item) for item in value)
+            return tag.type is not set
+        return isinstance(value, (str, int, float))
+
     def _tag_dict(self, value: dict[Any, Any]) -> Any:
         if not all(type(k) is str for k in value):
+            self._check_hashable(value)
             return {"$map": [[self.tag(k), self.tag(v)] for k, v in value.items()]}
         out = {k: self.tag(v) for k, v in value.items()}
         if len(out) == 1:
@@ -193,7 +238,8 @@ class Codec:
             return obj  # a user dict with one "$..." key that is no tag of ours
         try:
             return tag.decode(payload)
-        except (ValueError, TypeError, ArithmeticError) as exc:
+        except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+            # AttributeError: uuid.UUID(5) calls 5.replace(...).
             raise RecordCorrupt(f"malformed {key} tag: {exc.__class__.__name__}") from None
 
 

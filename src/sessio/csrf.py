@@ -12,9 +12,10 @@ import binascii
 import hmac
 import secrets
 
-__all__ = ["SECRET_BYTES", "mask_token", "new_secret", "verify_token"]
+__all__ = ["SECRET_BYTES", "is_secret", "mask_token", "new_secret", "verify_token"]
 
 SECRET_BYTES = 32
+_SECRET_CHARS = 43  # base64url of 32 bytes, unpadded
 _TOKEN_CHARS = 86  # base64url of 64 bytes, unpadded
 
 
@@ -29,6 +30,16 @@ def _b64decode(text: str) -> bytes:
 def new_secret() -> str:
     """A fresh per-session CSRF secret."""
     return _b64encode(secrets.token_bytes(SECRET_BYTES))
+
+
+def is_secret(value: object) -> bool:
+    """Whether ``value`` has the shape of a secret from :func:`new_secret` (a stored one may not)."""
+    if not isinstance(value, str) or len(value) != _SECRET_CHARS:
+        return False
+    try:
+        return len(_b64decode(value)) == SECRET_BYTES
+    except (binascii.Error, ValueError):
+        return False
 
 
 def mask_token(secret: str) -> str:

@@ -63,7 +63,8 @@ class Commit:
     """The outcome of :meth:`SessionManager.commit`."""
 
     action: CommitAction
-    token: str | None = None
+    #: The session ID to hand the client (a secret: left out of ``repr``, so logs never show it).
+    token: str | None = dataclasses.field(default=None, repr=False)
     #: When the server will expire the session (the earlier of idle and absolute timeouts).
     expires_at: float | None = None
     wrote: bool = False
@@ -90,6 +91,10 @@ class SessionInfo:
 
 
 class _BaseManager(Generic[T]):
+    #: The class of the sessions handed out; an integration may use a subclass (Flask's
+    #: drop-in adds ``SessionMixin``), constructed with :class:`Session`'s own arguments.
+    session_class: type[Session] = Session
+
     def __init__(
         self,
         store: Store,
@@ -133,12 +138,14 @@ class _BaseManager(Generic[T]):
         key: str | None = None,
         expires_at: float | None = None,
     ) -> Session:
-        key_ref: list[str] = []
+        # Known before the Session exists: values are decoded (and found corrupt) in its __init__.
+        if not is_new and key is None:
+            key = ids.store_key(session_id)
 
         def on_corrupt(name: str) -> None:
-            self._emit(EventKind.CORRUPT, key_ref[0] if key_ref else None, field=name)
+            self._emit(EventKind.CORRUPT, key, field=name)
 
-        session = Session(
+        session = self.session_class(
             session_id,
             codec=self.codec,
             meta=meta,
@@ -153,9 +160,8 @@ class _BaseManager(Generic[T]):
             clock=self.clock,
             on_corrupt=on_corrupt,
         )
-        if not is_new:
-            key_ref.append(key if key is not None else ids.store_key(session_id))
-            session._key = key_ref[0]
+        if key is not None:
+            session._key = key  # the hash is already known: spare the session computing it
         return session
 
     def _ip(self, ip: str | None) -> str | None:
@@ -230,7 +236,8 @@ class _BaseManager(Generic[T]):
                     return Commit(CommitAction.NONE)
             elif not policy.resave:
                 touch_due = now - meta.last_seen >= policy.refresh_seconds
-                if not touch_due or (policy.idle_timeout is None and not policy.rolling):
+                # Without an idle timeout the expiry never moves, so there is nothing to push.
+                if not touch_due or policy.idle_timeout is None:
                     return Commit(CommitAction.NONE)
                 meta.last_seen = now
                 expires_at = policy.expires_at(meta.created_at, now)

@@ -33,18 +33,30 @@ _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
-def _seconds(value: timedelta | float | int | None, name: str) -> float | None:
+def _duration(value: object, name: str) -> timedelta | None:
+    """``value`` (a timedelta or seconds) as a positive timedelta; ``None`` stays ``None``."""
     if value is None:
         return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if not seconds > 0:
+    if isinstance(value, timedelta):
+        duration = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            duration = timedelta(seconds=value)
+        except (OverflowError, ValueError):
+            raise ConfigurationError(f"{name} is out of range: {value!r}") from None
+    else:
+        raise ConfigurationError(f"{name} must be a timedelta or seconds, got {value!r}")
+    if not duration.total_seconds() > 0:
         raise ConfigurationError(f"{name} must be positive, got {value!r}")
-    return seconds
+    return duration
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class CookieOptions:
     """How the session cookie is written. Defaults follow OWASP: HttpOnly, Secure, SameSite=Lax.
+
+    ``samesite=None`` leaves the attribute out (the browser's default applies), which is what
+    Flask's ``SESSION_COOKIE_SAMESITE = None`` means; sessio's own presets never do that.
 
     ``max_age`` is the cookie's lifetime in seconds; ``None`` follows the session's own expiry
     and ``"session"`` makes a browser-session cookie (no ``Max-Age``/``Expires``), which the
@@ -56,25 +68,31 @@ class CookieOptions:
     domain: str | None = None
     secure: bool = True
     httponly: bool = True
-    samesite: SameSite = "lax"
+    samesite: SameSite | None = "lax"
     max_age: int | Literal["session"] | None = None
     partitioned: bool = False
 
     def __post_init__(self) -> None:
-        if not _COOKIE_NAME.fullmatch(self.name):
+        if not (isinstance(self.name, str) and _COOKIE_NAME.fullmatch(self.name)):
             raise ConfigurationError(f"invalid cookie name {self.name!r}")
-        if self.samesite not in ("lax", "strict", "none"):
+        if self.samesite not in ("lax", "strict", "none", None):
             raise ConfigurationError(
-                f"samesite must be 'lax', 'strict' or 'none', got {self.samesite!r}"
+                f"samesite must be 'lax', 'strict', 'none' or None, got {self.samesite!r}"
             )
         if self.samesite == "none" and not self.secure:
             raise ConfigurationError("SameSite=None cookies must be Secure (browsers drop them)")
         if self.partitioned and not self.secure:
             raise ConfigurationError("Partitioned cookies must be Secure")
-        if not self.path.startswith("/") or any(c in self.path for c in ";\r\n"):
+        if (
+            not isinstance(self.path, str)
+            or not self.path.startswith("/")
+            or any(c in self.path for c in ";\r\n")
+        ):
             raise ConfigurationError(f"cookie path must start with '/': {self.path!r}")
         if self.domain is not None and (
-            not self.domain or any(c in self.domain for c in ";, \r\n")
+            not isinstance(self.domain, str)
+            or not self.domain
+            or any(c in self.domain for c in ";, \r\n")
         ):
             raise ConfigurationError(f"invalid cookie domain {self.domain!r}")
         if self.max_age is not None and self.max_age != "session":
@@ -117,11 +135,15 @@ class ConcurrencyPolicy:
             )
 
 
+_DURATIONS = ("ttl", "idle_timeout", "refresh_interval")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Policy:
     """The rules a :class:`~sessio.SessionManager` enforces, server-side, on every load and commit.
 
-    Timeouts (both enforced together; the earlier one wins):
+    Timeouts (both enforced together; the earlier one wins; durations are timedeltas, or
+    seconds converted to timedeltas at construction):
 
     * ``ttl`` -- absolute lifetime from creation (``None``: no absolute limit).
     * ``idle_timeout`` -- expiry after this long without a request (``None``: no idle limit).
@@ -161,19 +183,26 @@ class Policy:
     capture_user_agent: bool = True
 
     def __post_init__(self) -> None:
-        ttl = _seconds(self.ttl, "ttl")
-        idle = _seconds(self.idle_timeout, "idle_timeout")
-        refresh = _seconds(self.refresh_interval, "refresh_interval")
+        # Seconds are accepted and stored as timedeltas, so every later use sees one type.
+        durations = {n: _duration(getattr(self, n), n) for n in _DURATIONS}
+        for name, duration in durations.items():
+            object.__setattr__(self, name, duration)
+        ttl, idle, refresh = (None if d is None else d.total_seconds() for d in durations.values())
+        if refresh is None:
+            raise ConfigurationError("refresh_interval must be a positive duration, not None")
         if ttl is None and idle is None:
             raise ConfigurationError(
                 "a session needs an end: set ttl, idle_timeout, or both (OWASP: both)"
             )
         shortest = min(x for x in (ttl, idle) if x is not None)
-        if refresh is not None and refresh >= shortest:
+        if refresh >= shortest:
             raise ConfigurationError(
                 f"refresh_interval ({refresh:g}s) must be shorter than the shortest timeout "
                 f"({shortest:g}s), or sessions would expire between refreshes"
             )
+        if isinstance(self.transports, str):
+            raise ConfigurationError(f"transports is a tuple of names: ({self.transports!r},)")
+        object.__setattr__(self, "transports", tuple(self.transports))
         if not self.transports:
             raise ConfigurationError("transports must name at least one of cookie, header, bearer")
         for name in self.transports:
@@ -183,7 +212,9 @@ class Policy:
             raise ConfigurationError(f"transports repeat a name: {self.transports!r}")
         if "header" in self.transports and self.header_name is None:
             raise ConfigurationError("the header transport needs header_name")
-        if self.header_name is not None and not _HEADER_NAME.fullmatch(self.header_name):
+        if self.header_name is not None and not (
+            isinstance(self.header_name, str) and _HEADER_NAME.fullmatch(self.header_name)
+        ):
             raise ConfigurationError(f"invalid header name {self.header_name!r}")
         if not isinstance(self.cookie, CookieOptions):
             raise ConfigurationError("cookie must be a CookieOptions")

@@ -47,6 +47,16 @@ _MISSING: Any = object()
 _Changes = tuple[dict[str, str], set[str], bool]
 
 
+def _csrf_secret(data: Any) -> str:
+    if not csrf.is_secret(data):
+        raise ValueError("not a CSRF secret")
+    return str(data)
+
+
+def _flashes(data: Any) -> list[tuple[str, Any]]:
+    return [(str(kind), message) for kind, message in data]
+
+
 class SessionMeta:
     """Facts about a session kept beside its data (OWASP: let users see their sessions).
 
@@ -155,11 +165,11 @@ class Session(dict[str, Any]):
             if name.startswith(DATA_PREFIX):
                 self._raw[name[len(DATA_PREFIX) :]] = text
             elif name == PRINCIPAL:
-                self._principal = Principal.from_data(self._decode_system(text))
+                self._principal = self._decode_system(text, Principal.from_data)
             elif name == CSRF:
-                self._csrf_secret = str(self._decode_system(text))
+                self._csrf_secret = self._decode_system(text, _csrf_secret)
             elif name == FLASH:
-                self._flashes = [(str(k), m) for k, m in self._decode_system(text)]
+                self._flashes = self._decode_system(text, _flashes)
         if not self._raw:
             return
         # One parse for all values: the encoded texts are JSON, so they splice into one object.
@@ -186,12 +196,13 @@ class Session(dict[str, Any]):
                     self._on_corrupt(key)
         return values
 
-    def _decode_system(self, text: str) -> Any:
+    def _decode_system(self, text: str, build: Callable[[Any], T]) -> T:
+        # Decodable JSON of the wrong shape is as corrupt as garbage: the manager discards the
+        # record instead of letting a TypeError out of load().
+        data = self._codec.loads(text)
         try:
-            return self._codec.loads(text)
-        except RecordCorrupt:
-            raise
-        except (TypeError, ValueError, KeyError) as exc:
+            return build(data)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise RecordCorrupt(f"malformed system field: {exc.__class__.__name__}") from None
 
     # -- identity and lifetime --------------------------------------------------------------------
@@ -275,7 +286,8 @@ class Session(dict[str, Any]):
         dict.__delitem__(self, key)
         self._raw.pop(key, None)
         self._dirty.discard(key)
-        self._removed.add(key)
+        if not self.is_new:  # a never-stored session has nothing to remove from the store
+            self._removed.add(key)
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value (or ``default``; ``KeyError`` without one)."""
@@ -289,7 +301,9 @@ class Session(dict[str, Any]):
         return default
 
     def popitem(self) -> tuple[str, Any]:
-        """Remove and return the last inserted item."""
+        """Remove and return the last inserted item (``KeyError`` when empty, as ``dict``)."""
+        if not dict.__len__(self):
+            raise KeyError("popitem(): session is empty")
         key = next(reversed(dict.keys(self)))
         return key, self.pop(key)
 
@@ -449,6 +463,15 @@ class Session(dict[str, Any]):
         queued after ``logout()`` reach the next page.
         """
         self._check_alive()
+        if self.is_new:
+            # Never stored: there is nothing to invalidate server-side, nor anything to store.
+            if not keep_data:
+                self.clear()
+            self._principal = None
+            self.meta.authenticated_at = None
+            self._system_dirty.discard(PRINCIPAL)
+            self.auth_change = None
+            return
         had_principal = self._principal is not None
         self.regenerate(keep_data=keep_data)
         self._principal = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import types
 import typing
 from typing import Any, TypeVar, cast
 
@@ -15,8 +16,8 @@ T = TypeVar("T")
 def convert(value: Any, model: type[T]) -> T:
     """``value`` as a ``model``: already one, a pydantic model, a msgspec struct or a dataclass.
 
-    Dataclasses are rebuilt field by field, nested dataclasses and ``list[...]`` of them
-    included; pydantic and msgspec use their own validation (``model_validate`` /
+    Dataclasses are rebuilt field by field, nested dataclasses included, also inside
+    ``X | None``, ``list``, ``set``, ``tuple`` and ``dict`` hints; pydantic and msgspec use their own validation (``model_validate`` /
     ``msgspec.convert``) and raise their own errors.
     """
     if isinstance(model, type) and isinstance(value, model):
@@ -52,6 +53,12 @@ def _coerce(value: Any, hint: Any) -> Any:
         return _dataclass(value, hint)
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        # ``Address | None``: None stays None, anything else is read as the one real option.
+        options = [a for a in args if a is not type(None)]
+        if value is None or len(options) != 1:
+            return value
+        return _coerce(value, options[0])
     if (
         origin in (list, set, frozenset, tuple)
         and args

@@ -18,6 +18,8 @@ import pytest
 from sessio.stores import FileStore, MemoryStore, SQLiteStore, Store
 from sessio.stores.base import Record
 
+from . import servers
+
 
 @dataclasses.dataclass(frozen=True)
 class Backend:
@@ -78,10 +80,27 @@ async def _corrupt_sqlite(store: Store, key: str) -> None:
     )
 
 
+# -- redis and postgres (tests/stores/servers.py: own prefix / schema per test) -----------------
+
+
+@asynccontextmanager
+async def _redis(tmp_path: Path) -> AsyncIterator[Store]:
+    async with servers.redis_store() as store:
+        yield store
+
+
+@asynccontextmanager
+async def _postgres(tmp_path: Path) -> AsyncIterator[Store]:
+    async with servers.postgres_store() as store:
+        yield store
+
+
 BACKENDS: list[Backend] = [
     Backend("memory", _memory, _corrupt_memory),
     Backend("file", _file, _corrupt_file),
     Backend("sqlite", _sqlite, _corrupt_sqlite),
+    Backend("redis", _redis, servers.corrupt_redis, (pytest.mark.redis,), native_ttl=True),
+    Backend("postgres", _postgres, servers.corrupt_postgres, (pytest.mark.postgres,)),
 ]
 
 

@@ -96,6 +96,7 @@ class FileStore(LocalStore):
                 "fields": fields,
                 "expires_at": float(raw["expires_at"]),
                 "principal": raw.get("principal"),
+                "key": raw.get("key"),
             }
         except (ValueError, TypeError, KeyError) as exc:
             raise RecordCorrupt(
@@ -106,6 +107,14 @@ class FileStore(LocalStore):
     def _live(self, key: str) -> dict[str, Any] | None:
         data = self._read(key)
         if data is None or data["expires_at"] <= self.clock():
+            return None
+        return data
+
+    def _own(self, key: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        # A file records the key it was written for: a key that is not a safe file name is
+        # hashed, so this is what principal listings report, and a key that happens to equal
+        # another key's hashed name ("h-<sha256>") is not handed that other session.
+        if data is not None and data["key"] not in (None, key):
             return None
         return data
 
@@ -143,7 +152,7 @@ class FileStore(LocalStore):
     # -- contract ---------------------------------------------------------------------------------
 
     def load_sync(self, key: str) -> Record | None:
-        data = self._live(key)
+        data = self._own(key, self._live(key))
         return (
             None
             if data is None
@@ -155,7 +164,7 @@ class FileStore(LocalStore):
             if write.supersedes is not None:
                 self._remove(write.supersedes)
             try:
-                current = self._read(key)
+                current = self._own(key, self._read(key))
             except RecordCorrupt:
                 current = None
             if write.replace:
@@ -167,7 +176,12 @@ class FileStore(LocalStore):
                 fields.update(write.fields)
                 for name in write.removed:
                     fields.pop(name, None)
-            data = {"fields": fields, "expires_at": write.expires_at, "principal": write.principal}
+            data = {
+                "fields": fields,
+                "expires_at": write.expires_at,
+                "principal": write.principal,
+                "key": key,
+            }
             self._write(key, data, None if current is None else current["principal"])
 
     def delete_sync(self, key: str) -> bool:
@@ -180,16 +194,17 @@ class FileStore(LocalStore):
         with contextlib.suppress(FileNotFoundError):
             for marker in folder.iterdir():
                 try:
-                    record = self.load_sync(marker.name)
+                    data = self._live(marker.name)  # the marker is named like the session file
                 except RecordCorrupt:
                     continue
-                if record is not None and record.principal == principal:
-                    records.append(record)
+                if data is not None and data["principal"] == principal:
+                    key = marker.name if data["key"] is None else data["key"]
+                    records.append(Record(key, data["fields"], data["expires_at"], principal))
         return records
 
     def exists_sync(self, key: str) -> bool:
         try:
-            return self._live(key) is not None
+            return self._own(key, self._live(key)) is not None
         except RecordCorrupt:
             return False
 
@@ -197,7 +212,13 @@ class FileStore(LocalStore):
         return [p.name[: -len(".json")] for p in self._sessions.glob("*.json")]
 
     def count_sync(self) -> int:
-        return sum(1 for key in self._keys() if self.exists_sync(key))
+        return sum(1 for name in self._keys() if self._is_live_file(name))
+
+    def _is_live_file(self, name: str) -> bool:
+        try:
+            return self._live(name) is not None
+        except RecordCorrupt:
+            return False
 
     def clear_sync(self) -> int:
         with self._locked():

@@ -23,7 +23,9 @@ class MemoryStore(LocalStore):
 
     def __init__(self, *, max_sessions: int | None = 10_000, clock: Clock = time.time) -> None:
         super().__init__(clock=clock)
-        if max_sessions is not None and max_sessions < 1:
+        if max_sessions is not None and (
+            isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1
+        ):
             raise ConfigurationError("max_sessions must be >= 1 or None (unbounded)")
         self.max_sessions = max_sessions
         self._records: OrderedDict[str, Record] = OrderedDict()

@@ -48,14 +48,12 @@ def store_from_url(url: str, **options: Any) -> Store:
     if scheme not in SCHEMES:
         known = ", ".join(sorted(SCHEMES))
         raise ConfigurationError(f"unknown store URL scheme {scheme!r} in {url!r}; known: {known}")
-    query = dict(parse_qsl(parts.query))
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
     store_class = _load(SCHEMES[scheme])
     if scheme == "memory":
         if "max_sessions" in query:
             max_sessions = query.pop("max_sessions")
-            options.setdefault(
-                "max_sessions", None if max_sessions in ("", "none") else int(max_sessions)
-            )
+            options.setdefault("max_sessions", _max_sessions(max_sessions, url))
         _reject_unknown(query, url)
         return store_class(**options)  # type: ignore[no-any-return]
     if scheme == "file":
@@ -71,6 +69,15 @@ def store_from_url(url: str, **options: Any) -> Store:
         # sqlite:///rel.db -> "rel.db"; sqlite:////abs.db -> "/abs.db" (SQLAlchemy's convention)
         return store_class(unquote(parts.path[1:]), **options)  # type: ignore[no-any-return]
     return store_class.from_url(url, **options)  # type: ignore[no-any-return]
+
+
+def _max_sessions(text: str, url: str) -> int | None:
+    if text.lower() in ("", "none"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigurationError(f"max_sessions must be a number or 'none' in {url!r}") from None
 
 
 def _reject_unknown(query: dict[str, str], url: str) -> None:

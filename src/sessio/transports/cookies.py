@@ -48,7 +48,8 @@ def render_set_cookie(
         parts.append("Secure")
     if options.httponly:
         parts.append("HttpOnly")
-    parts.append(f"SameSite={_SAMESITE[options.samesite]}")
+    if options.samesite is not None:
+        parts.append(f"SameSite={_SAMESITE[options.samesite]}")
     if options.partitioned:
         parts.append("Partitioned")
     return "; ".join(parts)
@@ -66,7 +67,8 @@ def render_delete_cookie(options: CookieOptions, *, style: CookieStyle = "sessio
 
 def _starlette_flags(options: CookieOptions) -> list[str]:
     flags = ["httponly"] if options.httponly else []
-    flags.append(f"samesite={options.samesite}")
+    if options.samesite is not None:
+        flags.append(f"samesite={options.samesite}")
     if options.secure:
         flags.append("secure")
     if options.domain is not None:

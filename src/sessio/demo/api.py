@@ -1,0 +1,95 @@
+"""The demo's JSON API: session state for single-page apps, and bearer tokens for other clients."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..errors import AuthenticationRequired
+from ..ids import short_hash
+from ..integrations.asgi import get_manager
+from ..transports.base import read_token
+from .common import Throttled, check_password, client_ip, principal_for, session_of, state_of
+
+__all__ = ["api_login", "api_me", "api_session"]
+
+
+async def api_session(request: Request) -> Response:
+    """``GET /api/session``: the cookie session's state and a CSRF token for unsafe calls."""
+    session = session_of(request)
+    principal = session.principal
+    return JSONResponse(
+        {
+            "authenticated": session.is_authenticated,
+            "user": principal.id if principal else None,
+            "expires_in": int(session.remaining.total_seconds()),
+            "csrf_token": session.csrf_token,
+        }
+    )
+
+
+async def api_login(request: Request) -> Response:
+    """``POST /api/login``: JSON credentials in, a bearer token for a new session out."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return JSONResponse(
+            {"error": "UNSUPPORTED_MEDIA_TYPE", "detail": "send application/json"}, 415
+        )
+    try:
+        body = json.loads(await request.body())
+        username, password = body["username"], body["password"]
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise TypeError("username and password must be strings")
+    except (ValueError, KeyError, TypeError):
+        detail = 'expected {"username": "...", "password": "..."}'
+        return JSONResponse({"error": "INVALID_REQUEST", "detail": detail}, 400)
+    try:
+        name = await check_password(request, username, password)
+    except Throttled:
+        return JSONResponse(
+            {"error": "TOO_MANY_ATTEMPTS", "detail": "try again in a few minutes"}, 429
+        )
+    if name is None:
+        return JSONResponse(
+            {"error": "INVALID_CREDENTIALS", "detail": "wrong username or password"}, 401
+        )
+    manager = get_manager(request.scope)
+    # A new session of its own: never the cookie session this request may also carry.
+    token_session = manager.start(
+        ip=client_ip(request), user_agent=request.headers.get("user-agent")
+    )
+    token_session.login(principal_for(name))
+    await manager.commit(token_session)
+    return JSONResponse(
+        {
+            "token": state_of(request).signer.sign(token_session.id),
+            "token_type": "Bearer",
+            "expires_in": int(token_session.remaining.total_seconds()),
+        }
+    )
+
+
+def _by_header(request: Request) -> bool:
+    # The session came by header exactly when a valid header token names it (a valid cookie
+    # sent alongside is read first, and then the session is the cookie's).
+    found, _ = read_token(state_of(request).header_transports, request.headers.getlist)
+    return found is not None and found == session_of(request).id
+
+
+async def api_me(request: Request) -> Response:
+    """``GET /api/me``: who a bearer or ``X-Session-ID`` token belongs to; 401 without one."""
+    session = session_of(request)
+    principal = session.principal
+    if principal is None or not _by_header(request):
+        error = AuthenticationRequired("send a token from /api/login as Authorization: Bearer")
+        return JSONResponse(error.to_dict(), 401, {"www-authenticate": "Bearer"})
+    return JSONResponse(
+        {
+            "user": principal.id,
+            "roles": sorted(principal.roles),
+            "session": short_hash(session.key),
+            "expires_in": int(session.remaining.total_seconds()),
+        }
+    )

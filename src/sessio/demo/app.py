@@ -1,0 +1,125 @@
+"""The demo as one Starlette app: routes, sessio's session middleware, and security headers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from ..integrations._types import ASGIApp, Message, Receive, Scope, Send
+from ..integrations.asgi import SessionMiddleware
+from ..integrations.csrf import CSRFOptions
+from ..manager import SessionManager
+from ..policy import ConcurrencyPolicy, Policy
+from ..stores.base import Store
+from ..transports.base import BearerTransport, HeaderTransport
+from ..transports.signing import TokenSigner
+from . import api, pages
+from .common import DemoState
+from .throttle import LoginThrottle
+from .users import UserStore
+
+__all__ = ["DEMO_POLICY", "SecurityHeaders", "create_app"]
+
+#: Browser sessions on plain-HTTP localhost, at most five per user (a sixth login ends the
+#: oldest), and API clients showing a token as ``Authorization: Bearer`` or ``X-Session-ID``.
+#: The cookie comes first: a visitor who brings no token is given a cookie.
+DEMO_POLICY = Policy.web(
+    concurrency=ConcurrencyPolicy(max_sessions_per_principal=5, on_limit="evict_oldest"),
+    transports=("cookie", "bearer", "header"),
+).development()
+
+ROUTES = [
+    Route("/", pages.home),
+    Route("/register", pages.register, methods=["GET", "POST"]),
+    Route("/login", pages.login, methods=["GET", "POST"]),
+    Route("/logout", pages.logout, methods=["POST"]),
+    Route("/cart", pages.cart, methods=["POST"]),
+    Route("/devices", pages.devices),
+    Route("/devices/revoke", pages.revoke, methods=["POST"]),
+    Route("/devices/revoke-others", pages.revoke_others, methods=["POST"]),
+    Route("/api/session", api.api_session),
+    Route("/api/login", api.api_login, methods=["POST"]),
+    Route("/api/me", api.api_me),
+    Route("/static/{name}", pages.static),
+]
+
+# No script runs anywhere and every style comes from /static, so the policy can be this strict.
+_SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        b"frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class SecurityHeaders:
+    """Adds CSP, ``nosniff``, a referrer policy and ``Cache-Control: no-store`` (unless set)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [(n, v) for n, v in _SECURITY_HEADERS if n not in present]
+                if b"cache-control" not in present:
+                    # Pages show who is signed in: no shared cache may keep them.
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(
+    store: Store,
+    *,
+    secret_key: str | Sequence[str] | None = None,
+    users: UserStore | None = None,
+    policy: Policy | None = None,
+    throttle: LoginThrottle | None = None,
+) -> Starlette:
+    """The demo as an ASGI app, its sessions in ``store``.
+
+    ``secret_key`` signs session tokens (one key, or a list with the newest last); without it
+    a random key is made and sessions die with the process. ``users`` defaults to accounts in
+    memory, ``policy`` to :data:`DEMO_POLICY` (plain-HTTP cookies: use ``.production()`` on it
+    behind TLS), ``throttle`` to five failed logins per username or address in five minutes.
+    """
+    policy = policy if policy is not None else DEMO_POLICY
+    signer = TokenSigner(secret_key if secret_key is not None else secrets.token_urlsafe(32))
+    session_middleware = Middleware(
+        SessionMiddleware,
+        manager=SessionManager(store, policy),
+        secret_key=signer,
+        # /api/login reads no ambient credential and sets no cookie (the token comes back in
+        # a JSON body a cross-site page cannot read), and it takes only application/json,
+        # which no cross-site form can send: it needs no CSRF token.
+        csrf=CSRFOptions(exempt_paths=("/api/login",)),
+        exclude_paths=("/static/*",),
+    )
+    app = Starlette(routes=ROUTES, middleware=[Middleware(SecurityHeaders), session_middleware])
+    app.state.demo = DemoState(
+        users=users if users is not None else UserStore(),
+        signer=signer,
+        throttle=throttle if throttle is not None else LoginThrottle(),
+        header_transports=(
+            BearerTransport(signer, policy.header_name or "X-Session-ID"),
+            HeaderTransport(signer, policy.header_name or "X-Session-ID"),
+        ),
+    )
+    return app

@@ -1,0 +1,81 @@
+"""What the demo's pages and API share: per-app state, the request's session, password checks."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from ..integrations.asgi import get_session
+from ..principal import Principal
+from ..session import Session
+from ..transports.base import Transport
+from ..transports.signing import TokenSigner
+from .throttle import LoginThrottle
+from .users import UserStore, normalize_username
+
+__all__ = [
+    "DemoState",
+    "Throttled",
+    "check_password",
+    "client_ip",
+    "principal_for",
+    "session_of",
+    "state_of",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoState:
+    """One app's accounts, token signer, login throttle and header transports."""
+
+    users: UserStore
+    signer: TokenSigner
+    throttle: LoginThrottle
+    #: The transports that carry API tokens (bearer, ``X-Session-ID``), sharing ``signer``.
+    header_transports: Sequence[Transport]
+
+
+def state_of(request: Request) -> DemoState:
+    """The :class:`DemoState` of the app serving ``request``."""
+    state: DemoState = request.app.state.demo
+    return state
+
+
+def session_of(request: Request) -> Session:
+    """The session sessio's middleware loaded for ``request``."""
+    return get_session(request.scope)
+
+
+def client_ip(request: Request) -> str | None:
+    """The client's address as the server saw it (``None`` over a Unix socket)."""
+    return request.client.host if request.client else None
+
+
+def principal_for(username: str) -> Principal:
+    """The principal a demo account signs in as."""
+    return Principal(username, roles=("customer",))
+
+
+class Throttled(Exception):
+    """Too many failed logins for this username or address lately."""
+
+
+async def check_password(request: Request, username: str, password: str) -> str | None:
+    """The account name if the password is right, else ``None``; :class:`Throttled` if limited.
+
+    Failures count against the username and the client address; scrypt runs in a thread so
+    the event loop keeps serving while it works.
+    """
+    state = state_of(request)
+    keys = (f"name:{normalize_username(username)}", f"ip:{client_ip(request)}")
+    if state.throttle.blocked(*keys):
+        raise Throttled(username)
+    name = await run_in_threadpool(state.users.authenticate, username, password)
+    if name is None:
+        state.throttle.failed(*keys)
+    else:
+        state.throttle.succeeded(keys[0])
+    return name

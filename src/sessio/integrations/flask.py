@@ -1,0 +1,405 @@
+"""Flask drop-in: ``app.session_interface = SessionInterface(store=...)`` and ``flask.session``
+keeps working, with the data on the server and only a signed session ID in the cookie.
+
+::
+
+    from sessio.integrations.flask import SessionInterface, login_required
+
+    SessionInterface(store=SQLiteStore("sessions.db")).init_app(app)
+
+Flask's contract is kept: ``flask.session`` is a :class:`FlaskSession` (a sessio
+:class:`~sessio.Session` with ``permanent``, ``new``, ``modified`` and ``accessed``),
+``flash()``/``get_flashed_messages()`` work unchanged, ``SESSION_COOKIE_*``,
+``SESSION_REFRESH_EACH_REQUEST``, ``PERMANENT_SESSION_LIFETIME``, ``SECRET_KEY`` and
+``SECRET_KEY_FALLBACKS`` are read from ``app.config`` on every request, and Flask's tagged
+types (tuple, bytes, ``Markup``, UUID, datetime) round-trip through the store.
+
+``PERMANENT_SESSION_LIFETIME`` is the server-side idle timeout of every session (Flask's
+signed cookie expires the same way); a permanent session's cookie carries the matching
+``Expires``, any other is a browser-session cookie the server still expires on its own clock.
+
+:meth:`SessionInterface.init_app` (rather than the bare assignment) also answers sessio's
+errors as JSON (``StoreUnavailable`` 503, ...) and, with ``csrf=CSRFOptions()``, checks CSRF
+tokens on unsafe methods in a ``before_request`` hook: render ``{{ session.csrf_token }}`` in
+a ``csrf_token`` form field or send it as ``X-CSRF-Token``; :func:`csrf_exempt` spares a view.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, NamedTuple, TypeVar, cast
+
+try:
+    import flask
+    from flask.sessions import SessionInterface as _FlaskSessionInterface
+    from flask.sessions import SessionMixin
+except ImportError:  # pragma: no cover - exercised only without the extra
+    from ..errors import require
+
+    require("flask", "flask")
+    raise
+
+from ..codec import Codec, default_codec
+from ..errors import (
+    AuthenticationRequired,
+    ConfigurationError,
+    CSRFFailed,
+    PermissionDenied,
+    SessionError,
+)
+from ..events import Events
+from ..manager import Commit, CommitAction, SyncSessionManager
+from ..policy import CookieOptions, Policy
+from ..principal import Principal
+from ..session import Session
+from ..stores.base import Clock, Store
+from ..transports.base import CookieTransport
+from ..transports.signing import TokenSigner
+from ._common import emit_csrf_failed, error_json
+from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
+from .csrf import SAFE_METHODS, CSRFOptions, check_request
+
+__all__ = [
+    "MARKUP_TAG",
+    "FlaskSession",
+    "SessionInterface",
+    "csrf_exempt",
+    "current_principal",
+    "login_required",
+    "role_required",
+]
+
+logger = logging.getLogger("sessio.flask")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_KEY_SALT = b"sessio.flask-session-key"
+_CACHE_LIMIT = 32
+
+
+class _FlaskManager(SyncSessionManager):
+    session_class = FlaskSession
+
+
+class _Settings(NamedTuple):
+    """What one combination of ``app.config`` values needs, built once and cached."""
+
+    manager: SyncSessionManager
+    permanent: CookieTransport  # the cookie of a permanent session: Max-Age and Expires
+    browser: CookieTransport  # any other: a browser-session cookie
+
+
+def _derive(key: str | bytes) -> bytes:
+    # Flask apps commonly carry short keys (Flask's own tests use "test key"); sessio's signer
+    # wants 32 bytes, so each key is stretched through HMAC. The session ID, 256 random bits
+    # that only the store can resolve, stays the real secret; the key only authenticates it.
+    raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    return hmac.new(raw, _KEY_SALT, hashlib.sha256).digest()
+
+
+class SessionInterface(_FlaskSessionInterface):
+    """A Flask ``SessionInterface`` that keeps sessions in a sessio store.
+
+    * ``store`` -- default ``SQLiteStore("sessio.db")`` in the working directory.
+    * ``policy`` -- everything but the idle timeout (``PERMANENT_SESSION_LIFETIME`` replaces
+      it) and the cookie (``SESSION_COOKIE_*``), which come from ``app.config``; e.g.
+      ``Policy(ttl=timedelta(hours=12))`` adds an absolute limit. The default has none, like
+      Flask.
+    * ``codec`` -- value encoding; :data:`MARKUP_TAG` is always added.
+    * ``csrf`` -- check CSRF tokens on unsafe methods (needs :meth:`init_app`, and
+      ``policy.csrf``); off by default, as in Flask.
+    * ``events`` -- shared by every manager this interface builds.
+
+    The ``get_cookie_*`` hooks of Flask's interface are honoured, so a subclass can override
+    them as with Flask's own. Behind a proxy, Werkzeug's ``ProxyFix`` gives the client address
+    (recorded in the session's metadata) and the scheme and host (CSRF origin check).
+    """
+
+    session_class = FlaskSession
+    pickle_based = False
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        *,
+        policy: Policy | None = None,
+        codec: Codec | None = None,
+        csrf: CSRFOptions | None = None,
+        events: Events | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        if store is None:
+            from ..stores.sqlite import SQLiteStore
+
+            store = SQLiteStore("sessio.db")
+        if not isinstance(store, Store):
+            raise TypeError(f"store must be a sessio Store, got {type(store).__name__}")
+        if csrf is not None and not isinstance(csrf, CSRFOptions):
+            raise ConfigurationError("csrf must be a CSRFOptions or None")
+        self.store = store
+        self.policy = policy if policy is not None else Policy(ttl=None)
+        base = codec if codec is not None else default_codec
+        try:
+            self.codec = base.with_tags(MARKUP_TAG)
+        except ValueError:  # the codec already names a "markup" tag of its own
+            self.codec = base
+        self.csrf = csrf if self.policy.csrf else None
+        self.events = events if events is not None else Events()
+        self.clock = clock
+        self._cache: dict[tuple[Any, ...], _Settings] = {}
+        self._short_keys_reported: set[bytes] = set()
+
+    def __repr__(self) -> str:
+        return f"SessionInterface({self.store!r})"
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    def init_app(self, app: flask.Flask) -> None:
+        """Install this interface on ``app``, answer sessio errors as JSON, and check CSRF."""
+        app.session_interface = self
+        app.extensions["sessio"] = self
+        app.register_error_handler(SessionError, _json)
+        if self.csrf is not None:
+            app.before_request(self._check_csrf)
+
+    def manager(self, app: flask.Flask | None = None) -> SyncSessionManager:
+        """The manager for ``app``'s current config (default: the current app), for
+        ``sessions_of``, ``revoke``, ``revoke_all`` and ``cleanup``."""
+        app = app if app is not None else flask.current_app
+        settings = self._settings(app)
+        if settings is None:
+            raise ConfigurationError("SECRET_KEY is not set")
+        return settings.manager
+
+    # -- config, read per request like Flask does -------------------------------------------------
+
+    def _settings(self, app: flask.Flask) -> _Settings | None:
+        secret = app.secret_key
+        if not secret:
+            return None
+        fallbacks = tuple(app.config.get("SECRET_KEY_FALLBACKS") or ())
+        samesite = self.get_cookie_samesite(app)
+        key = (
+            secret,
+            fallbacks,
+            app.permanent_session_lifetime,
+            self.get_cookie_name(app),
+            self.get_cookie_domain(app),
+            self.get_cookie_path(app),
+            self.get_cookie_httponly(app),
+            self.get_cookie_secure(app),
+            samesite.lower() if isinstance(samesite, str) else samesite,
+            self.get_cookie_partitioned(app),
+        )
+        settings = self._cache.get(key)
+        if settings is None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            settings = self._cache[key] = self._build(*key)
+        return settings
+
+    def _build(
+        self,
+        secret: str | bytes,
+        fallbacks: tuple[str | bytes, ...],
+        lifetime: timedelta,
+        *cookie: Any,
+    ) -> _Settings:
+        keys = [*fallbacks, secret]  # oldest first: SECRET_KEY signs, fallbacks verify
+        for k in keys:
+            raw = k.encode("utf-8") if isinstance(k, str) else bytes(k)
+            seen = hashlib.sha256(raw).digest()
+            if len(raw) < 32 and seen not in self._short_keys_reported:
+                self._short_keys_reported.add(seen)
+                logger.warning(
+                    "a SECRET_KEY (or fallback) is shorter than 32 bytes; generate one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                )
+        signer = TokenSigner([_derive(k) for k in keys])
+        name, domain, path, httponly, secure, samesite, partitioned = cookie
+        options = CookieOptions(
+            name=name,
+            # RFC 6265 5.2.3: agents ignore a leading dot; Werkzeug drops it, and so do we.
+            domain=domain.lstrip(".") if domain else None,
+            path=path,
+            httponly=bool(httponly),
+            secure=bool(secure),
+            samesite=samesite,
+            partitioned=bool(partitioned),
+        )
+        base = self.policy
+        ends = [s for s in (base.ttl, lifetime) if s is not None]
+        policy = base.replace(
+            idle_timeout=lifetime, refresh_interval=min(base.refresh_interval, min(ends) / 2)
+        )
+        manager = _FlaskManager(
+            self.store, policy, codec=self.codec, clock=self.clock, events=self.events
+        )
+        return _Settings(
+            manager,
+            CookieTransport(signer, options, clock=self.clock),
+            CookieTransport(signer, options.replace(max_age="session"), clock=self.clock),
+        )
+
+    # -- Flask's contract -------------------------------------------------------------------------
+
+    def open_session(self, app: flask.Flask, request: flask.Request) -> SessionMixin | None:
+        """Load the session the request's cookie names (a fresh one if none is live)."""
+        if self.csrf is not None and app.extensions.get("sessio") is not self:
+            raise ConfigurationError("CSRF checks run from init_app(app); call it")
+        settings = self._settings(app)
+        if settings is None:
+            return None  # Flask answers with its NullSession: "no secret key was set"
+        token = settings.browser.read(request.headers.getlist)
+        try:
+            session = settings.manager.load(
+                token, ip=request.remote_addr, user_agent=request.headers.get("User-Agent")
+            )
+        except SessionError as exc:
+            logger.warning("session load failed: %s", exc)
+            return UnavailableSession(exc)
+        return cast(FlaskSession, session)  # the manager's session_class
+
+    def save_session(
+        self, app: flask.Flask, session: SessionMixin, response: flask.Response
+    ) -> None:
+        """Commit the session, then set, refresh or delete the cookie as Flask would."""
+        if not isinstance(session, FlaskSession):
+            return
+        settings = self._settings(app)
+        if settings is None:
+            return
+        if session.accessed:
+            response.vary.add("Cookie")
+        session._modified_flag = modified = session.modified  # what the app saw stays visible
+        if modified and not session.is_new and session._holds_nothing():
+            session.destroy()  # Flask deletes an emptied session's cookie; we drop the record too
+        permanent = bool(dict.get(session, "_permanent", False))
+        transport = settings.permanent if permanent else settings.browser
+        manager = settings.manager
+        try:
+            commit = manager.commit(session)
+        except SessionError as exc:
+            logger.warning("session commit failed: %s", exc)
+            _replace_response(response, exc)
+            return
+        # Flask's should_set_cookie(): a modified session, or a permanent one that slides.
+        refresh = modified or (permanent and app.config["SESSION_REFRESH_EACH_REQUEST"])
+        if commit.action is CommitAction.NONE and refresh and not session.is_new:
+            expires = session.expires_at.timestamp()
+            cookie_end = manager.policy.cookie_expires_at(session.meta.created_at, expires)
+            commit = Commit(CommitAction.SET, session.id, expires, commit.wrote, cookie_end)
+        for _, value in transport.response_headers(commit, had_token=True):
+            response.headers.add("Set-Cookie", value)
+            response.vary.add("Cookie")
+
+    # -- CSRF -------------------------------------------------------------------------------------
+
+    def _check_csrf(self) -> flask.Response | None:
+        options = self.csrf
+        request = flask.request
+        if options is None or request.method in SAFE_METHODS:
+            return None
+        path = request.script_root + request.path
+        view = flask.current_app.view_functions.get(request.endpoint or "")
+        if options.is_exempt(path) or getattr(view, "_sessio_csrf_exempt", False):
+            return None
+        session: Any = flask.session
+        if isinstance(session, UnavailableSession):
+            session.fail()
+        if not isinstance(session, Session):
+            return _json(CSRFFailed("no session to check the CSRF token against"))
+        submitted = request.headers.get(options.header_name)
+        if submitted is None and request.mimetype in _FORM_TYPES:
+            length = request.content_length
+            if length is None or length <= options.max_form_bytes:
+                submitted = request.form.get(options.field_name)
+        reason = check_request(
+            method=request.method,
+            path=path,
+            headers=request.headers.getlist,
+            scheme=request.scheme,
+            host=request.host,
+            session=session,
+            submitted=submitted,
+            options=options,
+        )
+        if reason is None:
+            return None
+        manager = self.manager()
+        emit_csrf_failed(manager, session, reason, method=request.method, path=path)
+        return _json(CSRFFailed(reason))
+
+
+# -- responses --------------------------------------------------------------------------------------
+
+
+def _json(error: SessionError) -> flask.Response:
+    return flask.current_app.response_class(
+        error_json(error), status=error.status_code, mimetype="application/json"
+    )
+
+
+def _replace_response(response: flask.Response, error: SessionError) -> None:
+    # The view's answer claims a success the store did not record: say what happened instead.
+    response.status_code = error.status_code
+    response.set_data(error_json(error))
+    response.mimetype = "application/json"
+
+
+# -- view helpers -----------------------------------------------------------------------------------
+
+
+def current_principal() -> Principal | None:
+    """The principal logged in to ``flask.session``, or ``None`` (also without sessions)."""
+    session: Any = flask.session
+    if isinstance(session, UnavailableSession):
+        session.fail()
+    return session.principal if isinstance(session, Session) else None
+
+
+def login_required(view: F) -> F:
+    """Answer 401 ``{"error": "AUTHENTICATION_REQUIRED"}`` unless a principal is logged in."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if current_principal() is None:
+            return _json(AuthenticationRequired("this page needs a logged-in session"))
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def role_required(*roles: str) -> Callable[[F], F]:
+    """Like :func:`login_required`, and answer 403 ``{"error": "PERMISSION_DENIED"}`` unless
+    the principal holds every one of ``roles``."""
+    if not roles or any(not isinstance(r, str) or not r for r in roles):
+        raise ConfigurationError("role_required() takes one or more role names")
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = current_principal()
+            if principal is None:
+                return _json(AuthenticationRequired("this page needs a logged-in session"))
+            if not principal.has_role(*roles):
+                missing = sorted(set(roles) - principal.roles)
+                return _json(PermissionDenied(f"missing role(s): {', '.join(missing)}"))
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def csrf_exempt(view: F) -> F:
+    """Spare ``view`` the CSRF check (a webhook authenticated some other way)."""
+    view._sessio_csrf_exempt = True  # type: ignore[attr-defined]
+    return view

@@ -1,0 +1,155 @@
+"""Runs RedisStore's operations, written once as generators, on a sync or an async client.
+
+An operation (a *flow*) yields batches of :class:`Cmd` and receives their replies; each batch
+is one round trip (pipelined when it holds several commands, which a cluster client sends to
+its nodes in parallel). Replies that are server errors come back as exception objects for the
+flow to judge; connection failures end the flow with :class:`~sessio.errors.StoreUnavailable`.
+Scripts run with ``EVALSHA``, and with ``EVAL`` (which also caches them) when a server answers
+``NOSCRIPT``: after a restart, a failover, or on a cluster node that has not seen them yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+from ..errors import StoreUnavailable
+from ._redis_lua import Script
+
+__all__ = ["Cmd", "Driver", "Flow", "script"]
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cmd:
+    """One command; with ``script``, ``args`` are ``numkeys, *keys, *argv``."""
+
+    args: tuple[Any, ...]
+    script: Script | None = None
+
+    def wire(self, *, body: bool = False) -> tuple[Any, ...]:
+        """The command as sent: ``EVALSHA sha ...``, or ``EVAL body ...`` with ``body``."""
+        if self.script is None:
+            return self.args
+        if body:
+            return ("EVAL", self.script.body, *self.args)
+        return ("EVALSHA", self.script.sha, *self.args)
+
+
+def script(code: Script, keys: list[str], argv: list[Any]) -> Cmd:
+    """A call of ``code`` on ``keys`` with ``argv``."""
+    return Cmd((len(keys), *keys, *argv), code)
+
+
+#: An operation: yields batches of commands, receives their replies, returns its result.
+Flow = Generator[list[Cmd], list[Any], T]
+
+
+class Driver:
+    """Drives flows on the clients that ``sync_client`` and ``async_client`` return."""
+
+    def __init__(
+        self, redis: Any, sync_client: Callable[[], Any], async_client: Callable[[], Any]
+    ) -> None:
+        self.errors = redis.exceptions
+        self.sync_client = sync_client
+        self.async_client = async_client
+
+    def unavailable(self, exc: Exception) -> StoreUnavailable:
+        """The error a failed call becomes."""
+        name = exc.__class__.__name__
+        return StoreUnavailable(f"Redis error: {name}: {exc}", error=name)
+
+    def ok(self, reply: Any) -> Any:
+        """``reply``, unless it is a server error."""
+        if isinstance(reply, Exception):
+            raise self.unavailable(reply)
+        return reply
+
+    def wrong_type(self, reply: Any) -> bool:
+        """Whether ``reply`` is Redis's ``WRONGTYPE`` error."""
+        return isinstance(reply, self.errors.ResponseError) and str(reply).startswith("WRONGTYPE")
+
+    def _checked(self, replies: list[Any]) -> list[Any]:
+        # A pipeline reports connection failures as replies; only server errors pass through.
+        for reply in replies:
+            if isinstance(reply, Exception) and not isinstance(reply, self.errors.ResponseError):
+                raise reply
+        return replies
+
+    # -- sync ---------------------------------------------------------------------------------------
+
+    def run_sync(self, flow: Flow[T]) -> T:
+        """Run ``flow`` to its end with the sync client."""
+        try:
+            batch = next(flow)
+            while True:
+                batch = flow.send(self.exec_sync(batch))
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except self.errors.RedisError as exc:
+            raise self.unavailable(exc) from exc
+
+    def exec_sync(self, batch: list[Cmd]) -> list[Any]:
+        """Send ``batch`` in one round trip; its replies."""
+        client = self.sync_client()
+        if len(batch) == 1:
+            return [self._call_sync(client, batch[0])]
+        with client.pipeline(transaction=False) as pipe:
+            for cmd in batch:
+                pipe.execute_command(*cmd.wire())
+            replies: list[Any] = pipe.execute(raise_on_error=False)
+        for i, cmd in enumerate(batch):
+            if isinstance(replies[i], self.errors.NoScriptError):
+                replies[i] = self._call_sync(client, cmd)
+        return self._checked(replies)
+
+    def _call_sync(self, client: Any, cmd: Cmd) -> Any:
+        try:
+            try:
+                return client.execute_command(*cmd.wire())
+            except self.errors.NoScriptError:
+                return client.execute_command(*cmd.wire(body=True))
+        except self.errors.ResponseError as exc:
+            return exc
+
+    # -- async --------------------------------------------------------------------------------------
+
+    async def run(self, flow: Flow[T]) -> T:
+        """Run ``flow`` to its end with the async client."""
+        try:
+            batch = next(flow)
+            while True:
+                batch = flow.send(await self.exec(batch))
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except self.errors.RedisError as exc:
+            raise self.unavailable(exc) from exc
+
+    async def exec(self, batch: list[Cmd]) -> list[Any]:
+        """Async twin of :meth:`exec_sync`."""
+        client = self.async_client()
+        if len(batch) == 1:
+            return [await self._call(client, batch[0])]
+        pipe = client.pipeline(transaction=False)
+        try:
+            for cmd in batch:
+                pipe.execute_command(*cmd.wire())
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        finally:
+            await pipe.reset()
+        for i, cmd in enumerate(batch):
+            if isinstance(replies[i], self.errors.NoScriptError):
+                replies[i] = await self._call(client, cmd)
+        return self._checked(replies)
+
+    async def _call(self, client: Any, cmd: Cmd) -> Any:
+        try:
+            try:
+                return await client.execute_command(*cmd.wire())
+            except self.errors.NoScriptError:
+                return await client.execute_command(*cmd.wire(body=True))
+        except self.errors.ResponseError as exc:
+            return exc

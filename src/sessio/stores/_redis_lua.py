@@ -1,0 +1,168 @@
+"""The Lua scripts :class:`~sessio.stores.redis.RedisStore` runs server-side, one per operation.
+
+Every script reads the server's clock (``TIME``) for expiry decisions and checks key types
+before it writes, so it never stops half-way on an error: a script applies all of its writes or
+none. The protocol they implement is described in :mod:`sessio.stores.redis`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+__all__ = ["LIST", "REGISTER", "SAVE", "VERIFY", "Script"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Script:
+    """A Lua script and its SHA-1, run with ``EVALSHA`` (``EVAL`` when the server lacks it)."""
+
+    name: str
+    body: str
+    sha: str = ""
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha1(self.body.encode(), usedforsecurity=False).hexdigest()
+        object.__setattr__(self, "sha", digest)
+
+
+# Shared helpers, prepended to the scripts that need them.
+_PRELUDE = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- An index that is not a sorted set is garbage: drop it rather than fail half-way.
+local function heal_index(idx)
+  local kind = redis.call('TYPE', idx)['ok']
+  if kind ~= 'zset' and kind ~= 'none' then redis.call('DEL', idx) end
+end
+
+-- Members (and index keys) outlive their score by a minute: in a cluster, the record a member
+-- names expires on another node's clock, which may run behind this one.
+local SKEW_MS = 60000
+
+local function prune_index(idx, now)
+  redis.call('ZREMRANGEBYSCORE', idx, '-inf', '(' .. ((now - SKEW_MS) / 1000))
+end
+
+-- Add member with score (kept at the highest score seen), prune expired members, and make the
+-- index key itself expire after its last member.
+local function index_add(idx, member, score, now)
+  heal_index(idx)
+  prune_index(idx, now)
+  redis.call('ZADD', idx, 'GT', score, member)
+  local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', idx, math.ceil(tonumber(top[2]) * 1000) + SKEW_MS)
+end
+
+-- redis.call(cmd, key, list[first..last]) in chunks (Lua's unpack has a stack limit).
+local function chunked(cmd, key, list, first, last, extra)
+  local batch = {}
+  for _, v in ipairs(extra) do batch[#batch + 1] = v end
+  for i = first, last do
+    batch[#batch + 1] = list[i]
+    if #batch >= 4000 then
+      redis.call(cmd, key, unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then redis.call(cmd, key, unpack(batch)) end
+end
+"""
+
+#: Apply one Write to a session record. Returns 1 (applied), 0 (a delta on a missing record:
+#: nothing written) or -1 (cluster mode: the principal index must be registered first; nothing
+#: written).
+#: KEYS[1] record; atomic mode: KEYS[2] principal index (or the record again), KEYS[3] superseded
+#: record (optional).
+#: ARGV: atomic, replace, has_principal, principal, member, expires_at, expires_ms, registered,
+#: number of fields set n, n name/value pairs, then the names to remove.
+SAVE = Script(
+    "save",
+    _PRELUDE
+    + """
+local rec = KEYS[1]
+local atomic, replace, has_principal = ARGV[1] == '1', ARGV[2] == '1', ARGV[3] == '1'
+local principal, member, exp, exp_ms, registered = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local nset = tonumber(ARGV[9])
+
+if atomic and KEYS[3] then redis.call('DEL', KEYS[3]) end
+local kind = redis.call('TYPE', rec)['ok']
+if not replace and kind ~= 'hash' then return 0 end
+local now = now_ms()
+if tonumber(exp_ms) <= now then
+  redis.call('DEL', rec)
+  return 1
+end
+if has_principal and not atomic and registered == '' then
+  local covered = false
+  if kind == 'hash' and redis.call('HGET', rec, '#p') == principal then
+    registered = redis.call('HGET', rec, '#i') or ''
+    covered = registered ~= '' and tonumber(registered) >= tonumber(exp)
+  end
+  if not covered then return -1 end
+end
+if replace then redis.call('DEL', rec) end
+local extra = {'#e', exp}
+if has_principal then
+  extra[#extra + 1] = '#p'
+  extra[#extra + 1] = principal
+  if not atomic then
+    extra[#extra + 1] = '#i'
+    extra[#extra + 1] = registered
+  end
+end
+chunked('HSET', rec, ARGV, 10, 9 + 2 * nset, extra)
+if 10 + 2 * nset <= #ARGV then chunked('HDEL', rec, ARGV, 10 + 2 * nset, #ARGV, {}) end
+if not has_principal and not replace then redis.call('HDEL', rec, '#p', '#i') end
+redis.call('PEXPIREAT', rec, exp_ms)
+if atomic and has_principal then index_add(KEYS[2], member, exp, now) end
+return 1
+""",
+)
+
+#: Cluster mode: file a member in a principal index, before the record that names it is written.
+#: KEYS[1] index; ARGV[1] member, ARGV[2] score (an upper bound of the record's expiry).
+REGISTER = Script(
+    "register",
+    _PRELUDE
+    + """
+index_add(KEYS[1], ARGV[1], ARGV[2], now_ms())
+return 1
+""",
+)
+
+#: Prune a principal index of expired members and return the others.
+#: KEYS[1] index.
+LIST = Script(
+    "list",
+    _PRELUDE
+    + """
+local idx = KEYS[1]
+heal_index(idx)
+prune_index(idx, now_ms())
+return redis.call('ZRANGE', idx, 0, -1)
+""",
+)
+
+#: Atomic mode: read the records an index names, dropping members whose record is gone or now
+#: belongs to another principal. Returns member, HGETALL pairs, member, HGETALL pairs...
+#: KEYS[1] index, KEYS[2..] records; ARGV[1] principal, ARGV[2..] the members, in KEYS order.
+VERIFY = Script(
+    "verify",
+    """
+local out = {}
+for i = 2, #KEYS do
+  local rec = KEYS[i]
+  if redis.call('TYPE', rec)['ok'] == 'hash' and redis.call('HGET', rec, '#p') == ARGV[1] then
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = redis.call('HGETALL', rec)
+  else
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return out
+""",
+)

@@ -1,0 +1,156 @@
+"""The demo in a real browser: Debian's chromium, driven by Playwright, against ``sessio demo``.
+
+Two browser contexts are two devices of one user: the second logs the first out from the
+device list, and the first, on reload, finds itself signed out. Screenshots of each step go to
+the test's temporary directory (``--basetemp`` to keep them somewhere known).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import unavailable
+
+from .conftest import sessio_demo
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium under Playwright (never Playwright's own download)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        unavailable("Debian's chromium (/usr/bin/chromium, installed by `make browser`)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright for Python (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Device:
+    """One browser context (cookies of its own) with one page, recording console errors."""
+
+    def __init__(self, browser: Any, base_url: str, shots: Path, name: str) -> None:
+        self.context = browser.new_context(
+            base_url=base_url, viewport={"width": 1100, "height": 720}
+        )
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.shots = shots
+        self.name = name
+
+    def shot(self, step: str) -> None:
+        self.page.screenshot(path=str(self.shots / f"{self.name}-{step}.png"), full_page=True)
+
+    def flashes(self) -> list[str]:
+        return [t.strip() for t in self.page.locator(".flash").all_inner_texts()]
+
+    def user(self) -> str | None:
+        who = self.page.locator("#whoami")
+        return who.inner_text() if who.count() else None
+
+    def log_in(self, username: str) -> None:
+        self.page.goto("/login")
+        self.page.fill("#username", username)
+        self.page.fill("#password", PASSWORD)
+        self.page.click("button:has-text('Log in')")
+        self.page.wait_for_url(re.compile(r"/$"))
+
+
+def test_two_devices_one_logs_the_other_out(browser: Any, tmp_path: Path) -> None:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sessio_demo(tmp_path, f"sqlite:///{tmp_path / 'shop.db'}") as demo:
+        first = Device(browser, demo.url, shots, "1")
+        second = Device(browser, demo.url, shots, "2")
+        page = first.page
+
+        # Register; the login form comes back with a flash and the name filled in.
+        page.goto("/register")
+        first.shot("register")
+        page.fill("#username", "ada")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('Register')")
+        page.wait_for_url(re.compile(r"/login\?username=ada$"))
+        assert first.flashes() == ["Account ada created. Log in to start."]
+        assert page.input_value("#username") == "ada"
+        first.shot("registered")
+
+        # Log in: a success flash, and the nav knows who we are.
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('Log in')")
+        page.wait_for_url(re.compile(r"/$"))
+        assert first.flashes() == ["Welcome, ada! You are signed in, under a brand-new session ID."]
+        assert first.user() == "ada"
+        # The stylesheet loaded through the strict CSP (a success flash is green).
+        color = page.eval_on_selector(".flash-success", "e => getComputedStyle(e).color")
+        assert color == "rgb(43, 138, 62)"
+        first.shot("logged-in")
+
+        # Fill the cart.
+        page.click("button:has-text('Add Croissant')")
+        page.wait_for_url(re.compile(r"/$"))
+        assert first.flashes() == ["Added Croissant to your cart."]
+        assert page.locator("#cart li").all_inner_texts() == ["Croissant\n\u00d7 1"]
+        first.shot("cart")
+
+        # A second device signs in as the same user and sees both sessions.
+        second.log_in("ada")
+        assert second.user() == "ada"
+        second.page.click("nav >> text=Devices")
+        second.page.wait_for_url(re.compile(r"/devices$"))
+        rows = second.page.locator("#devices tbody tr")
+        assert rows.count() == 2
+        assert second.page.locator("#devices tbody tr.current").count() == 1
+        assert "this device" in second.page.locator("#devices tbody tr.current").inner_text()
+        assert all("Headless Chrome on Linux" in text for text in rows.all_inner_texts())
+        second.shot("devices")
+
+        # "Log out everywhere else" from the second device...
+        second.page.click("button:has-text('Log out everywhere else')")
+        second.page.wait_for_url(re.compile(r"/devices$"))
+        assert second.flashes() == ["Signed out 1 other session; only this device remains."]
+        assert rows.count() == 1
+        assert second.user() == "ada"
+        second.shot("revoked-others")
+
+        # ...and the first device, on reload, has been thrown out: no user, no cart.
+        page.reload()
+        assert first.user() is None
+        assert page.locator("nav >> text=Log in").is_visible()
+        assert page.locator("#cart").inner_text() == "Empty, for now."
+        first.shot("thrown-out")
+        page.goto("/devices")
+        assert page.url.endswith("/login")
+        assert first.flashes() == ["Log in to see the devices signed in to your account."]
+
+        assert first.errors == []
+        assert second.errors == []
+        first.context.close()
+        second.context.close()
+    assert len(list(shots.glob("*.png"))) == 7

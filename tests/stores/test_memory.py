@@ -1,0 +1,106 @@
+"""MemoryStore: LRU eviction past ``max_sessions`` and its ``stats()``."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessio import ConfigurationError, SyncSessionManager
+from sessio.stores import MemoryStore, Write
+
+from ..conftest import FakeClock
+
+
+def save(store: MemoryStore, key: str, *, ttl: float = 3600, principal: str | None = None) -> None:
+    store.save_sync(
+        key, Write({"d:k": '"' + key + '"'}, store.clock() + ttl, principal, replace=True)
+    )
+
+
+@pytest.fixture
+def store(clock: FakeClock) -> MemoryStore:
+    return MemoryStore(max_sessions=3, clock=clock)
+
+
+def test_the_least_recently_used_session_is_evicted(store: MemoryStore) -> None:
+    for key in "abc":
+        save(store, key)
+    assert store.load_sync("a") is not None  # a is now the most recently used
+    save(store, "d")
+    assert store.load_sync("b") is None
+    assert {k for k in "acd" if store.exists_sync(k)} == set("acd")
+    save(store, "c")  # a write is a use too
+    save(store, "e")
+    assert not store.exists_sync("a")
+    assert store.count_sync() == 3
+
+
+def test_eviction_cleans_the_principal_index(store: MemoryStore) -> None:
+    save(store, "a", principal="user:1")
+    for key in "bcd":
+        save(store, key)
+    assert store.principal_records_sync("user:1") == []
+    assert store.stats()["principals"] == 0
+
+
+def test_stats_count_everything(store: MemoryStore, clock: FakeClock) -> None:
+    assert store.stats() == {
+        "sessions": 0,
+        "max_sessions": 3,
+        "hits": 0,
+        "misses": 0,
+        "evictions": 0,
+        "expirations": 0,
+        "principals": 0,
+    }
+    save(store, "a", principal="user:1")
+    save(store, "b", principal="user:2", ttl=10)
+    store.load_sync("a")
+    store.load_sync("a")
+    store.load_sync("nope")
+    clock.advance(20)
+    store.load_sync("b")  # expired: a miss and an expiration
+    for key in "cde":
+        save(store, key)
+    assert store.stats() == {
+        "sessions": 3,
+        "max_sessions": 3,
+        "hits": 2,
+        "misses": 2,
+        "evictions": 1,
+        "expirations": 1,
+        "principals": 0,
+    }
+
+
+def test_cleanup_counts_expirations(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock)
+    for key in "abc":
+        save(store, key, ttl=10)
+    save(store, "d", ttl=100)
+    clock.advance(50)
+    assert store.cleanup_sync() == 3
+    assert store.stats()["expirations"] == 3
+    assert store.stats()["sessions"] == 1
+
+
+def test_unbounded_and_invalid_limits() -> None:
+    unbounded = MemoryStore(max_sessions=None)
+    for n in range(50):
+        save(unbounded, str(n))
+    assert unbounded.count_sync() == 50
+    assert unbounded.stats()["max_sessions"] is None
+    assert MemoryStore().max_sessions == 10_000
+    for bad in (0, -1, True, 2.5, "10"):
+        with pytest.raises(ConfigurationError):
+            MemoryStore(max_sessions=bad)  # type: ignore[arg-type]
+
+
+def test_an_evicted_session_is_gone_for_its_client(clock: FakeClock) -> None:
+    manager = SyncSessionManager(MemoryStore(max_sessions=2, clock=clock), clock=clock)
+    tokens = []
+    for n in range(3):
+        s = manager.load(None)
+        s["n"] = n
+        tokens.append(manager.commit(s).token)
+    assert manager.load(tokens[0]).is_new
+    assert manager.load(tokens[2])["n"] == 2

@@ -1,0 +1,209 @@
+"""Store outages: private servers are killed, frozen and restarted under a live store object.
+
+What must hold: an operation on a dead or frozen server raises ``StoreUnavailable`` promptly
+(never a miss, so the manager never hands out a fresh session instead); nothing is
+half-written; and once the server is back, the same store object works again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sessio import SessionManager, SyncSessionManager
+from sessio.errors import StoreUnavailable
+from sessio.ids import new_session_id, store_key
+from sessio.stores import Store, Write
+from sessio.stores.postgres import PostgresStore
+from sessio.stores.redis import RedisStore
+
+from .local_servers import PostgresServer, RedisServer, redis_server
+
+pytestmark = pytest.mark.slow
+
+#: How long a failing call may take: socket/pool timeouts are set to 0.5-1 s below.
+PROMPT = 4.0
+
+
+def key() -> str:
+    return store_key(new_session_id())
+
+
+def write(fields: dict[str, str], **kw: Any) -> Write:
+    return Write(fields, time.time() + 3600, **kw)
+
+
+async def fails_promptly(call: Callable[[], Any]) -> StoreUnavailable:
+    """Run ``call`` (sync, or returning an awaitable) and return the StoreUnavailable it raised."""
+    started = time.monotonic()
+
+    async def run() -> None:
+        result = call()
+        if isinstance(result, Awaitable):
+            await result
+
+    with pytest.raises(StoreUnavailable) as info:
+        await run()
+    elapsed = time.monotonic() - started
+    assert elapsed < PROMPT, f"took {elapsed:.1f}s"
+    assert info.value.code == "STORE_UNAVAILABLE"
+    return info.value
+
+
+async def everything_fails(store: Store, token: str, k: str, *, quick: bool = False) -> None:
+    """Every operation, both twins, and both managers, raise StoreUnavailable promptly.
+
+    ``quick`` keeps to loads and saves (each call against a frozen server waits its timeouts).
+    """
+    delta = write({f"d:{i}": "new" for i in range(200)}, removed={"d:keep"})
+    calls: list[Callable[[], Any]] = [
+        lambda: store.load_sync(k),
+        lambda: store.load(k),
+        lambda: store.save_sync(k, delta),
+        lambda: store.save(k, delta),
+        lambda: store.principal_records_sync("user:o"),
+        lambda: store.principal_records("user:o"),
+        lambda: store.count_sync(),
+        lambda: store.delete(k),
+        lambda: SyncSessionManager(store).load(token),
+        lambda: SessionManager(store).load(token),
+    ]
+    for call in calls[:4] if quick else calls:
+        await fails_promptly(call)
+
+
+def seed(store: Store) -> tuple[str, str, dict[str, str]]:
+    """A session (through the manager, so it has metadata) with many fields; its token."""
+    manager = SyncSessionManager(store)
+    session = manager.load(None)
+    session["keep"] = "kept"
+    for i in range(200):
+        session[str(i)] = "old"
+    token = manager.commit(session).token
+    assert token is not None
+    k = store_key(token)
+    record = store.load_sync(k)
+    assert record is not None
+    return token, k, dict(record.fields)
+
+
+# -- Redis ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path / "redis", durable=True) as server:
+        yield server
+
+
+@pytest.mark.redis
+async def test_redis_killed_and_restarted(durable_redis: RedisServer) -> None:
+    store = RedisStore(durable_redis.url, socket_timeout=0.5, connect_timeout=0.5)
+    try:
+        token, k, before = seed(store)
+        assert await store.load(k) is not None  # the async client is connected too
+        durable_redis.kill()
+        await everything_fails(store, token, k)
+        durable_redis.start()  # same port, same AOF
+        record = store.load_sync(k)
+        assert record is not None
+        assert dict(record.fields) == before  # nothing from the failed writes
+        assert dict((await store.load(k)).fields) == before
+        store.save_sync(k, write({"d:after": "1"}))
+        await store.save(k, write({"d:after2": "1"}))
+        assert {"d:after", "d:after2"} <= set(store.load_sync(k).fields)
+        assert not SyncSessionManager(store).load(token).is_new
+    finally:
+        await store.close()
+
+
+@pytest.mark.redis
+async def test_redis_frozen_mid_write_then_thawed(durable_redis: RedisServer) -> None:
+    store = RedisStore(durable_redis.url, socket_timeout=0.5, connect_timeout=0.5)
+    try:
+        token, k, before = seed(store)
+        assert await store.load(k) is not None
+        durable_redis.freeze()
+        try:
+            await everything_fails(store, token, k, quick=True)
+        finally:
+            durable_redis.thaw()
+        # The frozen server still had the writes in its socket buffers; each one ran whole or
+        # not at all: every one of the 200 fields is "old" or every one is "new".
+        fields = dict(store.load_sync(k).fields)
+        values = {fields.get(f"d:{i}") for i in range(200)}
+        assert values in ({before["d:0"]}, {"new"})
+        assert ("d:keep" in fields) == (values == {before["d:0"]})
+        assert (await store.load(k)) is not None
+    finally:
+        await store.close()
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.destroy()
+
+
+async def eventually(call: Callable[[], Any], within: float = 15.0) -> Any:
+    """``call()`` once it stops raising StoreUnavailable (a pool reconnects in the background)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            result = call()
+            return (await result) if isinstance(result, Awaitable) else result
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.mark.postgres
+async def test_postgres_crashed_and_restarted(postgres_server: PostgresServer) -> None:
+    store = PostgresStore(postgres_server.url, timeout=1.0, connect_timeout=1)
+    try:
+        store.create_schema_sync()
+        token, k, before = seed(store)
+        old = key()
+        store.save_sync(old, write({"d:a": "1"}, principal="user:o", replace=True))
+        assert await store.load(k) is not None
+        postgres_server.crash()
+        await everything_fails(store, token, k)
+        rotation = write({"d:a": "1"}, principal="user:o", replace=True, supersedes=old)
+        new = key()
+        await fails_promptly(lambda: store.save_sync(new, rotation))
+        postgres_server.start()
+        record = await eventually(lambda: store.load_sync(k))
+        assert dict(record.fields) == before
+        assert dict((await eventually(lambda: store.load(k))).fields) == before
+        # The failed rotation did neither half: the old record lives, the new one does not.
+        assert store.load_sync(old) is not None
+        assert store.load_sync(new) is None
+        store.save_sync(new, rotation)
+        assert store.load_sync(old) is None
+        await store.save(k, write({"d:after": "1"}))
+        assert "d:after" in store.load_sync(k).fields
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_missing_table_says_how_to_fix_it(postgres_server: PostgresServer) -> None:
+    store = PostgresStore(postgres_server.url, schema="nowhere")
+    try:
+        error = await fails_promptly(lambda: store.load_sync(key()))
+        assert "sessio migrate" in error.message
+        await store.create_schema()
+        assert await store.load(key()) is None
+    finally:
+        await store.close()
