@@ -388,26 +388,42 @@ def render(results: Results, targets: list[Target], info: dict[str, str], host: 
 
     out.append("## On the wire, per request\n")
     out.append(
-        "Round trips and commands counted by the server (Redis `INFO stats`: read events and "
-        "commands; PostgreSQL: `pg_stat_statements` calls), bytes the client sent to the store "
-        "(Redis `total_net_input_bytes`) or WAL bytes (PostgreSQL), and cookie bytes.\n"
+        "Counted by the servers: round trips are Redis socket reads (`INFO stats` "
+        "`total_reads_processed`) or PostgreSQL statements (`pg_stat_statements`); volume is "
+        "what the client sent to Redis (`total_net_input_bytes`) or the WAL PostgreSQL wrote. "
+        "Each cell: write / read / big. The commands are a write's (a Lua script's inner "
+        "commands are listed too, though they travel in its one round trip).\n"
     )
     out.append(
-        "| contender | scenario | round trips | commands | store bytes in | WAL bytes | Set-Cookie B/resp | Cookie B/req |"
+        "| contender | round trips | bytes to Redis / PostgreSQL WAL bytes "
+        "| Set-Cookie B/response | Cookie B/request | commands of a write request |"
     )
-    out.append("|---|---|---|---|---|---|---|---|")
-    for c in CONTENDERS:
-        if c.family == "floor":
-            continue
+    out.append("|---|---|---|---|---|---|")
+
+    def triple(name: str, attr: str, digits: int) -> str:
+        cells = []
         for s in SCENARIOS:
-            w = results.wire.get((c.name, s))
-            if w is None:
-                continue
-            mix = f"{_f(w.commands, 2)} ({w.command_mix})" if w.commands is not None else "-"
+            w = results.wire.get((name, s))
+            cells.append("-" if w is None else _f(getattr(w, attr), digits))
+        return " / ".join(cells)
+
+    for c in CONTENDERS:
+        if c.family == "floor" or not any((c.name, s) in results.wire for s in SCENARIOS):
+            continue
+        if c.kind == "raw":
+            w = results.wire[(c.name, "read")]
             out.append(
-                f"| {c.name} | {s} | {_f(w.round_trips, 2)} | {mix} | {_f(w.store_bytes_in, 0)} | "
-                f"{_f(w.wal_bytes, 0)} | {_f(w.set_cookie_bytes, 0)} | {_f(w.cookie_bytes, 0)} |"
+                f"| {c.name} | {_f(w.round_trips, 2)} | {_f(w.store_bytes_in, 0)} | - | - "
+                f"| {w.command_mix} |"
             )
+            continue
+        write = results.wire.get((c.name, "write"))
+        volume = triple(c.name, "wal_bytes" if c.store == "postgres" else "store_bytes_in", 0)
+        out.append(
+            f"| {c.name} | {triple(c.name, 'round_trips', 2)} | {volume} | "
+            f"{triple(c.name, 'set_cookie_bytes', 0)} | {triple(c.name, 'cookie_bytes', 0)} | "
+            f"{write.command_mix if write else '-'} |"
+        )
     out.append("")
 
     if results.http:

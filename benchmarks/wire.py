@@ -167,9 +167,10 @@ async def count_wire(
                         ) / requests
                         wire.command_mix = _mix(before["mix"], after["mix"], requests, {"info"})
                     else:
-                        statements = after["statements"] - before["statements"]
-                        wire.commands = statements / requests
-                        wire.round_trips = wire.commands
+                        if counter.available:  # without pg_stat_statements, no statement count
+                            statements = after["statements"] - before["statements"]
+                            wire.commands = statements / requests
+                            wire.round_trips = wire.commands
                         wire.wal_bytes = counter.wal_bytes(before["lsn"], after["lsn"]) / requests
                         wire.command_mix = _mix(before["mix"], after["mix"], requests, set())
                 if contender.kind != "raw":
