@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck bench bench-quick browser clean
+.PHONY: demo test test-fast security lint typecheck bench bench-quick browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ typecheck: $(STAMP)
 
 test: $(STAMP) browser lint typecheck
 	$(BIN)/pytest $(ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow" $(ARGS)
+
+security: $(STAMP)
+	$(BIN)/pytest tests/security $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(ARGS)

@@ -105,6 +105,7 @@ def test_event_kinds_are_stable_strings() -> None:
     assert {k.value for k in EventKind} == {
         "created", "loaded", "saved", "touched", "rotated", "authenticated", "logged_out",
         "destroyed", "expired", "evicted", "revoked", "rejected", "corrupt", "csrf_failed",
+        "invalid",
     }  # fmt: skip
 
 
@@ -260,9 +261,13 @@ async def test_every_event_kind_is_emitted_where_it_should_be(
         s["x"] = object()
     seen.error(bad.value)
 
-    # Every kind the core owns was seen; CSRF_FAILED belongs to the integrations.
+    # Every kind the core owns was seen; CSRF_FAILED belongs to the integrations, INVALID to
+    # client-side stores (tests/stores/test_client_side.py).
     everything = d.events + rejecting.events + short.events
-    assert {e.kind for e in everything} == set(EventKind) - {EventKind.CSRF_FAILED}
+    assert {e.kind for e in everything} == set(EventKind) - {
+        EventKind.CSRF_FAILED,
+        EventKind.INVALID,
+    }
     # ... and none of it shows a session ID: events carry 12 hex digits of the key's hash.
     for e in everything:
         assert e.session is None or re.fullmatch("[0-9a-f]{12}", e.session)

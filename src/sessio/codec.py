@@ -238,8 +238,8 @@ class Codec:
             return obj  # a user dict with one "$..." key that is no tag of ours
         try:
             return tag.decode(payload)
-        except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
-            # AttributeError: uuid.UUID(5) calls 5.replace(...).
+        except (ValueError, TypeError, ArithmeticError, AttributeError, LookupError) as exc:
+            # e.g. uuid.UUID(5) raises AttributeError: garbage in a tag is corruption, not a crash
             raise RecordCorrupt(f"malformed {key} tag: {exc.__class__.__name__}") from None
 
 

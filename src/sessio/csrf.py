@@ -58,6 +58,10 @@ def verify_token(secret: str, token: object) -> bool:
         expected = _b64decode(secret)
     except (binascii.Error, ValueError):
         return False
+    if _b64encode(raw) != token:
+        # base64 ignores stray characters and the unused low bits of the last one: accept each
+        # token in exactly the spelling mask_token() produced, not 16 look-alikes.
+        return False
     half = len(raw) // 2
     if half != len(expected):
         return False

@@ -7,6 +7,7 @@ The tree::
     ├── SessionInvalid                             SESSION_INVALID
     ├── SessionNotFound                            SESSION_NOT_FOUND
     ├── TokenInvalid                               TOKEN_INVALID
+    ├── SessionTooLarge                            SESSION_TOO_LARGE
     ├── StoreUnavailable                           STORE_UNAVAILABLE
     ├── ConcurrencyLimitExceeded                   CONCURRENCY_LIMIT
     ├── CSRFFailed                                 CSRF_FAILED
@@ -37,6 +38,7 @@ __all__ = [
     "SessionExpired",
     "SessionInvalid",
     "SessionNotFound",
+    "SessionTooLarge",
     "StoreUnavailable",
     "TokenInvalid",
     "ValueNotSerializable",
@@ -90,6 +92,16 @@ class TokenInvalid(SessionError):
 
     code = "TOKEN_INVALID"
     status_code = 401
+
+
+class SessionTooLarge(SessionError):
+    """A client-side session sealed into a token too large to send (a cookie holds 4096 bytes).
+
+    Nothing is ever truncated: keep less in the session, or use a server-side store.
+    ``evidence`` holds ``size`` and ``limit`` in bytes.
+    """
+
+    code = "SESSION_TOO_LARGE"
 
 
 class StoreUnavailable(SessionError):

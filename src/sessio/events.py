@@ -29,6 +29,7 @@ class EventKind(str, enum.Enum):
     REVOKED = "revoked"
     REJECTED = "rejected"
     CORRUPT = "corrupt"
+    INVALID = "invalid"  # a client-side token failed to verify (tampered, wrong key, revoked)
     CSRF_FAILED = "csrf_failed"
 
 

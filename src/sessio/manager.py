@@ -14,13 +14,14 @@ import time
 from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
-from . import ids
+from . import ids, sealed
 from .codec import Codec, default_codec
-from .errors import ConcurrencyLimitExceeded, RecordCorrupt, SessionError
+from .errors import ConcurrencyLimitExceeded, ConfigurationError, RecordCorrupt, SessionError
 from .events import EventKind, Events, SessionEvent
 from .policy import Policy
 from .session import META, Session, SessionMeta
 from .stores.base import Clock, Record, Store, Write
+from .stores.client import ClientSideStore
 
 __all__ = ["Commit", "CommitAction", "SessionInfo", "SessionManager", "SyncSessionManager"]
 
@@ -37,10 +38,10 @@ class _Op:
         self.name = name
         self.args = args
 
-    async def run(self, store: Store) -> Any:
+    async def run(self, store: Store | ClientSideStore) -> Any:
         return await getattr(store, self.name)(*self.args)
 
-    def run_sync(self, store: Store) -> Any:
+    def run_sync(self, store: Store | ClientSideStore) -> Any:
         return getattr(store, self.name + "_sync")(*self.args)
 
 
@@ -97,20 +98,38 @@ class _BaseManager(Generic[T]):
 
     def __init__(
         self,
-        store: Store,
+        store: Store | ClientSideStore,
         policy: Policy | None = None,
         *,
         codec: Codec | None = None,
         clock: Clock = time.time,
         events: Events | None = None,
     ) -> None:
-        if not isinstance(store, Store):
-            raise TypeError(f"store must be a sessio Store, got {type(store).__name__}")
+        if not isinstance(store, (Store, ClientSideStore)):
+            raise TypeError(
+                f"store must be a sessio Store or ClientSideStore, got {type(store).__name__}"
+            )
         self.store = store
         self.policy = policy if policy is not None else Policy()
         self.codec = codec if codec is not None else default_codec
         self.clock = clock
         self.events = events if events is not None else Events()
+        # Set when the session travels sealed in its token: the flows branch to sessio.sealed.
+        self._sealer = store if isinstance(store, ClientSideStore) else None
+        if self._sealer is not None and self.policy.concurrency.max_sessions_per_principal:
+            raise ConfigurationError(
+                "a per-principal session limit needs server-side state; "
+                f"{type(store).__name__} keeps sessions in their tokens, so it cannot count them"
+            )
+
+    @property
+    def seals_tokens(self) -> bool:
+        """Whether the token *is* the sealed session (a client-side store).
+
+        Transports must then carry it verbatim, unsigned (it authenticates itself):
+        ``transports_for(policy, secret, raw=manager.seals_tokens)``.
+        """
+        return self._sealer is not None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.store!r})"
@@ -177,6 +196,8 @@ class _BaseManager(Generic[T]):
     def _load_flow(
         self, session_id: str | None, ip: str | None, user_agent: str | None
     ) -> Flow[Session]:
+        if self._sealer is not None:
+            return (yield from sealed.load_flow(self, self._sealer, session_id, ip, user_agent))
         if not session_id or not ids.is_well_formed(session_id):
             return self.start(ip=ip, user_agent=user_agent)
         key = ids.store_key(session_id)
@@ -200,6 +221,12 @@ class _BaseManager(Generic[T]):
             )
         except (RecordCorrupt, KeyError) as exc:
             return (yield from self._discard_corrupt(key, exc, ip, user_agent))
+        self._note_client(session, ip, user_agent)
+        self._emit(EventKind.LOADED, key, record.principal)
+        return session
+
+    def _note_client(self, session: Session, ip: str | None, user_agent: str | None) -> None:
+        meta = session.meta
         ip, user_agent = self._ip(ip), self._agent(user_agent)
         if (ip is not None and ip != meta.ip) or (
             user_agent is not None and user_agent != meta.user_agent
@@ -207,8 +234,6 @@ class _BaseManager(Generic[T]):
             meta.ip = ip or meta.ip
             meta.user_agent = user_agent or meta.user_agent
             session._system_dirty.add(META)
-        self._emit(EventKind.LOADED, key, record.principal)
-        return session
 
     def _discard_corrupt(
         self, key: str, exc: Exception, ip: str | None, user_agent: str | None
@@ -220,6 +245,8 @@ class _BaseManager(Generic[T]):
     # -- commit -------------------------------------------------------------------------------------
 
     def _commit_flow(self, session: Session) -> Flow[Commit]:
+        if self._sealer is not None:
+            return (yield from sealed.commit_flow(self, self._sealer, session))
         policy = self.policy
         if session.is_destroyed:
             old = session._superseded or (None if session.is_new else session.key)
@@ -263,21 +290,29 @@ class _BaseManager(Generic[T]):
         was_new, auth_change = session.is_new, session.auth_change
         yield _Op("save", session.key, write)
         session._committed(expires_at)
-        if was_new:
-            self._emit(EventKind.CREATED, session.key, principal)
-        if superseded is not None:
-            self._emit(
-                EventKind.ROTATED, session.key, principal, previous=ids.short_hash(superseded)
-            )
-        if auth_change == "authenticated":
-            self._emit(EventKind.AUTHENTICATED, session.key, principal)
-        elif auth_change == "logged_out":
-            self._emit(EventKind.LOGGED_OUT, session.key, None)
+        self._announce(session.key, principal, was_new, superseded, auth_change)
         self._emit(EventKind.SAVED, session.key, principal, fields=len(fields), replace=replace)
         send = was_new or superseded is not None or policy.rolling
         action = CommitAction.SET if send else CommitAction.NONE
         cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)
         return Commit(action, session.id, expires_at, True, cookie_end)
+
+    def _announce(
+        self,
+        key: str,
+        principal: str | None,
+        was_new: bool,
+        superseded: str | None,
+        auth_change: str | None,
+    ) -> None:
+        if was_new:
+            self._emit(EventKind.CREATED, key, principal)
+        if superseded is not None:
+            self._emit(EventKind.ROTATED, key, principal, previous=ids.short_hash(superseded))
+        if auth_change == "authenticated":
+            self._emit(EventKind.AUTHENTICATED, key, principal)
+        elif auth_change == "logged_out":
+            self._emit(EventKind.LOGGED_OUT, key, None)
 
     def _enforce_concurrency(self, session: Session, principal: str) -> Flow[None]:
         limit = self.policy.concurrency.max_sessions_per_principal
@@ -319,12 +354,15 @@ class _BaseManager(Generic[T]):
         )
 
     def _sessions_of_flow(self, principal: Any, current: Session | None) -> Flow[list[SessionInfo]]:
+        sealed.need_server_state(self, "sessions_of")
         records = yield _Op("principal_records", _principal_key(principal))
         current_key = None if current is None or current.is_new else current.key
         infos = [self._info(r, current_key) for r in records]
         return sorted(infos, key=lambda i: i.last_seen, reverse=True)
 
     def _revoke_flow(self, key: str, principal: Any) -> Flow[bool]:
+        if self._sealer is not None:
+            return (yield from sealed.revoke_flow(self, self._sealer, key, principal))
         if principal is not None:
             owner = _principal_key(principal)
             records = yield _Op("principal_records", owner)
@@ -338,6 +376,7 @@ class _BaseManager(Generic[T]):
         return bool(removed)
 
     def _revoke_all_flow(self, principal: Any, keep: Any) -> Flow[int]:
+        sealed.need_server_state(self, "revoke_all")
         owner = _principal_key(principal)
         records = yield _Op("principal_records", owner)
         keep_key = keep.key if isinstance(keep, Session) else keep

@@ -32,6 +32,9 @@ TransportName = Literal["cookie", "header", "bearer"]
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
+#: The session cookie's name before :class:`CookieOptions` adds a ``__Host-``/``__Secure-`` prefix.
+DEFAULT_COOKIE_NAME = "sessio"
+
 
 def _duration(value: object, name: str) -> timedelta | None:
     """``value`` (a timedelta or seconds) as a positive timedelta; ``None`` stays ``None``."""
@@ -55,6 +58,12 @@ def _duration(value: object, name: str) -> timedelta | None:
 class CookieOptions:
     """How the session cookie is written. Defaults follow OWASP: HttpOnly, Secure, SameSite=Lax.
 
+    ``name`` left unset picks the strongest prefix the other options allow (ASVS 5.0 3.3.1,
+    3.3.3): ``__Host-sessio`` for a Secure, host-only cookie on path ``/`` (the default),
+    ``__Secure-sessio`` for a Secure cookie with a ``domain`` or a narrower ``path``, plain
+    ``sessio`` without ``secure``; :meth:`replace` keeps choosing it. A name you pass is used
+    as given.
+
     ``samesite=None`` leaves the attribute out (the browser's default applies), which is what
     Flask's ``SESSION_COOKIE_SAMESITE = None`` means; sessio's own presets never do that.
 
@@ -63,7 +72,7 @@ class CookieOptions:
     server still expires on its own clock.
     """
 
-    name: str = "sessio"
+    name: str = ""
     path: str = "/"
     domain: str | None = None
     secure: bool = True
@@ -73,6 +82,14 @@ class CookieOptions:
     partitioned: bool = False
 
     def __post_init__(self) -> None:
+        chosen = self.name == ""
+        object.__setattr__(self, "_name_chosen", chosen)  # not a field: replace() re-chooses
+        if chosen:
+            prefix = ""
+            if self.secure:
+                host_only = self.path == "/" and self.domain is None
+                prefix = "__Host-" if host_only else "__Secure-"
+            object.__setattr__(self, "name", prefix + DEFAULT_COOKIE_NAME)
         if not (isinstance(self.name, str) and _COOKIE_NAME.fullmatch(self.name)):
             raise ConfigurationError(f"invalid cookie name {self.name!r}")
         if self.samesite not in ("lax", "strict", "none", None):
@@ -102,17 +119,22 @@ class CookieOptions:
                 )
             if self.max_age <= 0:
                 raise ConfigurationError("max_age must be positive")
-        if self.name.startswith("__Host-"):
-            # RFC 6265bis 4.1.3.2: Secure, Path=/, and no Domain.
+        # RFC 6265bis 4.1.3: browsers match the prefixes case-insensitively and drop a cookie
+        # that breaks their rules, so break them here, at construction, instead.
+        folded = self.name.lower()
+        if folded.startswith("__host-"):
             if not self.secure or self.path != "/" or self.domain is not None:
                 raise ConfigurationError(
-                    "a __Host- cookie must be Secure, have path '/' and no domain"
+                    "a __Host- cookie must be Secure, have path '/' and no domain "
+                    "(leave name unset to have sessio pick a prefix that fits)"
                 )
-        elif self.name.startswith("__Secure-") and not self.secure:
+        elif folded.startswith("__secure-") and not self.secure:
             raise ConfigurationError("a __Secure- cookie must be Secure")
 
     def replace(self, **changes: Any) -> CookieOptions:
-        """A copy with ``changes`` applied (and validated)."""
+        """A copy with ``changes`` applied (and validated); a chosen name is chosen again."""
+        if getattr(self, "_name_chosen", False) and "name" not in changes:
+            changes["name"] = ""
         return dataclasses.replace(self, **changes)
 
 
@@ -159,7 +181,8 @@ class Policy:
 
     Security:
 
-    * ``rotate_on_login`` -- a new session ID whenever the principal or its roles change.
+    * ``rotate_on_login`` -- a new session ID on every ``login()``: authentication,
+      re-authentication, a change of principal or roles.
     * ``concurrency`` -- the per-principal session limit.
     * ``csrf`` -- whether integrations enforce CSRF tokens on unsafe methods.
 
@@ -298,19 +321,18 @@ class Policy:
 
     def production(self) -> Policy:
         """This policy, hardened: a ``__Host-`` cookie that is Secure, host-only, path ``/``."""
-        name = self.cookie.name
-        if not name.startswith(("__Host-", "__Secure-")):
-            name = "__Host-" + name
-        return self.replace(
-            cookie=self.cookie.replace(name=name, secure=True, domain=None, path="/")
-        )
+        changes: dict[str, Any] = {"secure": True, "domain": None, "path": "/"}
+        if not getattr(self.cookie, "_name_chosen", False):  # a chosen name becomes __Host-
+            name = self.cookie.name
+            if not name.startswith(("__Host-", "__Secure-")):
+                name = "__Host-" + name
+            changes["name"] = name
+        return self.replace(cookie=self.cookie.replace(**changes))
 
     def development(self) -> Policy:
         """This policy for plain-HTTP localhost: the cookie drops ``Secure`` and its prefix."""
-        name = self.cookie.name.removeprefix("__Host-").removeprefix("__Secure-")
         samesite = "lax" if self.cookie.samesite == "none" else self.cookie.samesite
-        return self.replace(
-            cookie=self.cookie.replace(
-                name=name, secure=False, samesite=samesite, partitioned=False
-            )
-        )
+        changes: dict[str, Any] = {"secure": False, "samesite": samesite, "partitioned": False}
+        if not getattr(self.cookie, "_name_chosen", False):  # a chosen name loses its prefix
+            changes["name"] = self.cookie.name.removeprefix("__Host-").removeprefix("__Secure-")
+        return self.replace(cookie=self.cookie.replace(**changes))

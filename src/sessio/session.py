@@ -436,15 +436,16 @@ class Session(dict[str, Any]):
         """Authenticate as ``principal``.
 
         Rotates the session ID (when the policy says, which it does by default) and the CSRF
-        token, so a fixated or leaked pre-login ID is worthless. ``keep_data=False`` also drops
+        token, so a fixated or leaked pre-login ID is worthless. Every call is an authentication:
+        logging in again as the same principal (re-entering a password, stepping up) rotates too,
+        so a token copied before it dies with it (ASVS 5.0 7.2.4). ``keep_data=False`` also drops
         the anonymous session's data.
         """
         self._check_alive()
         if not isinstance(principal, Principal):
             raise TypeError(f"login() takes a Principal, got {type(principal).__name__}")
         self._codec.dumps(principal.to_data(), key="principal")
-        changed = principal != self._principal
-        if changed and self._rotate_on_login and not self.is_new:
+        if self._rotate_on_login and not self.is_new:
             self.regenerate(keep_data=keep_data)
         elif not keep_data:
             self.clear()
@@ -453,8 +454,7 @@ class Session(dict[str, Any]):
         self.meta.authenticated_at = self._clock()
         self._system_dirty.add(META)
         self.rotate_csrf()
-        if changed:
-            self.auth_change = "authenticated"
+        self.auth_change = "authenticated"
 
     def logout(self, *, keep_data: bool = False) -> None:
         """End the authentication: the old session is deleted server-side and a new ID issued.

@@ -568,3 +568,20 @@ def test_concurrent_requests_on_one_session_lose_no_write(store: SQLiteStore) ->
         assert failures == []
         data = client.get("/get", headers={"Cookie": f"sessio={cookie}"}).json()
     assert data == {"start": "1", **{f"k{i}": f"v{i}" for i in range(16)}}
+
+
+# -- client-side stores: the sealed token travels verbatim -------------------------------------------
+
+
+def test_a_client_side_store_needs_no_secret_key_and_round_trips() -> None:
+    from sessio.stores.signed import SignedCookieStore
+
+    mw = SessionMiddleware(demo, store=SignedCookieStore(SECRET), secret_key=None, policy=DEV)
+    first = call(mw, "GET", "/set?color=green")
+    token = cookie_of(first)
+    assert len(token) > 100  # the whole session travels, not an 87-character signed ID
+    second = call(mw, "GET", "/get", headers={"Cookie": f"sessio={token}"})
+    assert json.loads(second.body) == {"color": "green"}
+    tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    third = call(mw, "GET", "/get", headers={"Cookie": f"sessio={tampered}"})
+    assert json.loads(third.body) == {}

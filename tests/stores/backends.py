@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sessio.stores import FileStore, MemoryStore, SQLiteStore, Store
-from sessio.stores.base import Record
+from sessio.stores import EncryptedStore, FileStore, MemoryStore, SQLiteStore, Store
+from sessio.stores.base import Record, Write
 
 from . import servers
 
@@ -80,6 +80,31 @@ async def _corrupt_sqlite(store: Store, key: str) -> None:
     )
 
 
+# -- encrypted at rest (EncryptedStore around another store) ------------------------------------
+
+ENCRYPTION_KEY = "encryption-at-rest-" + "e" * 32
+
+
+def _encrypted(
+    inner: Callable[[Path], AbstractAsyncContextManager[Store]],
+) -> Callable[[Path], AbstractAsyncContextManager[Store]]:
+    @asynccontextmanager
+    async def open_(tmp_path: Path) -> AsyncIterator[Store]:
+        async with inner(tmp_path) as store:
+            yield EncryptedStore(store, ENCRYPTION_KEY)
+
+    return open_
+
+
+async def _corrupt_encrypted(store: Store, key: str) -> None:
+    # A well-formed record whose values were sealed for another session: they must not open.
+    assert isinstance(store, EncryptedStore)
+    foreign = EncryptedStore(MemoryStore(), ENCRYPTION_KEY)
+    write = Write({"s:meta": '{"c":1,"s":1}', "d:x": "1"}, 2.0**40, None, replace=True)
+    sealed = foreign._seal("another-key", write)
+    await store.inner.save(key, sealed)
+
+
 # -- redis and postgres (tests/stores/servers.py: own prefix / schema per test) -----------------
 
 
@@ -99,8 +124,18 @@ BACKENDS: list[Backend] = [
     Backend("memory", _memory, _corrupt_memory),
     Backend("file", _file, _corrupt_file),
     Backend("sqlite", _sqlite, _corrupt_sqlite),
+    Backend("encrypted-memory", _encrypted(_memory), _corrupt_encrypted),
+    Backend("encrypted-sqlite", _encrypted(_sqlite), _corrupt_encrypted),
     Backend("redis", _redis, servers.corrupt_redis, (pytest.mark.redis,), native_ttl=True),
     Backend("postgres", _postgres, servers.corrupt_postgres, (pytest.mark.postgres,)),
+    # The wrapper around a network store with native TTL, too: one round trip stays one.
+    Backend(
+        "encrypted-redis",
+        _encrypted(_redis),
+        _corrupt_encrypted,
+        (pytest.mark.redis,),
+        native_ttl=True,
+    ),
 ]
 
 

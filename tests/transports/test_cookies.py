@@ -16,7 +16,7 @@ NOW = 1_700_000_000.0  # Tue, 14 Nov 2023 22:13:20 GMT
 
 def test_the_default_cookie() -> None:
     assert render_set_cookie(CookieOptions(), "tok.mac", max_age=3600, now=NOW) == (
-        "sessio=tok.mac; Path=/; Max-Age=3600; Expires=Tue, 14 Nov 2023 23:13:20 GMT; "
+        "__Host-sessio=tok.mac; Path=/; Max-Age=3600; Expires=Tue, 14 Nov 2023 23:13:20 GMT; "
         "Secure; HttpOnly; SameSite=Lax"
     )
 
@@ -53,7 +53,7 @@ def test_the_standard_library_reads_what_we_write() -> None:
     text = render_set_cookie(CookieOptions(domain="example.com"), "a.b-c_d", max_age=60, now=NOW)
     jar: SimpleCookie = SimpleCookie()
     jar.load(text)
-    morsel = jar["sessio"]
+    morsel = jar["__Secure-sessio"]  # a Domain rules out __Host-
     assert morsel.value == "a.b-c_d"
     assert morsel["path"] == "/"
     assert morsel["max-age"] == "60"
@@ -84,5 +84,6 @@ def test_parse_never_raises(headers: list[str], name: str) -> None:
 )
 def test_what_is_rendered_parses_back(value: str, noise: list[str]) -> None:
     pair = render_set_cookie(CookieOptions(), value, max_age=None).split(";")[0]
-    header = "; ".join([n for n in noise if not n.startswith("sessio=")] + [pair])
-    assert parse_cookie_header([header], "sessio") == [value]
+    name = CookieOptions().name
+    header = "; ".join([n for n in noise if not n.startswith(name + "=")] + [pair])
+    assert parse_cookie_header([header], name) == [value]

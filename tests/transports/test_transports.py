@@ -44,7 +44,10 @@ def commit(action: CommitAction, token: str | None = None, end: float | None = N
 def test_a_signed_cookie_is_read() -> None:
     session_id = new_session_id()
     transport = CookieTransport(SECRET)
-    assert transport.read(headers(cookie=f"a=1; sessio={signer.sign(session_id)}")) == session_id
+    assert (
+        transport.read(headers(cookie=f"a=1; __Host-sessio={signer.sign(session_id)}"))
+        == session_id
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,9 +55,11 @@ def test_a_signed_cookie_is_read() -> None:
     [
         headers(),
         headers(cookie="other=1"),
-        headers(cookie=f"sessio={new_session_id()}"),  # unsigned
-        headers(cookie=f"sessio={TokenSigner('t' * 32).sign(new_session_id())}"),  # other key
-        headers(cookie=f"sessio={signer.sign(new_session_id())}x"),  # tampered
+        headers(cookie=f"__Host-sessio={new_session_id()}"),  # unsigned
+        headers(
+            cookie=f"__Host-sessio={TokenSigner('t' * 32).sign(new_session_id())}"
+        ),  # other key
+        headers(cookie=f"__Host-sessio={signer.sign(new_session_id())}x"),  # tampered
     ],
 )
 def test_missing_unsigned_or_tampered_cookies_are_no_token(request_headers: Headers) -> None:
@@ -64,8 +69,16 @@ def test_missing_unsigned_or_tampered_cookies_are_no_token(request_headers: Head
 def test_two_cookies_of_one_name_are_no_token() -> None:
     """A sibling subdomain can toss a second cookie: refusing both defeats fixation."""
     one, two = signer.sign(new_session_id()), signer.sign(new_session_id())
-    assert CookieTransport(SECRET).read(headers(cookie=f"sessio={one}; sessio={two}")) is None
-    assert CookieTransport(SECRET).read(headers(cookie=[f"sessio={one}", f"sessio={one}"])) is None
+    assert (
+        CookieTransport(SECRET).read(headers(cookie=f"__Host-sessio={one}; __Host-sessio={two}"))
+        is None
+    )
+    assert (
+        CookieTransport(SECRET).read(
+            headers(cookie=[f"__Host-sessio={one}", f"__Host-sessio={one}"])
+        )
+        is None
+    )
 
 
 def test_the_cookie_answers_each_commit(clock: FakeClock) -> None:
@@ -145,9 +158,11 @@ def test_two_authorization_headers_are_no_token() -> None:
 def test_read_token_tries_transports_in_order() -> None:
     cookie_id, header_id = new_session_id(), new_session_id()
     transports = [CookieTransport(signer), HeaderTransport(signer)]
-    both = headers(cookie=f"sessio={signer.sign(cookie_id)}", x_session_id=signer.sign(header_id))
+    both = headers(
+        cookie=f"__Host-sessio={signer.sign(cookie_id)}", x_session_id=signer.sign(header_id)
+    )
     assert read_token(transports, both) == (cookie_id, transports[0])
-    only_header = headers(cookie="sessio=forged", x_session_id=signer.sign(header_id))
+    only_header = headers(cookie="__Host-sessio=forged", x_session_id=signer.sign(header_id))
     assert read_token(transports, only_header) == (header_id, transports[1])
     assert read_token(transports, headers()) == (None, None)
 

@@ -56,6 +56,7 @@ from ..manager import Commit, SessionManager
 from ..policy import Policy
 from ..session import Session
 from ..stores.base import Store
+from ..stores.client import ClientSideStore
 from ..transports.base import (
     CookieTransport,
     SecretLike,
@@ -133,7 +134,7 @@ class SessionMiddleware:
         self,
         app: ASGIApp,
         *,
-        store: Store | None = None,
+        store: Store | ClientSideStore | None = None,
         secret_key: SecretLike | None = None,
         policy: Policy | None = None,
         manager: SessionManager | None = None,
@@ -152,9 +153,9 @@ class SessionMiddleware:
         elif not isinstance(manager, SessionManager):
             raise ConfigurationError("manager must be a SessionManager (the async one)")
         if transports is None:
-            if secret_key is None:
+            if secret_key is None and not manager.seals_tokens:
                 raise ConfigurationError("secret_key is required to sign session tokens")
-            built = transports_for(manager.policy, secret_key)
+            built = transports_for(manager.policy, secret_key, raw=manager.seals_tokens)
         else:
             if secret_key is not None:
                 raise ConfigurationError("transports sign their own tokens: drop secret_key")

@@ -108,7 +108,10 @@ def form_token(content_type: str, body: bytes, field: str) -> str | None:
             return None
         return values[0] if values else None
     if mime == "multipart/form-data":
-        head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+        try:
+            head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+        except UnicodeEncodeError:  # not a header a server could have received
+            return None
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
         if not message.is_multipart():
             return None

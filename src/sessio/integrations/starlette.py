@@ -57,7 +57,7 @@ class StarletteCookieTransport(CookieTransport):
         if commit.token is None:
             raise ValueError("a commit that sets the token carries the token")
         return render_set_cookie(
-            self.options, self.signer.sign(commit.token), max_age=self.max_age, style="starlette"
+            self.options, self.wrap(commit.token), max_age=self.max_age, style="starlette"
         )
 
     def response_headers(self, commit: Commit, *, had_token: bool) -> list[tuple[str, str]]:

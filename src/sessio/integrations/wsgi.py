@@ -27,6 +27,7 @@ from ..manager import SyncSessionManager
 from ..policy import Policy
 from ..session import Session
 from ..stores.base import Store
+from ..stores.client import ClientSideStore
 from ..transports.base import (
     CookieTransport,
     Headers,
@@ -184,8 +185,8 @@ class SessionMiddleware:
         self,
         app: WSGIApplication,
         *,
-        store: Store,
-        secret_key: SecretLike,
+        store: Store | ClientSideStore,
+        secret_key: SecretLike | None,
         policy: Policy | None = None,
         manager: SyncSessionManager | None = None,
         transports: Sequence[Transport] | None = None,
@@ -212,7 +213,7 @@ class SessionMiddleware:
         self.manager = manager
         self.policy = manager.policy
         if transports is None:
-            transports = transports_for(self.policy, secret_key)
+            transports = transports_for(self.policy, secret_key, raw=manager.seals_tokens)
         self.transports = list(transports)
         if not self.transports:
             raise ConfigurationError("at least one transport is required")

@@ -12,13 +12,14 @@ from .base import (
     transports_for,
 )
 from .cookies import parse_cookie_header, render_delete_cookie, render_set_cookie
-from .signing import Secret, TokenSigner
+from .signing import RawTokens, Secret, TokenSigner
 
 __all__ = [
     "BearerTransport",
     "CookieTransport",
     "HeaderTransport",
     "Headers",
+    "RawTokens",
     "Secret",
     "TokenSigner",
     "Transport",

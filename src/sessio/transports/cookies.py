@@ -88,7 +88,7 @@ def parse_cookie_header(headers: list[str], name: str) -> list[str]:
     prefix = name + "="
     for header in headers:
         for chunk in header.split(";"):
-            chunk = chunk.strip()
+            chunk = chunk.strip(" \t")  # HTTP whitespace only: one spelling per token
             if chunk.startswith(prefix):
                 value = chunk[len(prefix) :]
                 if len(value) >= 2 and value[0] == value[-1] == '"':

@@ -2,7 +2,8 @@
 
 Keys are listed oldest to newest (itsdangerous's convention): the newest signs, every key
 verifies, so adding a key and later dropping the old one rotates secrets without logging
-anyone out.
+anyone out. :class:`RawTokens` is the other way a transport wraps tokens: not at all, for the
+sealed tokens of client-side stores, which authenticate themselves.
 """
 
 from __future__ import annotations
@@ -10,52 +11,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from ..errors import ConfigurationError
+from ..keys import Secret
+from ..stores.client import TOKEN_PATTERN
 
-__all__ = ["MAX_TOKEN_LENGTH", "Secret", "TokenSigner"]
+__all__ = ["MAX_RAW_TOKEN_LENGTH", "MAX_TOKEN_LENGTH", "RawTokens", "Secret", "TokenSigner"]
 
 #: Anything longer than this is rejected before any parsing or hashing.
 MAX_TOKEN_LENGTH = 256
+#: The longest sealed token a transport passes on (a header may carry more than a cookie).
+MAX_RAW_TOKEN_LENGTH = 8192
 
 _SALT = b"sessio.session-token"
-
-
-class Secret:
-    """Signing keys that never print: ``repr`` shows ``Secret('**********')``.
-
-    Accepts one key or a sequence of keys, oldest first. Each key must have at least 32
-    bytes of material (OWASP: at least 256 bits for HMAC keys).
-    """
-
-    __slots__ = ("_keys",)
-
-    def __init__(self, keys: str | bytes | Secret | Sequence[str | bytes]) -> None:
-        if isinstance(keys, Secret):
-            self._keys: tuple[bytes, ...] = keys._keys
-            return
-        items: Iterable[str | bytes] = [keys] if isinstance(keys, (str, bytes)) else keys
-        encoded = tuple(k.encode("utf-8") if isinstance(k, str) else bytes(k) for k in items)
-        if not encoded:
-            raise ConfigurationError("at least one secret key is required")
-        for key in encoded:
-            if len(key) < 32:
-                raise ConfigurationError(
-                    "secret keys need at least 32 bytes; generate one with "
-                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
-                )
-        self._keys = encoded
-
-    @property
-    def keys(self) -> tuple[bytes, ...]:
-        """The raw keys, oldest first (the last one signs)."""
-        return self._keys
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
 
 
 def _b64(data: bytes) -> str:
@@ -88,3 +56,25 @@ class TokenSigner:
             if hmac.compare_digest(self._mac(key, value), mac):
                 return value
         return None
+
+
+class RawTokens:
+    """Carries tokens verbatim: for client-side stores, whose sealed tokens authenticate themselves.
+
+    Signing them again would only add bytes to a cookie that has few to spare. ``unsign``
+    passes on only what has a sealed token's shape (base64url and dots, at most
+    :data:`MAX_RAW_TOKEN_LENGTH` characters); the store verifies the rest.
+    """
+
+    def sign(self, token: str) -> str:
+        """``token`` itself."""
+        return token
+
+    def unsign(self, token: str) -> str | None:
+        """``token`` if it has a sealed token's shape, else ``None`` (never raises)."""
+        if not token or len(token) > MAX_RAW_TOKEN_LENGTH or not TOKEN_PATTERN.fullmatch(token):
+            return None
+        return token
+
+    def __repr__(self) -> str:
+        return "RawTokens()"
