@@ -210,6 +210,11 @@ def main(argv: list[str]) -> int:
     results.seconds = time.perf_counter() - started
     results.settings["Load average (1/5/15 min) at start, end"] = f"{load_start}, {_load()}"
     _write(results, output)
+    unbuilt = {k: v for k, v in results.missing.items() if "not available yet" not in v}
+    if unbuilt:  # a combination an integration does not support: reported, not fatal
+        print(f"\nnote: {len(unbuilt)} contender(s) could not be built:", file=sys.stderr)
+        for name, why in unbuilt.items():
+            print(f"  {name}: {why}", file=sys.stderr)
     crashed = {k: v for k, v in results.failures.items() if "not available yet" not in v}
     if crashed:
         print(f"\n{len(crashed)} contender(s) crashed:", file=sys.stderr)
