@@ -42,12 +42,12 @@ class Sizes:
 
 
 FULL = Sizes(
-    rounds=25,
+    rounds=41,
     batch_seconds=0.02,
     clients=16,
     wire_requests=200,
     http_seconds=5,
-    http_rounds=3,
+    http_rounds=5,
     http_connections=4,
     scale_sizes=(10_000, 100_000, 1_000_000),
     scale_probes=500,
