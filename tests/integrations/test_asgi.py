@@ -12,13 +12,14 @@ import pytest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from sessio import (
     AuthenticationRequired,
     ConfigurationError,
+    CSRFFailed,
     MemoryStore,
     PermissionDenied,
     Policy,
@@ -201,6 +202,30 @@ def test_on_error_chooses_the_answer(tmp_path: Path) -> None:
     assert seen == ["STORE_UNAVAILABLE"]
 
 
+def test_a_csrf_refusal_goes_through_on_error_so_html_apps_can_render_a_page() -> None:
+    events: list[Any] = []
+
+    def on_error(scope: Any, exc: Any) -> Response:
+        if isinstance(exc, CSRFFailed):
+            # The session is there to read (who was refused), though nothing gets committed.
+            events.append((exc.message, get_session(scope).is_new))
+            page = "<h1>This form has expired</h1><p>Go back, reload, and try again.</p>"
+            return HTMLResponse(page, status_code=403)
+        return PlainTextResponse("other", status_code=exc.status_code)
+
+    client = TestClient(middleware(on_error=on_error))
+    client.get("/csrf")  # a stored session, so the refusal below concerns a known one
+    response = client.post("/note", data={"note": "hi", "csrf_token": "stale"})
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert "This form has expired" in response.text
+    assert "set-cookie" not in response.headers
+    assert events == [("CSRF token invalid", False)]
+    # Without on_error the refusal stays the JSON 403.
+    default = TestClient(middleware()).post("/note", data={"note": "hi"})
+    assert (default.status_code, default.json()["error"]) == (403, "CSRF_FAILED")
+
+
 def test_websocket_handshake_during_an_outage_is_denied(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.db")
     client = TestClient(middleware(store=store))
@@ -273,7 +298,7 @@ def test_header_sessions_echo_their_token_and_never_set_cookies() -> None:
     ("trust", "forwarded", "expected"),
     [
         (False, "203.0.113.7", "testclient"),
-        (True, "203.0.113.7, 10.0.0.1", "203.0.113.7"),
+        (True, "10.0.0.1, 203.0.113.7", "203.0.113.7"),  # the entry our proxy appended
         (True, "2001:db8::1", "2001:db8::1"),
         (True, "not-an-ip", "testclient"),
     ],
@@ -288,6 +313,24 @@ def test_client_ip_follows_x_forwarded_for_only_when_trusted(
     client.post("/login", data={"user": "ann"}, headers={**headers, "X-CSRF-Token": token})
     (info,) = SyncSessionManager(store, POLICY).sessions_of("ann")
     assert info.ip == expected
+
+
+@pytest.mark.parametrize(
+    "forwarded",
+    [
+        [("X-Forwarded-For", "6.6.6.6, 198.51.100.20")],
+        [("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", "198.51.100.20")],
+    ],
+    ids=["one-line", "two-lines"],
+)
+def test_a_forged_left_entry_of_x_forwarded_for_is_ignored(forwarded: list[Any]) -> None:
+    # The client sent "X-Forwarded-For: 6.6.6.6" itself; our proxy appended the address it saw,
+    # on the same line or a line of its own. The client is what the proxy wrote, last.
+    async def where(request: Request) -> Response:
+        return PlainTextResponse(str(request.session.meta.ip))
+
+    client = TestClient(middleware(Starlette(routes=[Route("/", where)]), trust_forwarded=True))
+    assert client.get("/", headers=forwarded).text == "198.51.100.20"
 
 
 def test_forwarded_scheme_and_host_count_for_the_origin_check_only_when_trusted() -> None:

@@ -1,5 +1,5 @@
-"""The Flask drop-in beyond Flask's own tests: server-side data, expiry, auth helpers, CSRF,
-failures, and a real threaded Werkzeug server."""
+"""The Flask drop-in beyond Flask's contract (test_flask_dropin): server-side data, expiry, auth
+helpers, CSRF, failures, and a real threaded Werkzeug server."""
 
 from __future__ import annotations
 
@@ -19,7 +19,14 @@ import pytest
 from markupsafe import Markup
 from werkzeug.serving import make_server
 
-from sessio import ConcurrencyPolicy, ConfigurationError, EventKind, Policy, Principal
+from sessio import (
+    ConcurrencyPolicy,
+    ConfigurationError,
+    CSRFFailed,
+    EventKind,
+    Policy,
+    Principal,
+)
 from sessio.ids import store_key
 from sessio.integrations.csrf import CSRFOptions
 from sessio.integrations.flask import (
@@ -395,6 +402,21 @@ def test_csrf_is_checked_on_unsafe_methods(csrf_app: flask.Flask) -> None:
     assert client.post("/comment", data={"csrf_token": other}).status_code == 403
     assert client.post("/hooks/stripe").text == "hooked"
     assert client.post("/webhook").text == "exempt"
+
+
+def test_an_error_handler_for_csrf_failed_renders_the_refusal(csrf_app: flask.Flask) -> None:
+    @csrf_app.errorhandler(CSRFFailed)
+    def expired_form(error: CSRFFailed) -> tuple[str, int]:
+        return f"<p>This form expired ({error.message}); reload it.</p>", 403
+
+    client = csrf_app.test_client()
+    client.get("/form")
+    refused = client.post("/comment", data={"note": "hi", "csrf_token": "stale"})
+    assert refused.status_code == 403
+    assert refused.mimetype == "text/html"
+    assert refused.text == "<p>This form expired (CSRF token invalid); reload it.</p>"
+    # Other session errors keep init_app's JSON answer.
+    assert client.get("/private").json["error"] == "AUTHENTICATION_REQUIRED"
 
 
 def test_csrf_without_init_app_refuses_to_run_unprotected(store: MemoryStore) -> None:

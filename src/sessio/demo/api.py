@@ -10,7 +10,6 @@ from starlette.responses import JSONResponse, Response
 from ..errors import AuthenticationRequired
 from ..ids import short_hash
 from ..integrations.asgi import get_manager
-from ..transports.base import read_token
 from .common import Throttled, check_password, client_ip, principal_for, session_of, state_of
 
 __all__ = ["api_login", "api_me", "api_session"]
@@ -71,18 +70,13 @@ async def api_login(request: Request) -> Response:
     )
 
 
-def _by_header(request: Request) -> bool:
-    # The session came by header exactly when a valid header token names it (a valid cookie
-    # sent alongside is read first, and then the session is the cookie's).
-    found, _ = read_token(state_of(request).header_transports, request.headers.getlist)
-    return found is not None and found == session_of(request).id
-
-
 async def api_me(request: Request) -> Response:
     """``GET /api/me``: who a bearer or ``X-Session-ID`` token belongs to; 401 without one."""
     session = session_of(request)
     principal = session.principal
-    if principal is None or not _by_header(request):
+    # The middleware says which transport carried the session: a browser's cookie does not
+    # count here (a valid cookie sent beside a token is read first, as the policy lists it).
+    if principal is None or request.scope.get("sessio.transport") not in ("bearer", "header"):
         error = AuthenticationRequired("send a token from /api/login as Authorization: Bearer")
         return JSONResponse(error.to_dict(), 401, {"www-authenticate": "Bearer"})
     return JSONResponse(

@@ -15,7 +15,6 @@ from ..integrations.csrf import CSRFOptions
 from ..manager import SessionManager
 from ..policy import ConcurrencyPolicy, Policy
 from ..stores.base import Store
-from ..transports.base import BearerTransport, HeaderTransport
 from ..transports.signing import TokenSigner
 from . import api, pages
 from .common import DemoState
@@ -117,9 +116,5 @@ def create_app(
         users=users if users is not None else UserStore(),
         signer=signer,
         throttle=throttle if throttle is not None else LoginThrottle(),
-        header_transports=(
-            BearerTransport(signer, policy.header_name or "X-Session-ID"),
-            HeaderTransport(signer, policy.header_name or "X-Session-ID"),
-        ),
     )
     return app

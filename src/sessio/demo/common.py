@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -11,7 +10,6 @@ from starlette.requests import Request
 from ..integrations.asgi import get_session
 from ..principal import Principal
 from ..session import Session
-from ..transports.base import Transport
 from ..transports.signing import TokenSigner
 from .throttle import LoginThrottle
 from .users import UserStore, normalize_username
@@ -29,13 +27,11 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class DemoState:
-    """One app's accounts, token signer, login throttle and header transports."""
+    """One app's accounts, token signer and login throttle."""
 
     users: UserStore
     signer: TokenSigner
     throttle: LoginThrottle
-    #: The transports that carry API tokens (bearer, ``X-Session-ID``), sharing ``signer``.
-    header_transports: Sequence[Transport]
 
 
 def state_of(request: Request) -> DemoState:

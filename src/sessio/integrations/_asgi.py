@@ -1,14 +1,12 @@
-"""ASGI plumbing for the session middleware: header views, JSON answers, body replay, transports."""
+"""ASGI plumbing for the session middleware: header views, JSON answers, body replay, Vary."""
 
 from __future__ import annotations
 
-import ipaddress
-import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from ..transports.base import BearerTransport, CookieTransport, HeaderTransport, Transport
-from ..transports.cookies import parse_cookie_header
+from ._common import forwarded_ip, forwarded_origin
 from ._types import Message, Receive, Scope, Send
 
 __all__ = [
@@ -18,7 +16,6 @@ __all__ = [
     "client_of",
     "deny_websocket",
     "origin_of",
-    "presented",
     "read_body",
     "replay",
     "send_json",
@@ -48,25 +45,11 @@ class HeaderMap:
         return found[0] if found else None
 
 
-def _first_hop(value: str | None) -> str | None:
-    if value is None:
-        return None
-    hop = value.split(",", 1)[0].strip()
-    return hop or None
-
-
 def client_of(
     scope: Scope, headers: HeaderMap, *, trust_forwarded: bool
 ) -> tuple[str | None, str | None]:
-    """``(ip, user_agent)`` of the client; the forwarded IP only when trusted and well-formed."""
-    ip = None
-    if trust_forwarded:
-        hop = _first_hop(headers.first("x-forwarded-for"))
-        if hop is not None:
-            try:
-                ip = str(ipaddress.ip_address(hop))
-            except ValueError:
-                ip = None  # a header we cannot read is no address at all
+    """``(ip, user_agent)`` of the client; behind a trusted proxy, the address it forwarded."""
+    ip = forwarded_ip(headers) if trust_forwarded else None
     if ip is None:
         client = scope.get("client")
         ip = client[0] if client else None
@@ -78,22 +61,16 @@ def origin_of(scope: Scope, headers: HeaderMap, *, trust_forwarded: bool) -> tup
     scheme = str(scope.get("scheme", "http"))
     scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
     host = headers.first("host")
-    if trust_forwarded:
-        proto = _first_hop(headers.first("x-forwarded-proto"))
-        if proto in ("http", "https"):
-            scheme = proto
-        host = _first_hop(headers.first("x-forwarded-host")) or host
     if host is None:
         server = scope.get("server")
         host = f"{server[0]}:{server[1]}" if server else ""
-    return scheme, host
+    return forwarded_origin(headers, scheme, host) if trust_forwarded else (scheme, host)
 
 
 async def send_json(
-    send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()
+    send: Send, status: int, data: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:
-    """Answer with ``body`` as JSON (never cached: it describes this one request)."""
-    data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+    """Answer with the JSON ``data`` (never cached: it describes this one request)."""
     await send(
         {
             "type": "http.response.start",
@@ -109,10 +86,10 @@ async def send_json(
     await send({"type": "http.response.body", "body": data})
 
 
-async def deny_websocket(scope: Scope, send: Send, status: int, body: dict[str, Any]) -> None:
-    """Refuse a WebSocket handshake: an HTTP answer where the server can send one, else a close."""
+async def deny_websocket(scope: Scope, send: Send, status: int, data: bytes) -> None:
+    """Refuse a WebSocket handshake: an HTTP answer (JSON ``data``) where the server can send
+    one, else a close."""
     if "websocket.http.response" in scope.get("extensions", {}):
-        data = json.dumps(body, separators=(",", ":")).encode("utf-8")
         await send(
             {
                 "type": "websocket.http.response.start",
@@ -188,14 +165,3 @@ def vary_name(transport: Transport) -> str | None:
     if isinstance(transport, HeaderTransport):
         return transport.name
     return None
-
-
-def presented(transport: Transport, headers: HeaderMap) -> bool:
-    """Whether the request carries something where ``transport`` looks (valid or not)."""
-    if isinstance(transport, CookieTransport):
-        return bool(parse_cookie_header(headers("cookie"), transport.options.name))
-    if isinstance(transport, BearerTransport):
-        return any(v.strip().lower().startswith("bearer ") for v in headers("authorization"))
-    if isinstance(transport, HeaderTransport):
-        return bool(headers(transport.name.lower()))
-    return False

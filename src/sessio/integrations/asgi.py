@@ -11,10 +11,12 @@ callable alike::
 
 How a request goes:
 
-* **Load.** The transports (cookie, header, bearer) find the token; the manager loads its
-  session, or starts a new one. A request that carries no token costs no store call: the new
-  session lives in memory and is stored only if it is given something. Paths matching
-  ``exclude_paths`` (static files) get no session at all.
+* **Load.** The transports (cookie, header, bearer) find the token, in the policy's order;
+  the manager loads its session, or starts a new one. ``scope["sessio.transport"]`` names
+  the transport that carried the token (``"cookie"``, ``"header"``, ``"bearer"``, or
+  ``None``), so apps can tell API sessions from browser ones. A request that carries no
+  token costs no store call: the new session lives in memory and is stored only if it is
+  given something. Paths matching ``exclude_paths`` (static files) get no session at all.
 * **CSRF.** On unsafe methods of cookie-borne sessions, the token is read from the header or,
   for form posts, from the body, which is buffered (at most ``max_form_bytes``) and replayed to
   the app unchanged. Sessions carried in a header are exempt: no browser sends those on its
@@ -22,7 +24,10 @@ How a request goes:
   WebSocket hijacking is CSRF by another name).
 * **Commit.** When the app sends ``http.response.start``, the session is committed *before*
   the response leaves, so a redirect never races its own save, and the transport's headers
-  (``Set-Cookie``, or ``X-Session-ID`` for header tokens) and ``Vary`` ride along. Streaming
+  (``Set-Cookie``, or ``X-Session-ID`` for header tokens) and ``Vary`` ride along. The
+  answer goes through the transport the client used; a request with no token at all is
+  answered through the FIRST transport of the policy only, so list ``"cookie"`` first for
+  browsers (``("header", "cookie")`` hands a browser's new session out as a header). Streaming
   responses commit once, at their start. A response the app never starts (it raised) or a 5xx
   commits nothing: a failed handler's half-made changes are not kept. WebSockets commit at
   ``websocket.accept`` (whose headers can carry ``Set-Cookie``) and again at close if changed.
@@ -31,7 +36,10 @@ How a request goes:
   with a client status (``AuthenticationRequired``, ``PermissionDenied``...) that escapes the
   app before it responded is answered with its ``status_code`` and ``to_dict()`` (in Starlette,
   list the middleware in ``middleware=[...]``, inside Starlette's error handler, as usual).
-  ``on_error`` replaces these answers with any ASGI app (a Starlette ``Response`` is one).
+  A CSRF refusal answers 403 ``{"error": "CSRF_FAILED"}``. ``on_error`` replaces all these
+  HTTP answers with any ASGI app (a Starlette ``Response`` is one), e.g. a friendly HTML 403
+  page; it may read ``scope["session"]`` (when loaded), but nothing is committed after an
+  error. Refused WebSocket handshakes keep their JSON (or close 1008).
 
 Why a session with a token is loaded before the app runs, even if the handler never reads it:
 frameworks read ``scope["session"]`` synchronously (Starlette's ``request.session``), so a
@@ -47,11 +55,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from fnmatch import fnmatchcase
-from typing import Any
 
-from .. import ids
-from ..errors import ConcurrencyLimitExceeded, ConfigurationError, SessionError, StoreUnavailable
-from ..events import EventKind, SessionEvent
+from ..errors import (
+    ConcurrencyLimitExceeded,
+    ConfigurationError,
+    CSRFFailed,
+    SessionError,
+    StoreUnavailable,
+)
 from ..manager import Commit, SessionManager
 from ..policy import Policy
 from ..session import Session
@@ -65,10 +76,17 @@ from ..transports.base import (
     transports_for,
 )
 from . import _asgi
+from ._common import (
+    TRANSPORT_KEY,
+    client_transport,
+    emit_csrf_failed,
+    error_json,
+    transport_name,
+)
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .csrf import SAFE_METHODS, CSRFOptions, check_origin, check_request, form_token
+from .csrf import SAFE_METHODS, CSRFOptions, check_origin, check_request, form_token, is_form
 
-__all__ = ["ErrorHandler", "SessionMiddleware", "error_body", "get_manager", "get_session"]
+__all__ = ["ErrorHandler", "SessionMiddleware", "get_manager", "get_session"]
 
 logger = logging.getLogger("sessio.asgi")
 
@@ -78,7 +96,6 @@ ErrorHandler = Callable[[Scope, SessionError], ASGIApp]
 _SESSION_KEY = "session"
 _MANAGER_KEY = "sessio.manager"
 _DEFAULT_CSRF = CSRFOptions()
-_FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _CLIENT_GONE = "client disconnected"
 # Failures the middleware answers itself, at commit time.
 _COMMIT_ERRORS = (StoreUnavailable, ConcurrencyLimitExceeded)
@@ -113,7 +130,7 @@ class _Exchange:
     ) -> None:
         self.session = session
         self.channel = channel  # the transport the client used (or tried), if any
-        self.writer = writer
+        self.writer = writer  # that one, or else the first of the policy
         self.had_token = had_token
 
 
@@ -125,9 +142,12 @@ class SessionMiddleware:
     the transports the policy names, unless ``transports`` are given ready-made (the seam for
     other token formats). ``csrf`` sets how CSRF is enforced when ``policy.csrf`` is on
     (``None`` turns it off). ``exclude_paths`` are shell patterns (``"/static/*"``) that get
-    no session. ``trust_forwarded`` reads the client IP, scheme and host from the first hop of
-    ``X-Forwarded-For``/``-Proto``/``-Host``: enable it only behind a proxy that sets them.
-    ``on_error`` builds the answer to a session error (see the module docs).
+    no session. ``trust_forwarded`` reads the client IP, scheme and host from the last entry
+    of ``X-Forwarded-For``/``-Proto``/``-Host``, the one our proxy appended (entries before it
+    come from the client and can be forged): enable it only behind one proxy that sets them.
+    ``on_error(scope, error)`` returns the ASGI app that answers a session error, CSRF
+    refusals included (see the module docs). A request without a token is answered through
+    the first transport only: put ``"cookie"`` first in ``policy.transports`` for browsers.
     """
 
     def __init__(
@@ -190,21 +210,21 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         headers = _asgi.HeaderMap(scope.get("headers", ()))
-        token, channel = read_token(self.transports, headers)
-        if channel is None:
-            channel = next((t for t in self.transports if _asgi.presented(t, headers)), None)
+        token, carrier = read_token(self.transports, headers)
+        channel = client_transport(self.transports, headers, carrier)
         ip, agent = _asgi.client_of(scope, headers, trust_forwarded=self.trust_forwarded)
         try:
             session = await self.manager.load(token, ip=ip, user_agent=agent)
         except StoreUnavailable as exc:
             if kind == "websocket":
                 logger.warning("session store unavailable at handshake: %s", exc)
-                await _asgi.deny_websocket(scope, send, exc.status_code, error_body(exc))
+                await _asgi.deny_websocket(scope, send, exc.status_code, error_json(exc))
             else:
                 await self._answer(scope, receive, send, exc)
             return
         scope[_SESSION_KEY] = session
         scope[_MANAGER_KEY] = self.manager
+        scope[TRANSPORT_KEY] = transport_name(carrier)
         exchange = _Exchange(session, channel, channel or self.transports[0], token is not None)
         if kind == "websocket":
             await self._websocket(scope, receive, send, headers, exchange)
@@ -234,7 +254,7 @@ class SessionMiddleware:
                 return
             if reason is not None:
                 self._csrf_failed(scope, exchange.session, reason)
-                await _asgi.send_json(send, 403, {"error": "CSRF_FAILED", "detail": reason})
+                await self._answer(scope, receive, send, CSRFFailed(reason))
                 return
         started = replaced = False
 
@@ -274,7 +294,7 @@ class SessionMiddleware:
             return receive, None
         submitted = headers.first(options.header_name.lower())
         content_type = headers.first("content-type") or ""
-        if submitted is None and content_type.split(";", 1)[0].strip().lower() in _FORMS:
+        if submitted is None and is_form(content_type):
             body, state = await _asgi.read_body(receive, options.max_form_bytes)
             if state == "disconnected":
                 return receive, _CLIENT_GONE
@@ -299,13 +319,8 @@ class SessionMiddleware:
         return receive, reason
 
     def _csrf_failed(self, scope: Scope, session: Session, reason: str) -> None:
-        events = self.manager.events
-        if events:
-            short = None if session.is_new else ids.short_hash(session.key)
-            principal = session.principal.key if session.principal else None
-            detail = {"reason": reason, "method": scope.get("method"), "path": scope.get("path")}
-            at = self.manager.clock()
-            events.emit(SessionEvent(EventKind.CSRF_FAILED, short, principal, at, detail))
+        method, path = scope.get("method"), scope.get("path")
+        emit_csrf_failed(self.manager, session, reason, method=method, path=path)
 
     # -- commit -----------------------------------------------------------------------------------
 
@@ -326,7 +341,7 @@ class SessionMiddleware:
         if self.on_error is not None:
             await self.on_error(scope, exc)(scope, receive, send)
         else:
-            await _asgi.send_json(send, exc.status_code, error_body(exc))
+            await _asgi.send_json(send, exc.status_code, error_json(exc))
 
     # -- WebSocket --------------------------------------------------------------------------------
 
@@ -349,9 +364,7 @@ class SessionMiddleware:
             reason = check_origin(headers, scheme=scheme, host=host, options=options)
             if reason is not None:
                 self._csrf_failed(scope, exchange.session, reason)
-                await _asgi.deny_websocket(
-                    scope, send, 403, {"error": "CSRF_FAILED", "detail": reason}
-                )
+                await _asgi.deny_websocket(scope, send, 403, error_json(CSRFFailed(reason)))
                 return
         accepted = refused = False
 
@@ -365,7 +378,7 @@ class SessionMiddleware:
                 except _COMMIT_ERRORS as exc:
                     refused = True
                     logger.warning("session commit failed at handshake: %s", exc)
-                    await _asgi.deny_websocket(scope, send, exc.status_code, error_body(exc))
+                    await _asgi.deny_websocket(scope, send, exc.status_code, error_json(exc))
                     return
                 accepted = True
                 message = {**message, "headers": [*message.get("headers", ()), *extra]}
@@ -385,11 +398,3 @@ class SessionMiddleware:
             await self._commit(session)
         except SessionError as exc:
             logger.warning("session commit failed at WebSocket close: %s", exc)
-
-
-def error_body(exc: SessionError) -> dict[str, Any]:
-    """The JSON answer to ``exc``: ``to_dict()``, except that an outage's cause stays in the log."""
-    if isinstance(exc, StoreUnavailable):
-        # The real cause (a path, a host) is for the log, not for the client.
-        return {"error": exc.code, "detail": "the session store is unavailable"}
-    return exc.to_dict()

@@ -21,10 +21,20 @@ from ..errors import ConfigurationError
 from ..session import Session
 from ..transports.base import Headers
 
-__all__ = ["SAFE_METHODS", "CSRFOptions", "check_origin", "check_request", "form_token"]
+__all__ = [
+    "FORM_TYPES",
+    "SAFE_METHODS",
+    "CSRFOptions",
+    "check_origin",
+    "check_request",
+    "form_token",
+    "is_form",
+]
 
 #: Methods that must not change state (RFC 9110 9.2.1), so they need no token.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: The media types of HTML form posts, whose body may hold the token field.
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -96,6 +106,11 @@ def check_origin(headers: Headers, *, scheme: str, host: str, options: CSRFOptio
     elif scheme == "https" and headers("sec-fetch-site") == ["cross-site"]:
         return "cross-site request without Origin or Referer"
     return None
+
+
+def is_form(content_type: str) -> bool:
+    """Whether a ``Content-Type`` header value names one of :data:`FORM_TYPES`."""
+    return content_type.split(";", 1)[0].strip().lower() in FORM_TYPES
 
 
 def form_token(content_type: str, body: bytes, field: str) -> str | None:

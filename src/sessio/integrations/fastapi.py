@@ -34,12 +34,13 @@ from ..errors import (
 from ..principal import Principal
 from ..session import Session
 from . import asgi
+from ._common import error_json
 
 try:
     from fastapi import Depends
     from starlette.applications import Starlette
     from starlette.requests import HTTPConnection
-    from starlette.responses import JSONResponse, Response
+    from starlette.responses import Response
     from starlette.websockets import WebSocket
 except ImportError:  # pragma: no cover - exercised only without the extra
     require("fastapi", "fastapi")  # raises MissingDependency with the pip line that fixes it
@@ -103,7 +104,7 @@ async def _handle(connection: HTTPConnection, exc: Exception) -> Response | None
     if isinstance(connection, WebSocket):
         await connection.close(code=1008, reason=exc.code)
         return None
-    return JSONResponse(asgi.error_body(exc), status_code=exc.status_code)
+    return Response(error_json(exc), exc.status_code, media_type="application/json")
 
 
 def install_error_handlers(app: Starlette) -> None:

@@ -22,6 +22,8 @@ signed cookie expires the same way); a permanent session's cookie carries the ma
 errors as JSON (``StoreUnavailable`` 503, ...) and, with ``csrf=CSRFOptions()``, checks CSRF
 tokens on unsafe methods in a ``before_request`` hook: render ``{{ session.csrf_token }}`` in
 a ``csrf_token`` form field or send it as ``X-CSRF-Token``; :func:`csrf_exempt` spares a view.
+A refusal raises :class:`~sessio.errors.CSRFFailed` (403 JSON), so
+``@app.errorhandler(CSRFFailed)`` can render a friendly page instead.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from ..transports.base import CookieTransport
 from ..transports.signing import TokenSigner
 from ._common import emit_csrf_failed, error_json
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
-from .csrf import SAFE_METHODS, CSRFOptions, check_request
+from .csrf import FORM_TYPES, SAFE_METHODS, CSRFOptions, check_request
 
 __all__ = [
     "MARKUP_TAG",
@@ -79,7 +81,6 @@ logger = logging.getLogger("sessio.flask")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _KEY_SALT = b"sessio.flask-session-key"
 _CACHE_LIMIT = 32
 
@@ -97,9 +98,9 @@ class _Settings(NamedTuple):
 
 
 def _derive(key: str | bytes) -> bytes:
-    # Flask apps commonly carry short keys (Flask's own tests use "test key"); sessio's signer
-    # wants 32 bytes, so each key is stretched through HMAC. The session ID, 256 random bits
-    # that only the store can resolve, stays the real secret; the key only authenticates it.
+    # Flask apps commonly carry short, human-typed keys; sessio's signer wants 32 bytes, so
+    # each key is stretched through HMAC. The session ID, 256 random bits that only the store
+    # can resolve, stays the real secret; the key only authenticates it.
     raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
     return hmac.new(raw, _KEY_SALT, hashlib.sha256).digest()
 
@@ -279,6 +280,7 @@ class SessionInterface(_FlaskSessionInterface):
         if session.accessed:
             response.vary.add("Cookie")
         session._modified_flag = modified = session.modified  # what the app saw stays visible
+        touch_only = not session.is_modified  # nothing to write but, maybe, a later expiry
         if modified and not session.is_new and session._holds_nothing():
             session.destroy()  # Flask deletes an emptied session's cookie; we drop the record too
         permanent = bool(dict.get(session, "_permanent", False))
@@ -288,11 +290,14 @@ class SessionInterface(_FlaskSessionInterface):
             commit = manager.commit(session)
         except SessionError as exc:
             logger.warning("session commit failed: %s", exc)
-            _replace_response(response, exc)
+            _json(exc, response)  # the view's answer claims a success the store did not record
             return
-        # Flask's should_set_cookie(): a modified session, or a permanent one that slides.
+        # Flask's should_set_cookie(): a modified session, or a permanent one that slides; a
+        # server-side touch alone is no reason to send the cookie (Flask's would not go out).
         refresh = modified or (permanent and app.config["SESSION_REFRESH_EACH_REQUEST"])
-        if commit.action is CommitAction.NONE and refresh and not session.is_new:
+        if commit.action is CommitAction.SET and touch_only and not refresh:
+            commit = Commit(CommitAction.NONE)
+        elif commit.action is CommitAction.NONE and refresh and not session.is_new:
             expires = session.expires_at.timestamp()
             cookie_end = manager.policy.cookie_expires_at(session.meta.created_at, expires)
             commit = Commit(CommitAction.SET, session.id, expires, commit.wrote, cookie_end)
@@ -302,22 +307,22 @@ class SessionInterface(_FlaskSessionInterface):
 
     # -- CSRF -------------------------------------------------------------------------------------
 
-    def _check_csrf(self) -> flask.Response | None:
+    def _check_csrf(self) -> None:
         options = self.csrf
         request = flask.request
         if options is None or request.method in SAFE_METHODS:
-            return None
+            return
         path = request.script_root + request.path
         view = flask.current_app.view_functions.get(request.endpoint or "")
         if options.is_exempt(path) or getattr(view, "_sessio_csrf_exempt", False):
-            return None
+            return
         session: Any = flask.session
         if isinstance(session, UnavailableSession):
             session.fail()
         if not isinstance(session, Session):
-            return _json(CSRFFailed("no session to check the CSRF token against"))
+            raise CSRFFailed("no session to check the CSRF token against")
         submitted = request.headers.get(options.header_name)
-        if submitted is None and request.mimetype in _FORM_TYPES:
+        if submitted is None and request.mimetype in FORM_TYPES:
             length = request.content_length
             if length is None or length <= options.max_form_bytes:
                 submitted = request.form.get(options.field_name)
@@ -331,27 +336,21 @@ class SessionInterface(_FlaskSessionInterface):
             submitted=submitted,
             options=options,
         )
-        if reason is None:
-            return None
-        manager = self.manager()
-        emit_csrf_failed(manager, session, reason, method=request.method, path=path)
-        return _json(CSRFFailed(reason))
+        if reason is not None:
+            emit_csrf_failed(self.manager(), session, reason, method=request.method, path=path)
+            raise CSRFFailed(reason)
 
 
 # -- responses --------------------------------------------------------------------------------------
 
 
-def _json(error: SessionError) -> flask.Response:
-    return flask.current_app.response_class(
-        error_json(error), status=error.status_code, mimetype="application/json"
-    )
-
-
-def _replace_response(response: flask.Response, error: SessionError) -> None:
-    # The view's answer claims a success the store did not record: say what happened instead.
+def _json(error: SessionError, response: flask.Response | None = None) -> flask.Response:
+    """``response`` (default: a new one) made to answer ``error`` with :func:`error_json`."""
+    response = response if response is not None else flask.current_app.response_class()
     response.status_code = error.status_code
     response.set_data(error_json(error))
     response.mimetype = "application/json"
+    return response
 
 
 # -- view helpers -----------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ status (``StoreUnavailable`` 503, ``ConcurrencyLimitExceeded`` 409, ``CSRFFailed
 
 from __future__ import annotations
 
+import http
 import io
-import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from fnmatch import fnmatchcase
@@ -36,8 +36,16 @@ from ..transports.base import (
     read_token,
     transports_for,
 )
-from ._common import emit_csrf_failed, error_body
-from .csrf import SAFE_METHODS, CSRFOptions, check_request, form_token
+from ._common import (
+    TRANSPORT_KEY,
+    client_transport,
+    emit_csrf_failed,
+    error_json,
+    forwarded_ip,
+    forwarded_origin,
+    transport_name,
+)
+from .csrf import SAFE_METHODS, CSRFOptions, check_request, form_token, is_form
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -49,8 +57,6 @@ logger = logging.getLogger("sessio.wsgi")
 
 #: Frozen, so one shared default is safe.
 DEFAULT_CSRF = CSRFOptions()
-
-_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def environ_headers(environ: WSGIEnvironment) -> Headers:
@@ -69,47 +75,39 @@ def environ_headers(environ: WSGIEnvironment) -> Headers:
     return get
 
 
-def _last_hop(value: str | None) -> str | None:
-    # The right-most entry is the one our own proxy appended; the ones before it are whatever
-    # the client chose to send (Werkzeug's ProxyFix(x_for=1) reads the same entry).
-    if not value:
-        return None
-    return value.rsplit(",", 1)[-1].strip() or None
-
-
 def client_ip(environ: WSGIEnvironment, *, trust_forwarded: bool = False) -> str | None:
-    """The client's address: ``REMOTE_ADDR``, or behind one trusted proxy the last
-    ``X-Forwarded-For`` hop (only with ``trust_forwarded``; anything not an IP is ignored)."""
+    """The client's address: ``REMOTE_ADDR``, or with ``trust_forwarded`` the address our
+    proxy appended to ``X-Forwarded-For`` (its last entry; anything not an IP is ignored)."""
     if trust_forwarded:
-        forwarded = _last_hop(environ.get("HTTP_X_FORWARDED_FOR"))
+        forwarded = forwarded_ip(environ_headers(environ))
         if forwarded is not None:
-            try:
-                return str(ipaddress.ip_address(forwarded))
-            except ValueError:
-                pass
+            return forwarded
     remote = environ.get("REMOTE_ADDR")
     return remote or None
 
 
-def _scheme(environ: WSGIEnvironment, trust_forwarded: bool) -> str:
+def _origin(environ: WSGIEnvironment, trust_forwarded: bool) -> tuple[str, str]:
+    """``(scheme, host)`` the client addressed, as the CSRF origin check compares them."""
+    scheme = str(environ.get("wsgi.url_scheme", "http"))
+    host = str(environ.get("HTTP_HOST") or "")
+    if not host:
+        name, port = str(environ.get("SERVER_NAME", "")), str(environ.get("SERVER_PORT", ""))
+        host = name if port in ("", "443" if scheme == "https" else "80") else f"{name}:{port}"
     if trust_forwarded:
-        proto = (_last_hop(environ.get("HTTP_X_FORWARDED_PROTO")) or "").lower()
-        if proto in ("http", "https"):
-            return proto
-    return str(environ.get("wsgi.url_scheme", "http"))
+        return forwarded_origin(environ_headers(environ), scheme, host)
+    return scheme, host
 
 
-def _host(environ: WSGIEnvironment, trust_forwarded: bool) -> str:
-    if trust_forwarded:
-        forwarded = _last_hop(environ.get("HTTP_X_FORWARDED_HOST"))
-        if forwarded is not None:
-            return forwarded
-    host = environ.get("HTTP_HOST")
-    if host:
-        return str(host)
-    name, port = str(environ.get("SERVER_NAME", "")), str(environ.get("SERVER_PORT", ""))
-    default = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
-    return name if port in ("", default) else f"{name}:{port}"
+def _error_answer(error: SessionError) -> tuple[str, list[tuple[str, str]], bytes]:
+    """The status line, headers and JSON body (:func:`error_json`) that answer ``error``."""
+    body = error_json(error)
+    status = f"{error.status_code} {http.HTTPStatus(error.status_code).phrase}"
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+    ]
+    return status, headers, body
 
 
 def _with_vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -177,8 +175,11 @@ class SessionMiddleware:
       ``X-Forwarded-For``/``-Proto``/``-Host``: read the client address, scheme and host from
       the entry that proxy wrote (the last one, as Werkzeug's ``ProxyFix`` reads it).
 
-    A request that carries no token costs no store call; a token that is malformed, oversized,
-    duplicated or tampered with gives a fresh session, never an error.
+    Transports are tried in the policy's order; ``environ["sessio.transport"]`` names the one
+    that carried the token (``"cookie"``, ``"header"``, ``"bearer"``, or ``None``), so apps can
+    tell API sessions from browser ones. A request with no token is answered through the FIRST
+    transport alone: list ``"cookie"`` first for browsers. A request without a token costs no
+    store call; a malformed, oversized, duplicated or tampered token gives a fresh session.
     """
 
     def __init__(
@@ -247,7 +248,8 @@ class _Exchange:
         self.start_response = start_response
         self.path = path
         self.headers = environ_headers(environ)
-        self.carrier: Transport | None = None
+        self.carrier: Transport | None = None  # the transport that found a valid token
+        self.writer: Transport = middleware.transports[0]  # the one that answers
         self.session: Session | None = None
         self.extra: list[tuple[str, str]] | None = None  # session headers, once committed
         self.vary = False
@@ -257,6 +259,7 @@ class _Exchange:
     def run(self) -> Iterable[bytes]:
         mw, environ = self.mw, self.environ
         token, self.carrier = read_token(mw.transports, self.headers)
+        self.writer = client_transport(mw.transports, self.headers, self.carrier) or self.writer
         try:
             self.session = session = mw.manager.load(
                 token,
@@ -267,6 +270,7 @@ class _Exchange:
             logger.warning("session load failed: %s", exc)
             return self.refuse(exc)
         environ[mw.environ_key] = session
+        environ[TRANSPORT_KEY] = transport_name(self.carrier)
         if mw.csrf is not None:
             reason = self.csrf_failure(mw.csrf, session)
             if reason is not None:
@@ -284,7 +288,7 @@ class _Exchange:
         return _Body(self, app_iter)
 
     def refuse(self, error: SessionError) -> list[bytes]:
-        status, headers, body = error_body(error)
+        status, headers, body = _error_answer(error)
         self.start_response(status, headers)
         return [body]
 
@@ -299,17 +303,18 @@ class _Exchange:
         submitted = sent[0] if sent else None
         if submitted is None:
             content_type = str(environ.get("CONTENT_TYPE", ""))
-            if content_type.split(";", 1)[0].strip().lower() in _FORM_TYPES:
+            if is_form(content_type):
                 body = _buffer_form(environ, options.max_form_bytes)
                 if body is None:
                     return "form too large to look for a CSRF token; send the header"
                 submitted = form_token(content_type, body, options.field_name)
+        scheme, host = _origin(environ, self.mw.trust_forwarded)
         return check_request(
             method=method,
             path=self.path,
             headers=self.headers,
-            scheme=_scheme(environ, self.mw.trust_forwarded),
-            host=_host(environ, self.mw.trust_forwarded),
+            scheme=scheme,
+            host=host,
             session=session,
             submitted=submitted,
             options=options,
@@ -321,13 +326,7 @@ class _Exchange:
         if session is None:  # run() loads it before the app can start; this only narrows the type
             return []
         commit = self.mw.manager.commit(session)
-        carrier = self.carrier
-        targets = [carrier] if carrier is not None else self.mw.transports
-        out: list[tuple[str, str]] = []
-        for transport in targets:
-            for header in transport.response_headers(commit, had_token=transport is carrier):
-                if header not in out:  # header and bearer transports answer in one header
-                    out.append(header)
+        out = self.writer.response_headers(commit, had_token=self.carrier is not None)
         self.vary = session.is_accessed or bool(out)
         return out
 
@@ -340,7 +339,7 @@ class _Exchange:
             except SessionError as exc:
                 logger.warning("session commit failed: %s", exc)
                 self.extra = []
-                status, headers, self.failure = error_body(exc)
+                status, headers, self.failure = _error_answer(exc)
                 self.started = True
                 self.start_response(status, headers)
                 return _discard
@@ -384,7 +383,7 @@ class _Body:
             except SessionError as exc:
                 if exchange.started:
                     raise
-                status, headers, exchange.failure = error_body(exc)
+                status, headers, exchange.failure = _error_answer(exc)
                 exchange.started = True
                 exchange.start_response(status, headers)
             else:
