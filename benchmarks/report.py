@@ -285,7 +285,7 @@ def evaluate_targets(results: Results) -> list[Target]:
                 None if ref is None else factor * ref,
             )
         )
-    for store in ("sqlite", "postgres"):
+    for store in ("sqlite", "postgres", "redis"):  # the issue names SQLite and PostgreSQL
         rows = {r.size: r for r in results.scale if r.store == store}
         if len(rows) < 2:
             targets.append(
@@ -544,7 +544,7 @@ def plot(results: Results, path: Path) -> bool:
                 "refused" if scenario in c.refuses else ("-" if value is None else f"{value:.0f}")
             )
             ax.text(
-                max(bar.get_width(), 1.0) * 1.08,
+                max(bar.get_width(), 5.0) * 1.08,
                 bar.get_y() + bar.get_height() / 2,
                 label,
                 va="center",
