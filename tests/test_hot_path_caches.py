@@ -40,3 +40,17 @@ def test_cached_seconds_leave_equality_and_hash_alone() -> None:
     assert warm == cold
     assert hash(warm) == hash(cold)
     assert repr(warm) == repr(cold)
+
+
+def test_sessions_share_their_field_names_in_a_memory_store() -> None:
+    store = MemoryStore()
+    manager = SyncSessionManager(store, Policy())
+    names = []
+    for _ in range(2):
+        session = manager.start()
+        session["cart"] = ["apple"]
+        manager.commit(session)
+        record = store.load_sync(session.key)
+        assert record is not None
+        names.append(next(n for n in record.fields if n == "d:cart"))
+    assert names[0] is names[1]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import uuid
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from decimal import Decimal
@@ -42,6 +43,13 @@ _IMMUTABLE = frozenset(
 )
 
 _MISSING: Any = object()
+
+
+def _field(key: str) -> str:
+    """The store field of data key ``key``, interned: an app has few keys and many sessions,
+    so a MemoryStore then holds one ``"d:cart"`` for all of them instead of one per session."""
+    return sys.intern(DATA_PREFIX + key)
+
 
 #: (fields to write, fields to remove, replace the whole record)
 _Changes = tuple[dict[str, str], set[str], bool]
@@ -570,10 +578,10 @@ class Session(dict[str, Any]):
             if type(value) not in _IMMUTABLE:
                 self._raw[key] = self._codec.dumps(value, key=key)
         if self._replace or force:
-            fields = {DATA_PREFIX + k: v for k, v in self._raw.items()}
+            fields = {_field(k): v for k, v in self._raw.items()}
             fields.update(self._system_fields({PRINCIPAL, CSRF, FLASH}))
             return fields, set(), True
-        fields = {DATA_PREFIX + k: self._raw[k] for k in self._dirty}
+        fields = {_field(k): self._raw[k] for k in self._dirty}
         fields.update(self._system_fields(self._system_dirty))
         removed = {DATA_PREFIX + k for k in self._removed}
         removed.update(n for n in self._system_dirty if n not in fields and n != META)
