@@ -51,9 +51,9 @@ class CountingStore(Store):
         self.loads += 1
         return await self.inner.load(key)
 
-    async def save(self, key: str, write: Write) -> None:
+    async def save(self, key: str, write: Write) -> bool:
         self.writes.append((key, write))
-        await self.inner.save(key, write)
+        return await self.inner.save(key, write)
 
     async def delete(self, key: str) -> bool:
         self.deletes.append(key)
@@ -80,9 +80,9 @@ class CountingStore(Store):
         self.loads += 1
         return self.inner.load_sync(key)
 
-    def save_sync(self, key: str, write: Write) -> None:
+    def save_sync(self, key: str, write: Write) -> bool:
         self.writes.append((key, write))
-        self.inner.save_sync(key, write)
+        return self.inner.save_sync(key, write)
 
     def delete_sync(self, key: str) -> bool:
         self.deletes.append(key)

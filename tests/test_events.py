@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from sessio import (
+    CommitAction,
     ConcurrencyLimitExceeded,
     ConcurrencyPolicy,
     EventKind,
@@ -104,8 +105,8 @@ def test_event_kinds_are_stable_strings() -> None:
     assert EventKind.CSRF_FAILED == "csrf_failed"
     assert {k.value for k in EventKind} == {
         "created", "loaded", "saved", "touched", "rotated", "authenticated", "logged_out",
-        "destroyed", "expired", "evicted", "revoked", "rejected", "corrupt", "csrf_failed",
-        "invalid",
+        "destroyed", "expired", "evicted", "revoked", "vanished", "rejected", "corrupt",
+        "csrf_failed", "invalid",
     }  # fmt: skip
 
 
@@ -200,6 +201,26 @@ async def test_every_event_kind_is_emitted_where_it_should_be(
     [device] = await d("sessions_of", "ada")
     seen.texts.append(repr(device))
     await step([EventKind.REVOKED], lambda: d("revoke", device.key, principal="ada"))
+
+    async def vanish() -> None:  # revoked while a request holds it: the commit writes nothing
+        s = await d.load(None)
+        s["a"] = 1
+        s = await d.load(seen.commit(await d.commit(s)).token)
+        seen.session(s)
+        await d("revoke", s.key)
+        s["late"] = 1
+        assert seen.commit(await d.commit(s)).action is CommitAction.CLEAR
+
+    await step(
+        [
+            EventKind.CREATED,
+            EventKind.SAVED,
+            EventKind.LOADED,
+            EventKind.REVOKED,
+            EventKind.VANISHED,
+        ],
+        vanish,
+    )
 
     async def logout() -> str:
         s = await d.load(None)

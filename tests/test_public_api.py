@@ -136,3 +136,28 @@ def test_the_core_imports_no_optional_dependency() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_server_stores_are_exported_lazily() -> None:
+    """``sessio.stores`` names RedisStore and PostgresStore, importing their modules on use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sessio.stores as stores\n"
+        "def loaded(): return sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('redis', 'psycopg', 'psycopg_pool') or m in ('sessio.stores.redis', "
+        "'sessio.stores.postgres'))\n"
+        "before = loaded()\n"
+        "from sessio.stores import RedisStore, PostgresStore\n"
+        "import sessio.stores.redis, sessio.stores.postgres\n"
+        "same = [RedisStore is sessio.stores.redis.RedisStore, "
+        "PostgresStore is sessio.stores.postgres.PostgresStore]\n"
+        "print(before, same, 'RedisStore' in dir(stores))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[] [True, True] True"
+    with pytest.raises(AttributeError, match="NoSuchStore"):
+        _ = sessio.stores.NoSuchStore  # type: ignore[attr-defined]

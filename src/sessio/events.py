@@ -27,6 +27,9 @@ class EventKind(str, enum.Enum):
     EXPIRED = "expired"
     EVICTED = "evicted"
     REVOKED = "revoked"
+    #: A commit found its session gone from the store (revoked, evicted, destroyed or expired
+    #: while the request held it): nothing was written and the client was told to forget it.
+    VANISHED = "vanished"
     REJECTED = "rejected"
     CORRUPT = "corrupt"
     INVALID = "invalid"  # a client-side token failed to verify (tampered, wrong key, revoked)

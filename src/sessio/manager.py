@@ -270,7 +270,8 @@ class _BaseManager(Generic[T]):
                 expires_at = policy.expires_at(meta.created_at, now)
                 principal = session.principal.key if session.principal else None
                 fields = {META: meta.dumps()}
-                yield _Op("save", session.key, Write(fields, expires_at, principal))
+                if (yield _Op("save", session.key, Write(fields, expires_at, principal))) is False:
+                    return self._vanished(session.key, principal)
                 session._committed(expires_at)
                 self._emit(EventKind.TOUCHED, session.key, principal)
                 slides = policy.rolling or policy.ttl is None
@@ -286,9 +287,13 @@ class _BaseManager(Generic[T]):
         fields, removed, replace = pending
         fields[META] = meta.dumps()
         superseded = session._superseded
-        write = Write(fields, expires_at, principal, removed, replace, superseded)
+        # A stored session's full rewrite (resave, save_uninitialized) takes over its own
+        # record: like a rotation, it applies only if that record is still there.
+        takes_over = superseded or (session.key if replace and not session.is_new else None)
+        write = Write(fields, expires_at, principal, removed, replace, takes_over)
         was_new, auth_change = session.is_new, session.auth_change
-        yield _Op("save", session.key, write)
+        if (yield _Op("save", session.key, write)) is False:
+            return self._vanished(takes_over or session.key, principal)
         session._committed(expires_at)
         self._announce(session.key, principal, was_new, superseded, auth_change)
         self._emit(EventKind.SAVED, session.key, principal, fields=len(fields), replace=replace)
@@ -296,6 +301,13 @@ class _BaseManager(Generic[T]):
         action = CommitAction.SET if send else CommitAction.NONE
         cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)
         return Commit(action, session.id, expires_at, True, cookie_end)
+
+    def _vanished(self, key: str, principal: str | None) -> Commit:
+        # Revoked, evicted, destroyed or expired while this request held it: the store wrote
+        # nothing (a session that is gone stays gone), and the client forgets its token. The
+        # check is ``is False``: a store written before save() reported it returns None.
+        self._emit(EventKind.VANISHED, key, principal)
+        return Commit(CommitAction.CLEAR)
 
     def _announce(
         self,
@@ -435,7 +447,11 @@ class SessionManager(_BaseManager[Any]):
         return await self._drive(self._load_flow(token, ip, user_agent))
 
     async def commit(self, session: Session) -> Commit:
-        """Write what the request changed, in one store call; see :class:`Commit`."""
+        """Write what the request changed, in one store call; see :class:`Commit`.
+
+        A session revoked, evicted or expired while the request held it is not written back:
+        the commit says :attr:`CommitAction.CLEAR` and emits ``vanished``.
+        """
         return await self._drive(self._commit_flow(session))
 
     async def destroy(self, session: Session) -> None:

@@ -2,8 +2,8 @@
 
 Each process writes its own keys (and removes some of them) in the shared session through
 ``SyncSessionManager`` on RedisStore or PostgresStore; at the end every key written and not
-removed is there, and no removed key came back. The ASGI-level multi-process proof
-(``test_multiprocess.py``) comes with the middleware.
+removed is there, and no removed key came back. The same proof through the ASGI middleware
+and two uvicorn servers is ``test_multiprocess.py``.
 """
 
 from __future__ import annotations

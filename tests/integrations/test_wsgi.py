@@ -585,3 +585,11 @@ def test_a_client_side_store_needs_no_secret_key_and_round_trips() -> None:
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     third = call(mw, "GET", "/get", headers={"Cookie": f"sessio={tampered}"})
     assert json.loads(third.body) == {}
+
+
+def test_vary_names_every_header_that_may_carry_the_session() -> None:
+    policy = DEV.replace(transports=("cookie", "header"))
+    mw = middleware(policy=policy)
+    token = cookie_of(call(mw, "GET", "/set?a=1"))
+    read = call(mw, "GET", "/get", headers={"Cookie": f"sessio={token}"})
+    assert read.header("vary") == ["Cookie, X-Session-ID"]

@@ -111,9 +111,9 @@ class SpyStore(MemoryStore):
         self.calls.append("load")
         return super().load_sync(key)
 
-    def save_sync(self, key: str, write: Write) -> None:
+    def save_sync(self, key: str, write: Write) -> bool:
         self.calls.append("save")
-        super().save_sync(key, write)
+        return super().save_sync(key, write)
 
     def delete_sync(self, key: str) -> bool:
         self.calls.append("delete")
@@ -132,7 +132,7 @@ class DownStore(MemoryStore):
             raise StoreUnavailable("connection refused")
         return super().load_sync(key)
 
-    def save_sync(self, key: str, write: Write) -> None:
+    def save_sync(self, key: str, write: Write) -> bool:
         if self.fail_save:
             raise StoreUnavailable("connection refused")
-        super().save_sync(key, write)
+        return super().save_sync(key, write)

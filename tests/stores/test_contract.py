@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 from sessio import (
+    CommitAction,
     ConcurrencyPolicy,
     EventKind,
     Policy,
     Principal,
+    Session,
     SessionEvent,
     SessionManager,
     SyncSessionManager,
@@ -123,21 +125,80 @@ async def test_delta_extends_expiry(ops: Ops) -> None:
 
 async def test_delta_never_resurrects_a_missing_record(ops: Ops) -> None:
     k = key()
-    await ops("save", k, write({"d:a": "1"}))
+    assert await ops("save", k, write({"d:a": "1"})) is False
     assert await ops("load", k) is None
-    await ops("save", k, write({"d:a": "1"}, replace=True))
+    assert await ops("save", k, write({"d:a": "1"}, replace=True)) is True
     await ops("delete", k)
-    await ops("save", k, write({"d:b": "2"}))
+    assert await ops("save", k, write({"d:b": "2"}, principal="user:d")) is False
     assert await ops("load", k) is None
+    assert await ops("principal_records", "user:d") == []
+
+
+async def test_save_reports_that_each_kind_of_write_applied(ops: Ops) -> None:
+    k, rotated = key(), key()
+    assert await ops("save", k, write({"d:a": "1"}, replace=True)) is True  # create
+    assert await ops("save", k, write({"d:b": "2"}, removed={"d:a"})) is True  # delta
+    rewrite = write({"d:c": "3"}, principal="user:w", replace=True, supersedes=k)
+    assert await ops("save", k, rewrite) is True
+    assert dict((await ops("load", k)).fields) == {"d:c": "3"}
+    rotation = write({"d:c": "3"}, principal="user:w", replace=True, supersedes=k)
+    assert await ops("save", rotated, rotation) is True
+    assert [r.key for r in await ops("principal_records", "user:w")] == [rotated]
 
 
 async def test_supersedes_deletes_the_old_record_in_the_same_write(ops: Ops) -> None:
     old, new = key(), key()
     await ops("save", old, write({"d:a": "1"}, principal="user:7", replace=True))
-    await ops("save", new, write({"d:a": "1"}, principal="user:7", replace=True, supersedes=old))
+    rotation = write({"d:a": "1"}, principal="user:7", replace=True, supersedes=old)
+    assert await ops("save", new, rotation) is True
     assert await ops("load", old) is None
     assert (await ops("load", new)) is not None
     assert [r.key for r in await ops("principal_records", "user:7")] == [new]
+
+
+@pytest.mark.parametrize("gone", ["deleted", "expired", "never stored"])
+async def test_a_rotation_whose_superseded_record_is_gone_writes_nothing(
+    ops: Ops, gone: str
+) -> None:
+    old, new = key(), key()
+    if gone != "never stored":
+        ttl = -5 if gone == "expired" else LIVE
+        await ops("save", old, write({"d:a": "1"}, ttl=ttl, principal="user:8", replace=True))
+    if gone == "deleted":
+        await ops("delete", old)  # revoked while the request that rotates it was in flight
+    rotation = write({"d:a": "1"}, principal="user:8", replace=True, supersedes=old)
+    assert await ops("save", new, rotation) is False
+    assert await ops("load", new) is None
+    assert await ops("load", old) is None
+    assert await ops("principal_records", "user:8") == []
+    assert await ops("count") == 0
+
+
+async def test_a_rewrite_of_a_record_that_is_gone_writes_nothing(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:a": "1"}, principal="user:9", replace=True))
+    await ops("delete", k)
+    rewrite = write({"d:a": "1", "d:b": "2"}, principal="user:9", replace=True, supersedes=k)
+    assert await ops("save", k, rewrite) is False
+    assert await ops("load", k) is None
+    assert await ops("principal_records", "user:9") == []
+
+
+async def test_a_plain_replace_creates_whatever_was_there(ops: Ops) -> None:
+    k = key()
+    assert await ops("save", k, write({"d:a": "1"}, replace=True)) is True
+    await ops("delete", k)
+    assert await ops("save", k, write({"d:b": "2"}, replace=True)) is True
+    assert dict((await ops("load", k)).fields) == {"d:b": "2"}
+
+
+async def test_a_delta_ignores_supersedes(ops: Ops) -> None:
+    k, other = key(), key()
+    await ops("save", k, write({"d:a": "1"}, replace=True))
+    await ops("save", other, write({"d:a": "1"}, replace=True))
+    assert await ops("save", k, write({"d:b": "2"}, supersedes=other)) is True
+    assert await ops("load", other) is not None
+    assert dict((await ops("load", k)).fields) == {"d:a": "1", "d:b": "2"}
 
 
 async def test_delete_reports_whether_it_removed_something(ops: Ops) -> None:
@@ -337,6 +398,100 @@ async def test_manager_cleanup_removes_what_expired(
     assert removed == (0 if backend.native_ttl else 1)
     assert await ops("count") == 1
     assert not (await m("load", token)).is_new
+
+
+# -- a session revoked while a request holds it stays gone ------------------------------------------
+
+
+def _step_up(session: Session) -> None:
+    session.login(Principal("ada", roles=["admin"]))  # a privilege change rotates the ID
+
+
+def _regenerate(session: Session) -> None:
+    session.regenerate()
+
+
+def _delta(session: Session) -> None:
+    session["cart"] = ["apple"]
+
+
+def _nothing(session: Session) -> None:
+    pass
+
+
+@pytest.mark.parametrize("revoke", ["revoke_all", "revoke"])
+@pytest.mark.parametrize(
+    ("change", "policy", "idle"),
+    [
+        pytest.param(_step_up, Policy(), 0, id="rotation-at-login"),
+        pytest.param(_regenerate, Policy(), 0, id="regenerate"),
+        pytest.param(_nothing, Policy(resave=True), 0, id="resave"),
+        pytest.param(_delta, Policy(), 0, id="delta"),
+        pytest.param(_nothing, Policy(), 120, id="touch"),
+    ],
+)
+async def test_a_session_revoked_in_flight_is_not_brought_back(
+    ops: Ops, clock: Any, change: Any, policy: Policy, idle: float, revoke: str
+) -> None:
+    m = Managers(ops.store, ops.mode, policy, clock)
+    s = await m("load", None)
+    s.login(Principal("ada"))
+    token = (await m("commit", s)).token
+    clock.advance(idle)  # past refresh_interval: the commit of an unchanged session touches it
+    in_flight = await m("load", token)
+    stored_key = in_flight.key
+    change(in_flight)
+    if revoke == "revoke_all":  # "log out everywhere", meanwhile
+        assert await m("revoke_all", "ada") == 1
+    else:  # the device list's "sign out this device"
+        assert await m("revoke", stored_key, principal="ada") is True
+    commit = await m("commit", in_flight)
+    assert commit.action is CommitAction.CLEAR
+    assert commit.token is None
+    assert not commit.wrote
+    assert m.kinds()[-1] is EventKind.VANISHED
+    assert EventKind.SAVED not in m.kinds()[-2:]
+    assert await ops("count") == 0
+    assert await m("sessions_of", "ada") == []
+    for t in (token, in_flight.id):
+        assert (await m("load", t)).is_new
+
+
+async def test_a_session_evicted_in_flight_is_not_brought_back(ops: Ops, clock: Any) -> None:
+    policy = Policy(concurrency=ConcurrencyPolicy(max_sessions_per_principal=1))
+    m = Managers(ops.store, ops.mode, policy, clock)
+    first = await m("load", None)
+    first.login(Principal("eve"))
+    token = (await m("commit", first)).token
+    in_flight = await m("load", token)
+    in_flight["cart"] = ["apple"]
+    clock.advance(1)
+    second = await m("load", None)  # another device logs in and evicts the first
+    second.login(Principal("eve"))
+    second_token = (await m("commit", second)).token
+    assert (await m("commit", in_flight)).action is CommitAction.CLEAR
+    assert [i.key for i in await m("sessions_of", "eve")] == [second.key]
+    assert (await m("load", token)).is_new
+    assert not (await m("load", second_token)).is_new
+
+
+async def test_a_session_that_is_still_there_commits_as_usual(ops: Ops, clock: Any) -> None:
+    m = Managers(ops.store, ops.mode, Policy(resave=True), clock)
+    s = await m("load", None)
+    s.login(Principal("ada"))
+    token = (await m("commit", s)).token
+    for change in (_nothing, _delta, _regenerate, _step_up):
+        s = await m("load", token)
+        change(s)
+        commit = await m("commit", s)
+        assert commit.action in (CommitAction.SET, CommitAction.NONE)
+        assert commit.wrote
+        token = commit.token
+    assert EventKind.VANISHED not in m.kinds()
+    final = await m("load", token)
+    assert final["cart"] == ["apple"]
+    assert final.principal == Principal("ada", roles=["admin"])
+    assert [i.key for i in await m("sessions_of", "ada")] == [final.key]
 
 
 # -- concurrency -----------------------------------------------------------------------------------

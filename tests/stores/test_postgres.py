@@ -149,6 +149,8 @@ async def test_round_trips_per_operation(traced: tuple[PostgresStore, Trace]) ->
                 assert await call("load", key()) is None
             with trace.measure(f"{mode} save delta", results):
                 await call("save", k, write({"d:b": "2"}, removed={"d:a"}))
+            with trace.measure(f"{mode} save rewrite (resave)", results):
+                await call("save", k, write({"d:b": "2"}, replace=True, supersedes=k))
             with trace.measure(f"{mode} save login: replace+principal+supersedes", results):
                 await call(
                     "save", k2, write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k)
@@ -160,7 +162,8 @@ async def test_round_trips_per_operation(traced: tuple[PostgresStore, Trace]) ->
         report.update(results)
     _report("PostgresStore round trips (8th run of each statement):", report)
     assert report["sync save login: replace+principal+supersedes"][1] == ["WITH"]
-    assert report["async save delta"][1] == ["WITH"]
+    assert report["async save delta"][1] == ["UPDATE"]
+    assert report["async save rewrite (resave)"][1] == ["UPDATE"]
 
 
 async def test_round_trips_through_the_manager(traced: tuple[PostgresStore, Trace]) -> None:

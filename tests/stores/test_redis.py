@@ -126,7 +126,13 @@ async def test_round_trips_per_operation(
                 await call("save", k, write({"d:b": "2"}, removed={"d:a"}))
             with meter.measure(f"{mode} save login: replace+principal+supersedes", results):
                 w = write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k)
-                await call("save", k2, w)
+                assert await call("save", k2, w) is True
+            with meter.measure(f"{mode} save rotation of a revoked session (refused)", results):
+                w = write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k)
+                assert await call("save", key(), w) is False
+            with meter.measure(f"{mode} save rewrite (resave)", results):
+                w = write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k2)
+                assert await call("save", k2, w) is True
             with meter.measure(f"{mode} save delta with principal", results):
                 await call("save", k2, write({"d:c": "3"}, principal="user:r"))
             with meter.measure(f"{mode} delete", results):
@@ -385,6 +391,9 @@ def test_url_query_carries_the_prefix() -> None:
     assert isinstance(cluster, RedisStore)
     assert (cluster.cluster, cluster.prefix) == (True, "x:")
     assert RedisStore("rediss+cluster://h:7000").cluster
+    tls = store_from_url("rediss+cluster://h:7000?prefix=t:")
+    assert isinstance(tls, RedisStore)
+    assert (tls.cluster, tls.prefix, tls._client_url()) == (True, "t:", "rediss://h:7000")
 
 
 def test_the_cli_on_redis(capsys: pytest.CaptureFixture[str]) -> None:

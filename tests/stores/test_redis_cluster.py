@@ -123,8 +123,13 @@ def test_round_trips_and_order_on_a_cluster(
     cstore.load_sync(anonymous)
     seen["load"] = batches.take()
     login = write({"d:b": "2"}, ttl=600, principal="user:c", replace=True, supersedes=anonymous)
-    cstore.save_sync(user, login)
+    assert cstore.save_sync(user, login) is True
     seen["login: replace + principal + supersedes"] = batches.take()
+    assert cstore.save_sync(key(), login) is False  # its superseded record is gone now
+    seen["rotation of a revoked session (refused)"] = batches.take()
+    resave = write({"d:b": "2"}, ttl=600, principal="user:c", replace=True, supersedes=user)
+    assert cstore.save_sync(user, resave) is True
+    seen["rewrite (resave)"] = batches.take()
     cstore.save_sync(user, write({"d:c": "3"}, ttl=900, principal="user:c"))
     seen["delta with principal, within the filed score"] = batches.take()
     cstore.save_sync(user, write({"d:c": "3"}, ttl=86_400, principal="user:c"))
@@ -138,6 +143,10 @@ def test_round_trips_and_order_on_a_cluster(
     assert seen["load"] == [["HGETALL"]]
     # The old record goes and the index is written before the record names the principal.
     assert seen["login: replace + principal + supersedes"] == [["DEL", "register"], ["save"]]
+    # A rotation writes the new record only if the DEL removed the old one.
+    assert seen["rotation of a revoked session (refused)"] == [["DEL", "register"]]
+    # A rewrite (resave) of a session filed under the same principal: the script checks its score.
+    assert seen["rewrite (resave)"] == [["save"]]
     assert seen["delta with principal, within the filed score"] == [["save"]]
     assert seen["delta with principal, past the filed score"] == [
         ["save"],
@@ -163,7 +172,7 @@ def test_the_save_script_refuses_an_unfiled_principal(cstore: RedisStore) -> Non
     cstore.save_sync(k, write({"d:a": "1"}, replace=True))
     client = cstore._sync()
     exp = time.time() + 60
-    argv = ["0", "0", "1", "user:x", k, repr(exp), str(int(exp * 1000)), "", 1, "d:b", "2"]
+    argv = ["0", "delta", "1", "user:x", k, repr(exp), str(int(exp * 1000)), "", 1, "d:b", "2"]
     script = client.register_script(_redis_lua.SAVE.body)
     assert script(keys=[cstore._rec(k)], args=argv, client=client) == -1
     assert dict(cstore.load_sync(k).fields) == {"d:a": "1"}

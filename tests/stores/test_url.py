@@ -93,5 +93,5 @@ def test_the_unknown_scheme_error_lists_the_known_ones() -> None:
 def test_server_stores_are_registered_lazily() -> None:
     """Their modules (and drivers) are imported only when such a URL is used."""
     assert SCHEMES["redis"] == SCHEMES["rediss"] == "sessio.stores.redis:RedisStore"
-    assert SCHEMES["redis+cluster"] == "sessio.stores.redis:RedisStore"
+    assert SCHEMES["redis+cluster"] == SCHEMES["rediss+cluster"] == "sessio.stores.redis:RedisStore"
     assert SCHEMES["postgresql"] == SCHEMES["postgres"] == "sessio.stores.postgres:PostgresStore"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from ..transports.base import BearerTransport, CookieTransport, HeaderTransport, Transport
-from ._common import forwarded_ip, forwarded_origin
+from ._common import forwarded_ip, forwarded_origin, with_vary
 from ._types import Message, Receive, Scope, Send
 
 __all__ = [
@@ -19,7 +18,6 @@ __all__ = [
     "read_body",
     "replay",
     "send_json",
-    "vary_name",
 ]
 
 BodyState = Literal["complete", "too_large", "disconnected"]
@@ -136,32 +134,13 @@ def add_vary(
     headers: list[tuple[bytes, bytes]], names: tuple[str, ...]
 ) -> list[tuple[bytes, bytes]]:
     """``headers`` with ``names`` in ``Vary``, merged into an existing one, never repeated."""
-    present: set[str] = set()
-    index = None
     for i, (name, value) in enumerate(headers):
         if name.lower() == b"vary":
-            present.update(v.strip().lower() for v in value.decode("latin-1").split(","))
-            index = i if index is None else index
-    if "*" in present:
-        return headers
-    missing = [n for n in names if n.lower() not in present]
-    if not missing:
-        return headers
-    out = list(headers)
-    if index is None:
-        out.append((b"vary", ", ".join(missing).encode("latin-1")))
-    else:
-        name, value = out[index]
-        out[index] = (name, value + b", " + ", ".join(missing).encode("latin-1"))
-    return out
-
-
-def vary_name(transport: Transport) -> str | None:
-    """The request header a response varies on when ``transport`` may carry the session."""
-    if isinstance(transport, CookieTransport):
-        return "Cookie"
-    if isinstance(transport, BearerTransport):
-        return "Authorization"
-    if isinstance(transport, HeaderTransport):
-        return transport.name
-    return None
+            merged = with_vary(value.decode("latin-1"), names)
+            if merged is None:
+                return headers
+            out = list(headers)
+            out[i] = (name, merged.encode("latin-1"))
+            return out
+    merged = with_vary(None, names)
+    return headers if merged is None else [*headers, (b"vary", merged.encode("latin-1"))]

@@ -31,6 +31,8 @@ __all__ = [
     "forwarded_value",
     "presented",
     "transport_name",
+    "vary_names",
+    "with_vary",
 ]
 
 #: The scope/environ key naming the transport that carried the request's session token.
@@ -132,3 +134,27 @@ def emit_csrf_failed(manager: Any, session: Session, reason: str, **detail: Any)
         EventKind.CSRF_FAILED, key, principal, manager.clock(), {"reason": reason, **detail}
     )
     manager.events.emit(event)
+
+
+def vary_names(transports: Sequence[Transport]) -> tuple[str, ...]:
+    """The request headers a response varies on when these transports may carry the session."""
+    names: list[str] = []
+    for transport in transports:
+        if isinstance(transport, CookieTransport):
+            names.append("Cookie")
+        elif isinstance(transport, BearerTransport):
+            names.append("Authorization")
+        elif isinstance(transport, HeaderTransport):
+            names.append(transport.name)
+    return tuple(dict.fromkeys(names))
+
+
+def with_vary(current: str | None, names: Sequence[str]) -> str | None:
+    """The ``Vary`` value that adds ``names`` to ``current``, or ``None`` if nothing is missing."""
+    present = {v.strip().lower() for v in current.split(",")} if current else set()
+    if "*" in present:
+        return None
+    missing = [n for n in names if n.lower() not in present]
+    if not missing:
+        return None
+    return ", ".join([current, *missing] if current else missing)

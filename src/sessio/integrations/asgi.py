@@ -82,6 +82,7 @@ from ._common import (
     emit_csrf_failed,
     error_json,
     transport_name,
+    vary_names,
 )
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .csrf import SAFE_METHODS, CSRFOptions, check_origin, check_request, form_token, is_form
@@ -198,8 +199,7 @@ class SessionMiddleware:
         self.trust_forwarded = trust_forwarded
         self.on_error = on_error
         self._cookies = any(isinstance(t, CookieTransport) for t in self.transports)
-        names = [_asgi.vary_name(t) for t in self.transports]
-        self._vary = tuple(dict.fromkeys(n for n in names if n is not None))
+        self._vary = vary_names(self.transports)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.manager!r})"

@@ -44,6 +44,8 @@ from ._common import (
     forwarded_ip,
     forwarded_origin,
     transport_name,
+    vary_names,
+    with_vary,
 )
 from .csrf import SAFE_METHODS, CSRFOptions, check_request, form_token, is_form
 
@@ -110,14 +112,16 @@ def _error_answer(error: SessionError) -> tuple[str, list[tuple[str, str]], byte
     return status, headers, body
 
 
-def _with_vary_cookie(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _with_vary(headers: list[tuple[str, str]], names: tuple[str, ...]) -> list[tuple[str, str]]:
     for i, (name, value) in enumerate(headers):
         if name.lower() == "vary":
-            tokens = {token.strip().lower() for token in value.split(",")}
-            if not tokens & {"cookie", "*"}:
-                headers[i] = (name, f"{value}, Cookie")
+            merged = with_vary(value, names)
+            if merged is not None:
+                headers[i] = (name, merged)
             return headers
-    headers.append(("Vary", "Cookie"))
+    merged = with_vary(None, names)
+    if merged is not None:
+        headers.append(("Vary", merged))
     return headers
 
 
@@ -216,6 +220,7 @@ class SessionMiddleware:
         if transports is None:
             transports = transports_for(self.policy, secret_key, raw=manager.seals_tokens)
         self.transports = list(transports)
+        self.vary = vary_names(self.transports)
         if not self.transports:
             raise ConfigurationError("at least one transport is required")
         self.csrf = csrf if self.policy.csrf else None
@@ -347,7 +352,7 @@ class _Exchange:
             return _discard  # the app's later calls meet an answer already given
         headers = [*headers, *self.extra]
         if self.vary:
-            headers = _with_vary_cookie(headers)
+            headers = _with_vary(headers, self.mw.vary)
         self.started = True
         if exc_info is not None:
             return self.start_response(status, headers, exc_info)

@@ -1,6 +1,13 @@
-"""Session stores behind one contract (:class:`Store`), client-side stores, :func:`store_from_url`."""
+"""Session stores behind one contract (:class:`Store`), client-side stores, :func:`store_from_url`.
+
+``RedisStore`` and ``PostgresStore`` are imported on first use, so ``import sessio.stores``
+imports neither redis nor psycopg.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .base import Record, Store, Write
 from .client import ClientSideStore
@@ -13,6 +20,10 @@ from .signed import SignedCookieStore
 from .sqlite import SQLiteStore
 from .url import store_from_url
 
+if TYPE_CHECKING:
+    from .postgres import PostgresStore
+    from .redis import RedisStore
+
 __all__ = [
     "ClientSideStore",
     "EncryptedCookieStore",
@@ -20,10 +31,28 @@ __all__ = [
     "FileStore",
     "JWTStore",
     "MemoryStore",
+    "PostgresStore",
     "Record",
+    "RedisStore",
     "SQLiteStore",
     "SignedCookieStore",
     "Store",
     "Write",
     "store_from_url",
 ]
+
+#: Stores whose driver is an optional dependency: name -> the module that defines it.
+_LAZY = {"PostgresStore": ".postgres", "RedisStore": ".redis"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -72,25 +72,32 @@ local function chunked(cmd, key, list, first, last, extra)
 end
 """
 
-#: Apply one Write to a session record. Returns 1 (applied), 0 (a delta on a missing record:
-#: nothing written) or -1 (cluster mode: the principal index must be registered first; nothing
-#: written).
+#: Apply one Write to a session record. Returns 1 (applied), 0 (the record, or the superseded
+#: one, is gone: nothing written) or -1 (cluster mode: the principal index must be registered
+#: first; nothing written).
 #: KEYS[1] record; atomic mode: KEYS[2] principal index (or the record again), KEYS[3] superseded
-#: record (optional).
-#: ARGV: atomic, replace, has_principal, principal, member, expires_at, expires_ms, registered,
-#: number of fields set n, n name/value pairs, then the names to remove.
+#: record (optional: the write then applies only if it exists, and deletes it).
+#: ARGV: atomic, mode, has_principal, principal, member, expires_at, expires_ms, registered,
+#: number of fields set n, n name/value pairs, then the names to remove. The mode is 'delta' or
+#: 'rewrite' (both need the record to exist) or 'create'.
 SAVE = Script(
     "save",
     _PRELUDE
     + """
 local rec = KEYS[1]
-local atomic, replace, has_principal = ARGV[1] == '1', ARGV[2] == '1', ARGV[3] == '1'
+local atomic, mode, has_principal = ARGV[1] == '1', ARGV[2], ARGV[3] == '1'
+local replace = mode ~= 'delta'
 local principal, member, exp, exp_ms, registered = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local nset = tonumber(ARGV[9])
 
-if atomic and KEYS[3] then redis.call('DEL', KEYS[3]) end
+-- A rotation or a rewrite takes over a record only if it is still there: one revoked (or
+-- evicted, or expired) meanwhile stays gone.
+if atomic and KEYS[3] then
+  if redis.call('TYPE', KEYS[3])['ok'] ~= 'hash' then return 0 end
+  redis.call('DEL', KEYS[3])
+end
 local kind = redis.call('TYPE', rec)['ok']
-if not replace and kind ~= 'hash' then return 0 end
+if mode ~= 'create' and kind ~= 'hash' then return 0 end
 local now = now_ms()
 if tonumber(exp_ms) <= now then
   redis.call('DEL', rec)

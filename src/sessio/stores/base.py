@@ -10,12 +10,21 @@ What a store must implement, async and sync (the sync twin carries a ``_sync`` s
     The live record, or ``None`` for a miss, an expired record or one that cannot be decoded.
     One round trip on network stores.
 ``save(key, write)``
-    Apply a :class:`Write` atomically, in one round trip: with ``write.replace`` the record
-    becomes exactly ``write.fields`` (created if missing); otherwise only ``write.fields`` are
-    set and ``write.removed`` dropped, and a *missing* record stays missing (a delta never
-    resurrects a session that was destroyed or revoked meanwhile). ``write.supersedes`` names
-    a record to delete in the same operation (ID rotation). The principal index follows
-    ``write.principal``.
+    Apply a :class:`Write` atomically, in one round trip, and return whether it applied. No
+    write may bring back a session that was revoked, evicted, destroyed or expired meanwhile:
+
+    * a *delta* (``write.replace`` false) sets ``write.fields`` and drops ``write.removed`` on
+      the live record under ``key``; if there is none, nothing is written and ``False`` is
+      returned;
+    * a *replace* that names ``write.supersedes`` applies only if the live record under
+      ``supersedes`` still exists: that record is deleted and ``key`` becomes exactly
+      ``write.fields``, in one atomic step; otherwise nothing is written and ``False`` is
+      returned. ``supersedes`` is the previous key on ID rotation, or ``key`` itself for a
+      forced rewrite of a stored session ("rewrite it only if it is still there");
+    * a *replace* without ``supersedes`` is a plain create (a new session): it always applies.
+
+    ``supersedes`` means nothing in a delta, and stores ignore it there. The principal index
+    follows ``write.principal``.
 ``delete(key)``
     Remove the record and its index entry; ``True`` if it existed.
 ``principal_records(principal)``
@@ -60,7 +69,11 @@ class Record:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Write:
-    """One commit, as a store applies it in a single atomic operation."""
+    """One commit, as a store applies it in a single atomic operation.
+
+    A delta (``replace=False``) changes a record only if it exists; a replace creates one, or,
+    naming ``supersedes``, takes over a record only if it exists (see :meth:`Store.save`).
+    """
 
     fields: Mapping[str, str]
     expires_at: float
@@ -87,8 +100,8 @@ class Store(abc.ABC):
         """The live record under ``key``, or ``None``."""
 
     @abc.abstractmethod
-    async def save(self, key: str, write: Write) -> None:
-        """Apply ``write`` to the record under ``key``, atomically."""
+    async def save(self, key: str, write: Write) -> bool:
+        """Apply ``write`` to the record under ``key``, atomically; whether it applied."""
 
     @abc.abstractmethod
     async def delete(self, key: str) -> bool:
@@ -124,7 +137,7 @@ class Store(abc.ABC):
         """Sync twin of :meth:`load`."""
 
     @abc.abstractmethod
-    def save_sync(self, key: str, write: Write) -> None:
+    def save_sync(self, key: str, write: Write) -> bool:
         """Sync twin of :meth:`save`."""
 
     @abc.abstractmethod
@@ -179,8 +192,8 @@ class LocalStore(Store):
     async def load(self, key: str) -> Record | None:
         return self.load_sync(key)
 
-    async def save(self, key: str, write: Write) -> None:
-        self.save_sync(key, write)
+    async def save(self, key: str, write: Write) -> bool:
+        return self.save_sync(key, write)
 
     async def delete(self, key: str) -> bool:
         return self.delete_sync(key)

@@ -123,8 +123,8 @@ class EncryptedStore(Store):
     async def load(self, key: str) -> Record | None:
         return self._open(await self.inner.load(key))
 
-    async def save(self, key: str, write: Write) -> None:
-        await self.inner.save(key, self._seal(key, write))
+    async def save(self, key: str, write: Write) -> bool:
+        return await self.inner.save(key, self._seal(key, write))
 
     async def delete(self, key: str) -> bool:
         return await self.inner.delete(key)
@@ -152,8 +152,8 @@ class EncryptedStore(Store):
     def load_sync(self, key: str) -> Record | None:
         return self._open(self.inner.load_sync(key))
 
-    def save_sync(self, key: str, write: Write) -> None:
-        self.inner.save_sync(key, self._seal(key, write))
+    def save_sync(self, key: str, write: Write) -> bool:
+        return self.inner.save_sync(key, self._seal(key, write))
 
     def delete_sync(self, key: str) -> bool:
         return self.inner.delete_sync(key)

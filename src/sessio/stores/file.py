@@ -159,10 +159,14 @@ class FileStore(LocalStore):
             else Record(key, data["fields"], data["expires_at"], data["principal"])
         )
 
-    def save_sync(self, key: str, write: Write) -> None:
+    def save_sync(self, key: str, write: Write) -> bool:
         with self._locked():
-            if write.supersedes is not None:
-                self._remove(write.supersedes)
+            old = write.supersedes if write.replace else None
+            if old is not None:
+                if not self.exists_sync(old):
+                    return False  # revoked, evicted or expired meanwhile: stays gone
+                if old != key:
+                    self._remove(old)
             try:
                 current = self._own(key, self._read(key))
             except RecordCorrupt:
@@ -171,7 +175,7 @@ class FileStore(LocalStore):
                 fields = dict(write.fields)
             else:
                 if current is None or current["expires_at"] <= self.clock():
-                    return
+                    return False
                 fields = dict(current["fields"])
                 fields.update(write.fields)
                 for name in write.removed:
@@ -183,6 +187,7 @@ class FileStore(LocalStore):
                 "key": key,
             }
             self._write(key, data, None if current is None else current["principal"])
+            return True
 
     def delete_sync(self, key: str) -> bool:
         with self._locked():

@@ -93,21 +93,24 @@ class MemoryStore(LocalStore):
             self._records.move_to_end(key)
             return record
 
-    def save_sync(self, key: str, write: Write) -> None:
+    def save_sync(self, key: str, write: Write) -> bool:
         with self._lock:
-            if write.supersedes is not None:
-                self._drop(write.supersedes)
             if write.replace:
+                if write.supersedes is not None:
+                    if self._live(write.supersedes) is None:
+                        return False  # revoked, evicted or expired meanwhile: stays gone
+                    self._drop(write.supersedes)
                 fields = dict(write.fields)
             else:
                 current = self._live(key)
                 if current is None:
-                    return
+                    return False
                 fields = dict(current.fields)
                 fields.update(write.fields)
                 for name in write.removed:
                     fields.pop(name, None)
             self._put(Record(key, fields, write.expires_at, write.principal))
+            return True
 
     def delete_sync(self, key: str) -> bool:
         with self._lock:

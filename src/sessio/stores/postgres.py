@@ -16,8 +16,10 @@ or ``sessio migrate``)::
 A delta commit is one ``UPDATE ... SET fields = (fields || $patch) - $removed ... WHERE key = $1
 AND expires_at > $now``: PostgreSQL serialises concurrent commits on the row and re-applies the
 merge to the newest version, so parallel requests never lose each other's keys, and a missing
-or expired record stays missing. A replace is an upsert. A superseded record is deleted by a
-data-modifying CTE of the same statement.
+or expired record stays missing. A new session is an upsert. A rotation is one statement whose
+data-modifying CTE deletes the superseded row and whose ``INSERT`` selects from what it deleted:
+if the row was revoked meanwhile (a concurrent ``DELETE`` wins the row lock), nothing is written.
+A forced rewrite of a stored session is an ``UPDATE`` of the live row, so it is conditional too.
 
 Connections are autocommit, so every operation is one round trip (a ``BEGIN`` would be another),
 and statements are not prepared server-side (preparing costs a round trip of its own; these
@@ -56,15 +58,27 @@ _SCHEMA = [
 
 _SQL = {
     "load": "SELECT fields, expires_at, principal FROM {table} WHERE key = %s AND expires_at > %s",
-    "replace": (
-        "WITH superseded AS (DELETE FROM {table} WHERE key = %(old)s) "
+    "create": (
         "INSERT INTO {table} (key, fields, expires_at, principal) "
         "VALUES (%(key)s, %(fields)s, %(expires_at)s, %(principal)s) "
         "ON CONFLICT (key) DO UPDATE SET fields = EXCLUDED.fields, "
         "expires_at = EXCLUDED.expires_at, principal = EXCLUDED.principal"
     ),
+    # The new row is selected from what the CTE deleted: no live superseded row, no insert.
+    "rotate": (
+        "WITH superseded AS (DELETE FROM {table} WHERE key = %(old)s AND expires_at > %(now)s "
+        "RETURNING 1) "
+        "INSERT INTO {table} (key, fields, expires_at, principal) "
+        "SELECT %(key)s::text, %(fields)s::jsonb, %(expires_at)s::float8, %(principal)s::text "
+        "FROM superseded "
+        "ON CONFLICT (key) DO UPDATE SET fields = EXCLUDED.fields, "
+        "expires_at = EXCLUDED.expires_at, principal = EXCLUDED.principal"
+    ),
+    "rewrite": (
+        "UPDATE {table} SET fields = %(fields)s, expires_at = %(expires_at)s, "
+        "principal = %(principal)s WHERE key = %(key)s AND expires_at > %(now)s"
+    ),
     "delta": (
-        "WITH superseded AS (DELETE FROM {table} WHERE key = %(old)s) "
         "UPDATE {table} SET fields = (fields || %(fields)s) - %(removed)s::text[], "
         "expires_at = %(expires_at)s, principal = %(principal)s "
         "WHERE key = %(key)s AND expires_at > %(now)s"
@@ -230,7 +244,9 @@ class PostgresStore(Store):
                     raise
                 except self._psycopg.OperationalError:
                     # A connection that died while idle (server restart): the pool drops it;
-                    # check the others and retry once. Every statement here is idempotent.
+                    # check the others and retry once. Every statement here is safe to repeat
+                    # (a repeated rotation finds its superseded row gone and writes nothing:
+                    # at worst the client is logged out, never a revoked session restored).
                     if attempt == 2:
                         raise
                     pool.check()
@@ -281,16 +297,20 @@ class PostgresStore(Store):
         jsonb = self._psycopg.types.json.Jsonb
         params: dict[str, Any] = {
             "key": key,
-            "old": write.supersedes if write.supersedes != key else None,
             "fields": jsonb(dict(write.fields)),
             "expires_at": float(write.expires_at),
             "principal": write.principal,
+            "now": self.clock(),
         }
-        if write.replace:
-            return _Query(self._sql["replace"], params, "rowcount")
-        params["removed"] = sorted(write.removed)
-        params["now"] = self.clock()
-        return _Query(self._sql["delta"], params, "rowcount")
+        if not write.replace:
+            params["removed"] = sorted(write.removed)
+            return _Query(self._sql["delta"], params, "rowcount")
+        if write.supersedes is None:
+            return _Query(self._sql["create"], params, "rowcount")
+        if write.supersedes == key:
+            return _Query(self._sql["rewrite"], params, "rowcount")
+        params["old"] = write.supersedes
+        return _Query(self._sql["rotate"], params, "rowcount")
 
     def _q_principal(self, principal: str) -> _Query:
         return _Query(self._sql["principal"], (principal, self.clock()), "all")
@@ -328,8 +348,8 @@ class PostgresStore(Store):
     async def load(self, key: str) -> Record | None:
         return self._record(key, await self._run(self._q_load(key)))
 
-    async def save(self, key: str, write: Write) -> None:
-        await self._run(self._q_save(key, write))
+    async def save(self, key: str, write: Write) -> bool:
+        return bool(await self._run(self._q_save(key, write)))
 
     async def delete(self, key: str) -> bool:
         return bool(await self._run(_Query(self._sql["delete"], (key,), "rowcount")))
@@ -365,8 +385,8 @@ class PostgresStore(Store):
     def load_sync(self, key: str) -> Record | None:
         return self._record(key, self._run_sync(self._q_load(key)))
 
-    def save_sync(self, key: str, write: Write) -> None:
-        self._run_sync(self._q_save(key, write))
+    def save_sync(self, key: str, write: Write) -> bool:
+        return bool(self._run_sync(self._q_save(key, write)))
 
     def delete_sync(self, key: str) -> bool:
         return bool(self._run_sync(_Query(self._sql["delete"], (key,), "rowcount")))

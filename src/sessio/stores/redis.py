@@ -16,8 +16,9 @@ The braces are Redis Cluster hash tags: each session hash lives in its own slot,
 its principal's. **What must be atomic, and what is atomic:**
 
 * **One Redis server (or a prefix holding a hash tag).** Every save is one Lua script that
-  deletes the superseded record, applies the write (a delta first checks that the record exists,
-  so it never resurrects one) and files the key in its principal's index, all atomically and in
+  checks the write may apply (a delta or a forced rewrite needs its record, a rotation the
+  superseded one: a session revoked meanwhile is never brought back), deletes the superseded
+  record, applies the write and files the key in its principal's index, all atomically and in
   one round trip. Listing a principal's sessions checks each member against its record in one
   script and drops members whose record is gone or has changed hands; so the index is exact.
   With ``prefix="{sessio}:"`` every key shares one slot, and a cluster gets the same guarantees
@@ -29,8 +30,9 @@ its principal's. **What must be atomic, and what is atomic:**
   record a principal, or an expiry past ``#i``, unless the index was written first. So a save is
   one round trip, except when it files the session in an index (login, or every few lifetimes
   of a busy session, since members are filed with headroom): then the index is written first.
-  A rotation deletes the superseded record before the new one is written (the failure this
-  ordering allows is a lost session, never two live ones). Members are only removed once their
+  A rotation deletes the superseded record before the new one is written, and writes it only if
+  that ``DEL`` removed something (a session revoked meanwhile stays gone); the failure this
+  ordering allows is a lost session, never two live ones. Members are only removed once their
   score has passed (plus a minute, for clocks that differ between nodes), which the invariant
   makes safe; stale members (deleted sessions, changed principals) are filtered out when
   listing and pruned when their score passes.
@@ -247,14 +249,21 @@ class RedisStore(Store):
             raise RecordCorrupt("a stored session is not a Redis hash")
         return self._record(key, self._io.ok(raw))
 
-    def _save_flow(self, key: str, write: Write) -> Flow[None]:
+    def _save_flow(self, key: str, write: Write) -> Flow[bool]:
         rec = self._rec(key)
         has_principal = write.principal is not None
         principal = write.principal or ""
         expires_at = float(write.expires_at)
+        old = write.supersedes if write.replace else None
+        if not write.replace:
+            mode = "delta"
+        elif old == key:
+            mode, old = "rewrite", None  # the script checks the record itself
+        else:
+            mode = "create"  # conditional on ``old`` (if any), checked below
         argv: list[Any] = [
             "1" if self.atomic else "0",
-            "1" if write.replace else "0",
+            mode,
             "1" if has_principal else "0",
             principal,
             key,
@@ -266,29 +275,31 @@ class RedisStore(Store):
         for name, value in write.fields.items():
             argv += (_stored_name(name), value)
         argv += [_stored_name(name) for name in write.removed]
-        old = write.supersedes if write.supersedes not in (None, key) else None
         if self.atomic:
             keys = [rec, self._idx(principal) if has_principal else rec]
             if old is not None:
                 keys.append(self._rec(old))
             (result,) = yield [script(lua.SAVE, keys, argv)]
-            self._io.ok(result)
-            return
+            return bool(self._io.ok(result))
         # Cluster: whatever must precede the record write goes first, in one pipelined batch.
         first: list[Cmd] = [] if old is None else [Cmd(("DEL", self._rec(old)))]
-        register = has_principal and write.replace and expires_at > time.time()
+        # A new record must be filed first; a delta or a rewrite usually is already (the script
+        # answers -1 when not, and the loop files it then).
+        register = has_principal and mode == "create" and expires_at > time.time()
         for _ in range(2):
             if register:
                 score = self._index_score(expires_at)
                 first.append(script(lua.REGISTER, [self._idx(principal)], [key, score]))
                 argv[7] = score
             if first:
-                for result in (yield first):
-                    self._io.ok(result)
-                first = []
+                replies = [self._io.ok(result) for result in (yield first)]
+                if old is not None and not replies[0]:
+                    return False  # the superseded record was revoked meanwhile: stays gone
+                old, first = None, []
             (result,) = yield [script(lua.SAVE, [rec], argv)]
-            if self._io.ok(result) != -1:
-                return
+            result = self._io.ok(result)
+            if result != -1:
+                return bool(result)
             register = True
         raise StoreUnavailable("Redis kept refusing a registered write")  # pragma: no cover
 
@@ -334,8 +345,8 @@ class RedisStore(Store):
     async def load(self, key: str) -> Record | None:
         return await self._io.run(self._load_flow(key))
 
-    async def save(self, key: str, write: Write) -> None:
-        await self._io.run(self._save_flow(key, write))
+    async def save(self, key: str, write: Write) -> bool:
+        return await self._io.run(self._save_flow(key, write))
 
     async def delete(self, key: str) -> bool:
         return await self._io.run(self._delete_flow(key))
@@ -385,8 +396,8 @@ class RedisStore(Store):
     def load_sync(self, key: str) -> Record | None:
         return self._io.run_sync(self._load_flow(key))
 
-    def save_sync(self, key: str, write: Write) -> None:
-        self._io.run_sync(self._save_flow(key, write))
+    def save_sync(self, key: str, write: Write) -> bool:
+        return self._io.run_sync(self._save_flow(key, write))
 
     def delete_sync(self, key: str) -> bool:
         return self._io.run_sync(self._delete_flow(key))

@@ -36,7 +36,8 @@ class SQLiteStore(LocalStore):
     The table (``sessio_sessions`` by default) holds one row per session: ``key`` (the SHA-256 of
     the session ID), ``fields`` (a JSON object of encoded fields), ``expires_at`` (epoch seconds,
     indexed, so :meth:`cleanup` costs what expired, not what exists) and ``principal`` (indexed,
-    for per-user listing and revocation). Delta commits are one ``UPDATE`` with ``json_patch``.
+    for per-user listing and revocation). Delta commits are one ``UPDATE`` with ``json_patch``;
+    a rotation deletes the superseded row and writes the new one in one transaction, or neither.
 
     The database runs in WAL mode, so readers never wait for a writer. One connection is shared
     by the store's threads under a lock: each statement takes microseconds, which is less than a
@@ -77,6 +78,7 @@ class SQLiteStore(LocalStore):
             "ON CONFLICT (key) DO UPDATE SET fields = excluded.fields, "
             "expires_at = excluded.expires_at, principal = excluded.principal"
         )
+        self._sql_take = f"DELETE FROM {t} WHERE key = ? AND expires_at > ?"
         self._sql_patch = (
             f"UPDATE {t} SET fields = json_patch(fields, ?), expires_at = ?, principal = ? "
             "WHERE key = ? AND expires_at > ?"
@@ -115,22 +117,28 @@ class SQLiteStore(LocalStore):
             row = db.execute(self._sql_load, (key, self.clock())).fetchone()
         return None if row is None else self._record(key, row)
 
-    def save_sync(self, key: str, write: Write) -> None:
+    def save_sync(self, key: str, write: Write) -> bool:
+        now = self.clock()
         with self._cursor() as db:
-            db.execute("BEGIN IMMEDIATE")
-            if write.supersedes is not None:
-                db.execute(f"DELETE FROM {self.table} WHERE key = ?", (write.supersedes,))
-            if write.replace:
-                fields = json.dumps(dict(write.fields), ensure_ascii=False, separators=(",", ":"))
-                db.execute(self._sql_upsert, (key, fields, write.expires_at, write.principal))
-            else:
+            if not write.replace:
+                # One statement, atomic on its own: it changes a live row or nothing.
                 patch: dict[str, str | None] = dict(write.fields)
                 patch.update(dict.fromkeys(write.removed))
                 text = json.dumps(patch, ensure_ascii=False, separators=(",", ":"))
-                db.execute(
-                    self._sql_patch, (text, write.expires_at, write.principal, key, self.clock())
+                cur = db.execute(
+                    self._sql_patch, (text, write.expires_at, write.principal, key, now)
                 )
+                return cur.rowcount > 0
+            fields = json.dumps(dict(write.fields), ensure_ascii=False, separators=(",", ":"))
+            db.execute("BEGIN IMMEDIATE")
+            if write.supersedes is not None:
+                cur = db.execute(self._sql_take, (write.supersedes, now))
+                if cur.rowcount == 0:
+                    db.execute("ROLLBACK")
+                    return False  # revoked, evicted or expired meanwhile: stays gone
+            db.execute(self._sql_upsert, (key, fields, write.expires_at, write.principal))
             db.execute("COMMIT")
+            return True
 
     def delete_sync(self, key: str) -> bool:
         with self._cursor() as db:

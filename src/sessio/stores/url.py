@@ -20,6 +20,7 @@ SCHEMES: dict[str, str] = {
     "rediss": "sessio.stores.redis:RedisStore",
     "unix": "sessio.stores.redis:RedisStore",
     "redis+cluster": "sessio.stores.redis:RedisStore",
+    "rediss+cluster": "sessio.stores.redis:RedisStore",
     "postgres": "sessio.stores.postgres:PostgresStore",
     "postgresql": "sessio.stores.postgres:PostgresStore",
 }
@@ -40,6 +41,7 @@ def store_from_url(url: str, **options: Any) -> Store:
     ``sqlite:////var/lib/app/sessions.db``        (absolute path; ``sqlite://:memory:`` too)
     ``redis://host:6379/0``, ``rediss://``        ``RedisStore`` (``pip install 'sessio[redis]'``)
     ``redis+cluster://host:7000``                 ``RedisStore`` on a Redis Cluster
+    ``rediss+cluster://host:7000``                (the same, over TLS)
     ``postgresql://user@host/db``                 ``PostgresStore`` (``'sessio[postgres]'``)
     ============================================  ==============================================
     """
