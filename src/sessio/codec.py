@@ -94,7 +94,12 @@ class Codec:
         self._encoder = json.JSONEncoder(
             ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=True
         )
+        self._encode = _fast_encoder(self._encoder)
         self._decoder = json.JSONDecoder(object_hook=self._untag)
+        # The scanner parses a whole document in C; JSONDecoder.decode() wraps it in two Python
+        # calls and two regex matches for surrounding whitespace, which sessio never writes.
+        # (typeshed does not declare the attribute JSONDecoder.__init__ sets.)
+        self._scan: Callable[[str, int], tuple[Any, int]] = self._decoder.scan_once  # type: ignore[attr-defined]
 
     def with_tags(self, *tags: Tag) -> Codec:
         """A new codec that also knows ``tags`` (which take precedence over existing ones)."""
@@ -106,7 +111,7 @@ class Codec:
     def dumps(self, value: Any, *, key: str | None = None) -> str:
         """JSON text for ``value``; raises :class:`ValueNotSerializable` naming ``key``."""
         try:
-            return self._encoder.encode(self.tag(value))
+            return self._encode(self.tag(value))
         except ValueNotSerializable as exc:
             if key is not None and exc.evidence.get("key") is None:
                 raise ValueNotSerializable(
@@ -197,7 +202,15 @@ class Codec:
     def loads(self, text: str | bytes) -> Any:
         """The value ``text`` encodes; raises :class:`RecordCorrupt` for anything malformed."""
         try:
-            return self._decoder.decode(text if isinstance(text, str) else text.decode("utf-8"))
+            if not isinstance(text, str):
+                text = text.decode("utf-8")
+            try:
+                value, end = self._scan(text, 0)
+            except StopIteration:
+                end = -1
+            if end != len(text):  # whitespace, trailing data or garbage: the full path decides
+                value = self._decoder.decode(text)
+            return value
         except RecordCorrupt:
             raise
         except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
@@ -230,6 +243,44 @@ class Codec:
             raise RecordCorrupt(f"malformed {key} tag: {exc.__class__.__name__}") from None
 
 
+def _fast_encoder(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode``, minus the C encoder that ``JSONEncoder.encode`` builds on every call.
+
+    The C encoder is built once here, without cycle markers (shared markers would not be
+    thread-safe; :meth:`Codec.tag` walks every value first, so a cycle already ends there in a
+    ``RecursionError``). Where ``_json`` is missing, or the built one disagrees with the
+    reference on a probe document, the plain ``encoder.encode`` is used.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    try:
+        chunks = make(
+            None,
+            encoder.default,
+            json.encoder.encode_basestring,
+            None,
+            encoder.key_separator,
+            encoder.item_separator,
+            encoder.sort_keys,
+            encoder.skipkeys,
+            encoder.allow_nan,
+        )
+    except TypeError:  # another interpreter's private signature
+        return encoder.encode
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    probe = {"a": [1, 2.5, 'é"\n', None, True, {"b": -0.0}], "": {}}
+    try:
+        if encode(probe) != encoder.encode(probe) or encode("x") != encoder.encode("x"):
+            return encoder.encode
+    except Exception:  # any surprise means: do not use the fast path
+        return encoder.encode
+    return encode
+
+
 def _hashable(value: Any) -> Any:
     # JSON gives lists back for tuple keys only when untagged; tagged tuples arrive as tuples.
     if isinstance(value, (list, dict)):
@@ -250,3 +301,9 @@ def _plain(value: Any) -> Any:
 
 
 default_codec = Codec()
+
+#: Compact JSON for data known to be plain (str keys, JSON scalars): no tagging walk needed.
+#: Session metadata is written with it on every commit.
+dumps_plain: Callable[[Any], str] = _fast_encoder(
+    json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+)

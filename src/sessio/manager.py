@@ -148,25 +148,40 @@ class _BaseManager(Generic[T]):
         return self._session(ids.new_session_id(), meta, is_new=True)
 
     def _session(
-        self, session_id: str, meta: SessionMeta, *, is_new: bool, fields: Any = None
+        self,
+        session_id: str,
+        meta: SessionMeta,
+        *,
+        is_new: bool,
+        fields: Any = None,
+        key: str | None = None,
+        expires_at: float | None = None,
     ) -> Session:
         # Known before the Session exists: values are decoded (and found corrupt) in its __init__.
-        key = None if is_new else ids.store_key(session_id)
+        if not is_new and key is None:
+            key = ids.store_key(session_id)
 
         def on_corrupt(name: str) -> None:
             self._emit(EventKind.CORRUPT, key, field=name)
 
-        return self.session_class(
+        session = self.session_class(
             session_id,
             codec=self.codec,
             meta=meta,
-            expires_at=self.policy.expires_at(meta.created_at, meta.last_seen),
+            expires_at=(
+                self.policy.expires_at(meta.created_at, meta.last_seen)
+                if expires_at is None
+                else expires_at
+            ),
             fields=fields,
             is_new=is_new,
             rotate_on_login=self.policy.rotate_on_login,
             clock=self.clock,
             on_corrupt=on_corrupt,
         )
+        if key is not None:
+            session._key = key  # the hash is already known: spare the session computing it
+        return session
 
     def _ip(self, ip: str | None) -> str | None:
         return ip if self.policy.capture_ip else None
@@ -196,14 +211,14 @@ class _BaseManager(Generic[T]):
         try:
             meta = SessionMeta.from_data(self.codec.loads(record.fields[META]))
             now = self.clock()
-            expires_at = min(
-                record.expires_at, self.policy.expires_at(meta.created_at, meta.last_seen)
-            )
-            if expires_at <= now:
+            policy_end = self.policy.expires_at(meta.created_at, meta.last_seen)
+            if min(record.expires_at, policy_end) <= now:
                 yield _Op("delete", key)
                 self._emit(EventKind.EXPIRED, key, record.principal)
                 return self.start(ip=ip, user_agent=user_agent)
-            session = self._session(session_id, meta, is_new=False, fields=record.fields)
+            session = self._session(
+                session_id, meta, is_new=False, fields=record.fields, key=key, expires_at=policy_end
+            )
         except (RecordCorrupt, KeyError) as exc:
             return (yield from self._discard_corrupt(key, exc, ip, user_agent))
         self._note_client(session, ip, user_agent)
@@ -254,7 +269,7 @@ class _BaseManager(Generic[T]):
                 meta.last_seen = now
                 expires_at = policy.expires_at(meta.created_at, now)
                 principal = session.principal.key if session.principal else None
-                fields = {META: self.codec.dumps(meta.to_data())}
+                fields = {META: meta.dumps()}
                 if not (yield _Op("save", session.key, Write(fields, expires_at, principal))):
                     return self._vanished(session.key, principal)
                 session._committed(expires_at)
@@ -270,7 +285,7 @@ class _BaseManager(Generic[T]):
         if session.auth_change == "authenticated" and principal is not None:
             yield from self._enforce_concurrency(session, principal)
         fields, removed, replace = pending
-        fields[META] = self.codec.dumps(meta.to_data())
+        fields[META] = meta.dumps()
         superseded = session._superseded
         # A stored session's full rewrite (resave, save_uninitialized) takes over its own
         # record: like a rotation, it applies only if that record is still there.

@@ -15,6 +15,7 @@ and ``policy.replace(idle_timeout=timedelta(minutes=5))`` derives a variant.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from datetime import timedelta
 from typing import Any, Literal
@@ -245,29 +246,32 @@ class Policy:
 
     # -- derived values the manager uses on every request ---------------------------------------
 
-    @property
+    # Cached: the manager needs these on every request, and a frozen policy never changes.
+    @functools.cached_property
     def ttl_seconds(self) -> float | None:
         """``ttl`` in seconds."""
         return None if self.ttl is None else self.ttl.total_seconds()
 
-    @property
+    @functools.cached_property
     def idle_seconds(self) -> float | None:
         """``idle_timeout`` in seconds."""
         return None if self.idle_timeout is None else self.idle_timeout.total_seconds()
 
-    @property
+    @functools.cached_property
     def refresh_seconds(self) -> float:
         """``refresh_interval`` in seconds."""
         return self.refresh_interval.total_seconds()
 
     def expires_at(self, created_at: float, last_seen: float) -> float:
         """When a session created at ``created_at`` and last seen at ``last_seen`` expires."""
-        ends = []
-        if self.ttl is not None:
-            ends.append(created_at + self.ttl.total_seconds())
-        if self.idle_timeout is not None:
-            ends.append(last_seen + self.idle_timeout.total_seconds())
-        return min(ends)
+        ttl, idle = self.ttl_seconds, self.idle_seconds
+        if ttl is not None and idle is not None:
+            return min(created_at + ttl, last_seen + idle)
+        if ttl is not None:
+            return created_at + ttl
+        if idle is not None:
+            return last_seen + idle
+        raise ConfigurationError("a session needs an end")  # unreachable: __post_init__ checks
 
     def cookie_expires_at(self, created_at: float, expires_at: float) -> float:
         """When the client may forget the token: the absolute end if any, else ``expires_at``."""

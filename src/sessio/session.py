@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import uuid
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, overload
 
 from . import csrf, ids
-from .codec import Codec
+from .codec import Codec, dumps_plain
 from .errors import RecordCorrupt, SessionInvalid
 from .principal import Principal
 
@@ -42,6 +43,13 @@ _IMMUTABLE = frozenset(
 )
 
 _MISSING: Any = object()
+
+
+def _field(key: str) -> str:
+    """The store field of data key ``key``, interned: an app has few keys and many sessions,
+    so a MemoryStore then holds one ``"d:cart"`` for all of them instead of one per session."""
+    return sys.intern(DATA_PREFIX + key)
+
 
 #: (fields to write, fields to remove, replace the whole record)
 _Changes = tuple[dict[str, str], set[str], bool]
@@ -92,6 +100,10 @@ class SessionMeta:
             data["a"] = self.authenticated_at
         return data
 
+    def dumps(self) -> str:
+        """:meth:`to_data` as JSON text (plain scalars, so no codec tagging is needed)."""
+        return dumps_plain(self.to_data())
+
     @classmethod
     def from_data(cls, data: Any) -> SessionMeta:
         """The inverse of :meth:`to_data`; raises :class:`RecordCorrupt` on anything else."""
@@ -133,6 +145,7 @@ class Session(dict[str, Any]):
     ) -> None:
         super().__init__()
         self._id = session_id
+        self._key: str | None = None  # store_key(_id), computed once: it is read on every commit
         self._codec = codec
         self._clock = clock
         self._on_corrupt = on_corrupt
@@ -210,7 +223,9 @@ class Session(dict[str, Any]):
     @property
     def key(self) -> str:
         """The store key: SHA-256 of :attr:`id`, safe to show (the device list uses it)."""
-        return ids.store_key(self._id)
+        if self._key is None:
+            self._key = ids.store_key(self._id)
+        return self._key
 
     @property
     def expires_at(self) -> dt.datetime:
@@ -485,6 +500,7 @@ class Session(dict[str, Any]):
         if not self.is_new and self._superseded is None:
             self._superseded = self.key
         self._id = ids.new_session_id()
+        self._key = None
         self._replace = True
         if not keep_data:
             self.clear()
@@ -532,7 +548,7 @@ class Session(dict[str, Any]):
         out: dict[str, str] = {}
         for name in names:
             if name == META:
-                out[META] = self._codec.dumps(self.meta.to_data())
+                out[META] = self.meta.dumps()
             elif name == PRINCIPAL and self._principal is not None:
                 out[PRINCIPAL] = self._codec.dumps(self._principal.to_data())
             elif name == CSRF and self._csrf_secret is not None:
@@ -562,10 +578,10 @@ class Session(dict[str, Any]):
             if type(value) not in _IMMUTABLE:
                 self._raw[key] = self._codec.dumps(value, key=key)
         if self._replace or force:
-            fields = {DATA_PREFIX + k: v for k, v in self._raw.items()}
+            fields = {_field(k): v for k, v in self._raw.items()}
             fields.update(self._system_fields({PRINCIPAL, CSRF, FLASH}))
             return fields, set(), True
-        fields = {DATA_PREFIX + k: self._raw[k] for k in self._dirty}
+        fields = {_field(k): self._raw[k] for k in self._dirty}
         fields.update(self._system_fields(self._system_dirty))
         removed = {DATA_PREFIX + k for k in self._removed}
         removed.update(n for n in self._system_dirty if n not in fields and n != META)

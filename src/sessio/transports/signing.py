@@ -39,7 +39,7 @@ class TokenSigner:
         self._macs = [hmac.new(key, _SALT, hashlib.sha256).digest() for key in self.secret.keys]
 
     def _mac(self, key: bytes, value: str) -> str:
-        return _b64(hmac.new(key, value.encode("ascii"), hashlib.sha256).digest())
+        return _b64(hmac.digest(key, value.encode("ascii"), "sha256"))
 
     def sign(self, session_id: str) -> str:
         """The token for ``session_id``, signed with the newest key."""
