@@ -18,8 +18,9 @@ from . import ids, sealed
 from .codec import Codec, default_codec
 from .errors import ConcurrencyLimitExceeded, ConfigurationError, RecordCorrupt, SessionError
 from .events import EventKind, Events, SessionEvent
+from .fields import META, Loaded, SessionMeta, decode
 from .policy import Policy
-from .session import META, Session, SessionMeta
+from .session import Session
 from .stores.base import Clock, Record, Store, Write
 from .stores.client import ClientSideStore
 
@@ -153,17 +154,10 @@ class _BaseManager(Generic[T]):
         meta: SessionMeta,
         *,
         is_new: bool,
-        fields: Any = None,
+        loaded: Loaded | None = None,
         key: str | None = None,
         expires_at: float | None = None,
     ) -> Session:
-        # Known before the Session exists: values are decoded (and found corrupt) in its __init__.
-        if not is_new and key is None:
-            key = ids.store_key(session_id)
-
-        def on_corrupt(name: str) -> None:
-            self._emit(EventKind.CORRUPT, key, field=name)
-
         session = self.session_class(
             session_id,
             codec=self.codec,
@@ -173,14 +167,16 @@ class _BaseManager(Generic[T]):
                 if expires_at is None
                 else expires_at
             ),
-            fields=fields,
+            loaded=loaded,
             is_new=is_new,
             rotate_on_login=self.policy.rotate_on_login,
             clock=self.clock,
-            on_corrupt=on_corrupt,
         )
         if key is not None:
             session._key = key  # the hash is already known: spare the session computing it
+        if loaded is not None:
+            for name in loaded.corrupt:
+                self._emit(EventKind.CORRUPT, session.key, field=name)
         return session
 
     def _ip(self, ip: str | None) -> str | None:
@@ -209,7 +205,8 @@ class _BaseManager(Generic[T]):
             # Strict IDs: a token the store does not know is never adopted.
             return self.start(ip=ip, user_agent=user_agent)
         try:
-            meta = SessionMeta.from_data(self.codec.loads(record.fields[META]))
+            loaded = decode(self.codec, record.fields)
+            meta = loaded.meta
             now = self.clock()
             policy_end = self.policy.expires_at(meta.created_at, meta.last_seen)
             if min(record.expires_at, policy_end) <= now:
@@ -217,7 +214,7 @@ class _BaseManager(Generic[T]):
                 self._emit(EventKind.EXPIRED, key, record.principal)
                 return self.start(ip=ip, user_agent=user_agent)
             session = self._session(
-                session_id, meta, is_new=False, fields=record.fields, key=key, expires_at=policy_end
+                session_id, meta, is_new=False, loaded=loaded, key=key, expires_at=policy_end
             )
         except (RecordCorrupt, KeyError) as exc:
             return (yield from self._discard_corrupt(key, exc, ip, user_agent))

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from . import manager as _manager
 from .errors import ConfigurationError, RecordCorrupt, TokenInvalid
 from .events import EventKind
-from .session import META, Session, SessionMeta
+from .fields import META, decode
+from .session import Session
 from .stores.base import Record
 from .stores.client import ClientSideStore
 
@@ -41,10 +42,11 @@ def load_flow(
         return m.start(ip=ip, user_agent=agent)
     key = record.key
     try:
-        meta = SessionMeta.from_data(m.codec.loads(record.fields[META]))
+        loaded = decode(m.codec, record.fields)
+        meta = loaded.meta
         ends = m.policy.expires_at(meta.created_at, meta.last_seen)
         live = min(record.expires_at, ends) > m.clock()
-        session = m._session(session_id, meta, is_new=False, fields=record.fields)
+        session = m._session(session_id, meta, is_new=False, loaded=loaded)
     except (RecordCorrupt, KeyError) as exc:
         # Authentic but undecodable: a codec change, or a field written by another app.
         m._emit(EventKind.CORRUPT, key, reason=str(exc))
