@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, Generic, TypeVar
 
 from . import ids, sealed
@@ -21,7 +21,7 @@ from .events import EventKind, Events, SessionEvent
 from .fields import META, Loaded, SessionMeta, decode
 from .policy import Policy
 from .session import Session
-from .stores.base import Clock, Record, Store, Write
+from .stores.base import Clock, LocalStore, Record, Store, Write
 from .stores.client import ClientSideStore
 
 __all__ = ["Commit", "CommitAction", "SessionInfo", "SessionManager", "SyncSessionManager"]
@@ -32,21 +32,68 @@ T = TypeVar("T")
 # -- store operations, as the flows yield them -------------------------------------------------------
 
 
-class _Op:
-    __slots__ = ("args", "name")
-
-    def __init__(self, name: str, *args: Any) -> None:
-        self.name = name
-        self.args = args
-
-    async def run(self, store: Store | ClientSideStore) -> Any:
-        return await getattr(store, self.name)(*self.args)
-
-    def run_sync(self, store: Store | ClientSideStore) -> Any:
-        return getattr(store, self.name + "_sync")(*self.args)
+#: ``(store method name, *arguments)``: ``("load", key)`` asks for ``store.load(key)``, or
+#: ``store.load_sync(key)`` in the sync driver.
+Op = tuple[Any, ...]
+Flow = Generator[Op, Any, T]
 
 
-Flow = Generator[_Op, Any, T]
+class _Calls(dict[str, Callable[..., Any]]):
+    """A store's methods by operation name, each looked up once (``suffix="_sync"``: the twins)."""
+
+    __slots__ = ("store", "suffix")
+
+    def __init__(self, store: Store | ClientSideStore, suffix: str) -> None:
+        super().__init__()
+        self.store = store
+        self.suffix = suffix
+
+    def __missing__(self, name: str) -> Callable[..., Any]:
+        method: Callable[..., Any] = getattr(self.store, name + self.suffix)
+        self[name] = method
+        return method
+
+
+def _run(flow: Flow[T], calls: _Calls) -> T:
+    """Drive ``flow`` to its end, answering each operation with a plain call."""
+    try:
+        op = next(flow)
+        while True:
+            try:
+                result = calls[op[0]](*op[1:])
+            except SessionError as exc:
+                op = flow.throw(exc)
+            else:
+                op = flow.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def _run_async(flow: Flow[T], calls: _Calls) -> T:
+    """Drive ``flow`` to its end, answering each operation with an awaited call."""
+    try:
+        op = next(flow)
+        while True:
+            try:
+                result = await calls[op[0]](*op[1:])
+            except SessionError as exc:
+                op = flow.throw(exc)
+            else:
+                op = flow.send(result)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+_OPERATIONS = ("load", "save", "delete", "principal_records")
+
+
+def _runs_inline(store: Store | ClientSideStore) -> bool:
+    """Whether ``store``'s async operations are :class:`LocalStore`'s, which only call the sync
+    twins: the async manager then calls those itself, sparing a coroutine per operation."""
+    cls = type(store)
+    return isinstance(store, LocalStore) and all(
+        getattr(cls, name) is getattr(LocalStore, name) for name in _OPERATIONS
+    )
 
 
 # -- results ----------------------------------------------------------------------------------------
@@ -106,22 +153,34 @@ class _BaseManager(Generic[T]):
         clock: Clock = time.time,
         events: Events | None = None,
     ) -> None:
-        if not isinstance(store, (Store, ClientSideStore)):
-            raise TypeError(
-                f"store must be a sessio Store or ClientSideStore, got {type(store).__name__}"
-            )
         self.store = store
         self.policy = policy if policy is not None else Policy()
         self.codec = codec if codec is not None else default_codec
         self.clock = clock
         self.events = events if events is not None else Events()
-        # Set when the session travels sealed in its token: the flows branch to sessio.sealed.
-        self._sealer = store if isinstance(store, ClientSideStore) else None
         if self._sealer is not None and self.policy.concurrency.max_sessions_per_principal:
             raise ConfigurationError(
                 "a per-principal session limit needs server-side state; "
                 f"{type(store).__name__} keeps sessions in their tokens, so it cannot count them"
             )
+
+    @property
+    def store(self) -> Store | ClientSideStore:
+        """The store the sessions live in (or, for a client-side store, are sealed by)."""
+        return self._store
+
+    @store.setter
+    def store(self, store: Store | ClientSideStore) -> None:
+        if not isinstance(store, (Store, ClientSideStore)):
+            raise TypeError(
+                f"store must be a sessio Store or ClientSideStore, got {type(store).__name__}"
+            )
+        self._store = store
+        # Set when the session travels sealed in its token: the flows branch to sessio.sealed.
+        self._sealer = store if isinstance(store, ClientSideStore) else None
+        self._sync_calls = _Calls(store, "_sync")
+        self._async_calls = _Calls(store, "")
+        self._inline = _runs_inline(store)
 
     @property
     def seals_tokens(self) -> bool:
@@ -198,7 +257,7 @@ class _BaseManager(Generic[T]):
             return self.start(ip=ip, user_agent=user_agent)
         key = ids.store_key(session_id)
         try:
-            record = yield _Op("load", key)
+            record = yield ("load", key)
         except RecordCorrupt as exc:
             return (yield from self._discard_corrupt(key, exc, ip, user_agent))
         if record is None:
@@ -210,7 +269,7 @@ class _BaseManager(Generic[T]):
             now = self.clock()
             policy_end = self.policy.expires_at(meta.created_at, meta.last_seen)
             if min(record.expires_at, policy_end) <= now:
-                yield _Op("delete", key)
+                yield ("delete", key)
                 self._emit(EventKind.EXPIRED, key, record.principal)
                 return self.start(ip=ip, user_agent=user_agent)
             session = self._session(
@@ -236,7 +295,7 @@ class _BaseManager(Generic[T]):
         self, key: str, exc: Exception, ip: str | None, user_agent: str | None
     ) -> Flow[Session]:
         self._emit(EventKind.CORRUPT, key, reason=str(exc))
-        yield _Op("delete", key)
+        yield ("delete", key)
         return self.start(ip=ip, user_agent=user_agent)
 
     # -- commit -------------------------------------------------------------------------------------
@@ -248,7 +307,7 @@ class _BaseManager(Generic[T]):
         if session.is_destroyed:
             old = session._superseded or (None if session.is_new else session.key)
             if old is not None:
-                yield _Op("delete", old)
+                yield ("delete", old)
                 self._emit(EventKind.DESTROYED, old)
             return Commit(CommitAction.CLEAR)
         now = self.clock()
@@ -267,7 +326,7 @@ class _BaseManager(Generic[T]):
                 expires_at = policy.expires_at(meta.created_at, now)
                 principal = session.principal.key if session.principal else None
                 fields = {META: meta.dumps()}
-                if not (yield _Op("save", session.key, Write(fields, expires_at, principal))):
+                if not (yield ("save", session.key, Write(fields, expires_at, principal))):
                     return self._vanished(session.key, principal)
                 session._committed(expires_at)
                 self._emit(EventKind.TOUCHED, session.key, principal)
@@ -289,7 +348,7 @@ class _BaseManager(Generic[T]):
         takes_over = superseded or (session.key if replace and not session.is_new else None)
         write = Write(fields, expires_at, principal, removed, replace, takes_over)
         was_new, auth_change = session.is_new, session.auth_change
-        if not (yield _Op("save", session.key, write)):
+        if not (yield ("save", session.key, write)):
             return self._vanished(takes_over or session.key, principal)
         session._committed(expires_at)
         self._announce(session.key, principal, was_new, superseded, auth_change)
@@ -326,7 +385,7 @@ class _BaseManager(Generic[T]):
         limit = self.policy.concurrency.max_sessions_per_principal
         if limit is None:
             return
-        records: list[Record] = yield _Op("principal_records", principal)
+        records: list[Record] = yield ("principal_records", principal)
         mine = {session.key, session._superseded}
         others = sorted((self._info(r) for r in records if r.key not in mine), key=_age)
         excess = len(others) - limit + 1
@@ -340,7 +399,7 @@ class _BaseManager(Generic[T]):
                 limit=limit,
             )
         for info in others[:excess]:
-            yield _Op("delete", info.key)
+            yield ("delete", info.key)
             self._emit(EventKind.EVICTED, info.key, principal, limit=limit)
 
     # -- per-principal views and revocation --------------------------------------------------------------
@@ -363,7 +422,7 @@ class _BaseManager(Generic[T]):
 
     def _sessions_of_flow(self, principal: Any, current: Session | None) -> Flow[list[SessionInfo]]:
         sealed.need_server_state(self, "sessions_of")
-        records = yield _Op("principal_records", _principal_key(principal))
+        records = yield ("principal_records", _principal_key(principal))
         current_key = None if current is None or current.is_new else current.key
         infos = [self._info(r, current_key) for r in records]
         return sorted(infos, key=lambda i: i.last_seen, reverse=True)
@@ -373,12 +432,12 @@ class _BaseManager(Generic[T]):
             return (yield from sealed.revoke_flow(self, self._sealer, key, principal))
         if principal is not None:
             owner = _principal_key(principal)
-            records = yield _Op("principal_records", owner)
+            records = yield ("principal_records", owner)
             if key not in {r.key for r in records}:
                 return False
         else:
             owner = None
-        removed = yield _Op("delete", key)
+        removed = yield ("delete", key)
         if removed:
             self._emit(EventKind.REVOKED, key, owner)
         return bool(removed)
@@ -386,11 +445,11 @@ class _BaseManager(Generic[T]):
     def _revoke_all_flow(self, principal: Any, keep: Any) -> Flow[int]:
         sealed.need_server_state(self, "revoke_all")
         owner = _principal_key(principal)
-        records = yield _Op("principal_records", owner)
+        records = yield ("principal_records", owner)
         keep_key = keep.key if isinstance(keep, Session) else keep
         n = 0
         for record in records:
-            if record.key != keep_key and (yield _Op("delete", record.key)):
+            if record.key != keep_key and (yield ("delete", record.key)):
                 n += 1
                 self._emit(EventKind.REVOKED, record.key, owner)
         return n
@@ -420,17 +479,9 @@ class SessionManager(_BaseManager[Any]):
     """
 
     async def _drive(self, flow: Flow[T]) -> T:
-        try:
-            op = next(flow)
-            while True:
-                try:
-                    result = await op.run(self.store)
-                except SessionError as exc:
-                    op = flow.throw(exc)
-                else:
-                    op = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        if self._inline:
+            return _run(flow, self._sync_calls)
+        return await _run_async(flow, self._async_calls)
 
     async def load(
         self, token: str | None, *, ip: str | None = None, user_agent: str | None = None
@@ -481,17 +532,7 @@ class SyncSessionManager(_BaseManager[Any]):
     """The sync twin of :class:`SessionManager`, for WSGI: same logic, no event loop."""
 
     def _drive(self, flow: Flow[T]) -> T:
-        try:
-            op = next(flow)
-            while True:
-                try:
-                    result = op.run_sync(self.store)
-                except SessionError as exc:
-                    op = flow.throw(exc)
-                else:
-                    op = flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        return _run(flow, self._sync_calls)
 
     def load(
         self, token: str | None, *, ip: str | None = None, user_agent: str | None = None

@@ -54,7 +54,7 @@ def load_flow(
     if not live:
         m._emit(EventKind.EXPIRED, key, record.principal)
         return m.start(ip=ip, user_agent=agent)
-    if sealer.revocations is not None and (yield _manager._Op("is_revoked", key)):
+    if sealer.revocations is not None and (yield ("is_revoked", key)):
         m._emit(EventKind.INVALID, key, record.principal, reason="revoked")
         return m.start(ip=ip, user_agent=agent)
     m._note_client(session, ip, agent)
@@ -116,7 +116,7 @@ def _refresh_due(m: Manager, sealer: ClientSideStore, session: Session, now: flo
 def _end(m: Manager, sealer: ClientSideStore, key: str, now: float) -> Flow[None]:
     # Every token of this session was issued by now, so none outlives this bound.
     if sealer.revocations is not None:
-        yield _manager._Op("revoke", key, m.policy.expires_at(now, now))
+        yield ("revoke", key, m.policy.expires_at(now, now))
 
 
 def revoke_flow(m: Manager, sealer: ClientSideStore, key: str, principal: Any) -> Flow[bool]:
