@@ -122,6 +122,11 @@ class Commit:
     cookie_expires_at: float | None = None
 
 
+#: The commits that carry nothing but their action, shared (a Commit is immutable).
+UNCHANGED = Commit(CommitAction.NONE)
+CLEARED = Commit(CommitAction.CLEAR)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class SessionInfo:
     """One session of a principal, as a device list shows it. ``key`` is safe to display."""
@@ -309,19 +314,19 @@ class _BaseManager(Generic[T]):
             if old is not None:
                 yield ("delete", old)
                 self._emit(EventKind.DESTROYED, old)
-            return Commit(CommitAction.CLEAR)
+            return CLEARED
         now = self.clock()
         meta = session.meta
         pending = session._pending()
         if pending is None:
             if session.is_new:
                 if not policy.save_uninitialized:
-                    return Commit(CommitAction.NONE)
+                    return UNCHANGED
             elif not policy.resave:
                 touch_due = now - meta.last_seen >= policy.refresh_seconds
                 # Without an idle timeout the expiry never moves, so there is nothing to push.
                 if not touch_due or policy.idle_timeout is None:
-                    return Commit(CommitAction.NONE)
+                    return UNCHANGED
                 meta.last_seen = now
                 expires_at = policy.expires_at(meta.created_at, now)
                 principal = session.principal.key if session.principal else None
@@ -351,7 +356,8 @@ class _BaseManager(Generic[T]):
         if not (yield ("save", session.key, write)):
             return self._vanished(takes_over or session.key, principal)
         session._committed(expires_at)
-        self._announce(session.key, principal, was_new, superseded, auth_change)
+        if was_new or superseded is not None or auth_change is not None:
+            self._announce(session.key, principal, was_new, superseded, auth_change)
         self._emit(EventKind.SAVED, session.key, principal, fields=len(fields), replace=replace)
         send = was_new or superseded is not None or policy.rolling
         action = CommitAction.SET if send else CommitAction.NONE
@@ -362,7 +368,7 @@ class _BaseManager(Generic[T]):
         # Revoked, evicted, destroyed or expired while this request held it: the store wrote
         # nothing (a session that is gone stays gone), and the client forgets its token.
         self._emit(EventKind.VANISHED, key, principal)
-        return Commit(CommitAction.CLEAR)
+        return CLEARED
 
     def _announce(
         self,

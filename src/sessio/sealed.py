@@ -71,15 +71,15 @@ def commit_flow(m: Manager, sealer: ClientSideStore, session: Session) -> Flow[C
         if old is not None:
             yield from _end(m, sealer, old, now)
             m._emit(EventKind.DESTROYED, old)
-        return result(action.CLEAR)
+        return _manager.CLEARED
     refresh_only = False
     if session._pending() is None:
         if session.is_new:
             if not policy.save_uninitialized:
-                return result(action.NONE)
+                return _manager.UNCHANGED
         elif not policy.resave:
             if not _refresh_due(m, sealer, session, now):
-                return result(action.NONE)
+                return _manager.UNCHANGED
             refresh_only = True
     # A token carries the whole session, so every commit seals all of it.
     fields, _, _ = session._pending(force=True)
