@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sessio import Principal, RecordCorrupt, SyncSessionManager
-from sessio.codec import default_codec
+from sessio.codec import default_codec, dumps_plain
 from sessio.fields import CSRF, FLASH, META, PRINCIPAL, SessionMeta, decode
 from sessio.stores import MemoryStore
 from tests.conftest import FakeClock
@@ -125,3 +125,27 @@ def test_a_rewrite_carries_the_texts_the_session_was_loaded_from(clock: FakeCloc
 
 def _data(fields: Any) -> dict[str, str]:
     return {k: v for k, v in fields.items() if k.startswith("d:")}
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text()
+    | st.lists(st.integers(), max_size=2)
+)
+
+
+@given(st.floats(), st.floats(), scalars, scalars, scalars)
+def test_metadata_is_written_as_the_plain_encoder_writes_it(
+    created: float, seen: float, ip: Any, agent: Any, authenticated: Any
+) -> None:
+    meta = SessionMeta(created, seen, ip=ip, user_agent=agent, authenticated_at=authenticated)
+    try:
+        expected = dumps_plain(meta.to_data())
+    except ValueError:  # NaN and infinities are no JSON
+        with pytest.raises(ValueError):
+            meta.dumps()
+    else:
+        assert meta.dumps() == expected

@@ -8,6 +8,8 @@ of them in one pass when a session is loaded.
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -25,6 +27,7 @@ T = TypeVar("T")
 DATA_PREFIX = "d:"
 META, PRINCIPAL, CSRF, FLASH = "s:meta", "s:principal", "s:csrf", "s:flash"
 _SYSTEM = frozenset({META, PRINCIPAL, CSRF, FLASH})
+_quote: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def data_field(key: str) -> str:
@@ -69,8 +72,15 @@ class SessionMeta:
         return data
 
     def dumps(self) -> str:
-        """:meth:`to_data` as JSON text (plain scalars, so no codec tagging is needed)."""
-        return dumps_plain(self.to_data())
+        """:meth:`to_data` as compact JSON text, spelled out here: every commit writes it."""
+        text = '{"c":' + _json(self.created_at) + ',"s":' + _json(self.last_seen)
+        if self.ip is not None:
+            text += ',"ip":' + _json(self.ip)
+        if self.user_agent is not None:
+            text += ',"ua":' + _json(self.user_agent)
+        if self.authenticated_at is not None:
+            text += ',"a":' + _json(self.authenticated_at)
+        return text + "}"
 
     @classmethod
     def from_data(cls, data: Any) -> SessionMeta:
@@ -88,6 +98,17 @@ class SessionMeta:
 
     def __repr__(self) -> str:
         return f"SessionMeta({self.to_data()!r})"
+
+
+def _json(value: Any) -> str:
+    """``value`` exactly as :func:`~sessio.codec.dumps_plain` writes it, floats and strings
+    without the encoder's set-up (a stored record may hold anything: that goes the long way)."""
+    cls = type(value)
+    if cls is float and math.isfinite(value):
+        return float.__repr__(value)
+    if cls is str:
+        return _quote(value)
+    return dumps_plain(value)
 
 
 class Loaded:

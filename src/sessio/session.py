@@ -500,9 +500,10 @@ class Session(dict[str, Any]):
             fields.update(self._system_fields({PRINCIPAL, CSRF, FLASH}))
             return fields, set(), True
         fields = {data_field(k): self._raw[k] for k in self._dirty}
-        fields.update(self._system_fields(self._system_dirty))
         removed = {DATA_PREFIX + k for k in self._removed}
-        removed.update(n for n in self._system_dirty if n not in fields and n != META)
+        if self._system_dirty:
+            fields.update(self._system_fields(self._system_dirty))
+            removed.update(n for n in self._system_dirty if n not in fields and n != META)
         return fields, removed, False
 
     def _committed(self, expires_at: float) -> None:
