@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import manager as _manager
+from . import _flows
 from .errors import ConfigurationError, RecordCorrupt, TokenInvalid
 from .events import EventKind
 from .fields import META, decode
@@ -22,9 +22,9 @@ from .stores.base import Record
 from .stores.client import ClientSideStore
 
 if TYPE_CHECKING:
-    from .manager import Commit, Flow, _BaseManager
+    from ._flows import BaseManager, Commit, Flow
 
-    Manager = _BaseManager[Any]
+    Manager = BaseManager[Any]
 
 __all__ = ["commit_flow", "load_flow", "need_server_state", "revoke_flow"]
 
@@ -65,21 +65,21 @@ def load_flow(
 def commit_flow(m: Manager, sealer: ClientSideStore, session: Session) -> Flow[Commit]:
     """Seal the session into a new token when it changed or its refresh is due."""
     policy, now, meta = m.policy, m.clock(), session.meta
-    result, action = _manager.Commit, _manager.CommitAction
+    result, action = _flows.Commit, _flows.CommitAction
     if session.is_destroyed:
         old = session._superseded or (None if session.is_new else session.key)
         if old is not None:
             yield from _end(m, sealer, old, now)
             m._emit(EventKind.DESTROYED, old)
-        return _manager.CLEARED
+        return _flows.CLEARED
     refresh_only = False
     if session._pending() is None:
         if session.is_new:
             if not policy.save_uninitialized:
-                return _manager.UNCHANGED
+                return _flows.UNCHANGED
         elif not policy.resave:
             if not _refresh_due(m, sealer, session, now):
-                return _manager.UNCHANGED
+                return _flows.UNCHANGED
             refresh_only = True
     # A token carries the whole session, so every commit seals all of it.
     fields, _, _ = session._pending(force=True)
