@@ -563,3 +563,38 @@ def test_a_manager_needs_a_store() -> None:
         manager = cls(MemoryStore())
         assert manager.policy == Policy()
         assert "MemoryStore" in repr(manager)
+
+
+async def test_a_local_store_that_overrides_an_async_method_is_awaited(clock: FakeClock) -> None:
+    class Audited(MemoryStore):
+        """A local store whose async load does more than call load_sync."""
+
+        def __init__(self) -> None:
+            super().__init__(clock=clock)
+            self.async_loads = 0
+
+        async def load(self, key: str) -> Record | None:
+            self.async_loads += 1
+            return self.load_sync(key)
+
+    plain, audited = MemoryStore(clock=clock), Audited()
+    for store in (plain, audited):
+        manager = SessionManager(store, clock=clock)
+        session = manager.start()
+        session["a"] = 1
+        await manager.commit(session)
+        assert (await manager.load(session.id))["a"] == 1
+    assert audited.async_loads == 1
+
+
+async def test_a_manager_given_another_store_uses_it(clock: FakeClock) -> None:
+    first, second = MemoryStore(clock=clock), MemoryStore(clock=clock)
+    manager = SessionManager(first, clock=clock)
+    manager.store = second
+    session = manager.start()
+    session["a"] = 1
+    await manager.commit(session)
+    assert await second.exists(session.key)
+    assert not await first.exists(session.key)
+    with pytest.raises(TypeError):
+        manager.store = {}  # type: ignore[assignment]

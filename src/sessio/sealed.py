@@ -13,17 +13,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import manager as _manager
+from . import _flows
 from .errors import ConfigurationError, RecordCorrupt, TokenInvalid
 from .events import EventKind
-from .session import META, Session, SessionMeta
+from .fields import META, decode
+from .session import Session
 from .stores.base import Record
 from .stores.client import ClientSideStore
 
 if TYPE_CHECKING:
-    from .manager import Commit, Flow, _BaseManager
+    from ._flows import BaseManager, Commit, Flow
 
-    Manager = _BaseManager[Any]
+    Manager = BaseManager[Any]
 
 __all__ = ["commit_flow", "load_flow", "need_server_state", "revoke_flow"]
 
@@ -41,10 +42,11 @@ def load_flow(
         return m.start(ip=ip, user_agent=agent)
     key = record.key
     try:
-        meta = SessionMeta.from_data(m.codec.loads(record.fields[META]))
+        loaded = decode(m.codec, record.fields)
+        meta = loaded.meta
         ends = m.policy.expires_at(meta.created_at, meta.last_seen)
         live = min(record.expires_at, ends) > m.clock()
-        session = m._session(session_id, meta, is_new=False, fields=record.fields)
+        session = m._session(session_id, meta, is_new=False, loaded=loaded)
     except (RecordCorrupt, KeyError) as exc:
         # Authentic but undecodable: a codec change, or a field written by another app.
         m._emit(EventKind.CORRUPT, key, reason=str(exc))
@@ -52,7 +54,7 @@ def load_flow(
     if not live:
         m._emit(EventKind.EXPIRED, key, record.principal)
         return m.start(ip=ip, user_agent=agent)
-    if sealer.revocations is not None and (yield _manager._Op("is_revoked", key)):
+    if sealer.revocations is not None and (yield ("is_revoked", key)):
         m._emit(EventKind.INVALID, key, record.principal, reason="revoked")
         return m.start(ip=ip, user_agent=agent)
     m._note_client(session, ip, agent)
@@ -63,21 +65,21 @@ def load_flow(
 def commit_flow(m: Manager, sealer: ClientSideStore, session: Session) -> Flow[Commit]:
     """Seal the session into a new token when it changed or its refresh is due."""
     policy, now, meta = m.policy, m.clock(), session.meta
-    result, action = _manager.Commit, _manager.CommitAction
+    result, action = _flows.Commit, _flows.CommitAction
     if session.is_destroyed:
         old = session._superseded or (None if session.is_new else session.key)
         if old is not None:
             yield from _end(m, sealer, old, now)
             m._emit(EventKind.DESTROYED, old)
-        return result(action.CLEAR)
+        return _flows.CLEARED
     refresh_only = False
     if session._pending() is None:
         if session.is_new:
             if not policy.save_uninitialized:
-                return result(action.NONE)
+                return _flows.UNCHANGED
         elif not policy.resave:
             if not _refresh_due(m, sealer, session, now):
-                return result(action.NONE)
+                return _flows.UNCHANGED
             refresh_only = True
     # A token carries the whole session, so every commit seals all of it.
     fields, _, _ = session._pending(force=True)
@@ -114,7 +116,7 @@ def _refresh_due(m: Manager, sealer: ClientSideStore, session: Session, now: flo
 def _end(m: Manager, sealer: ClientSideStore, key: str, now: float) -> Flow[None]:
     # Every token of this session was issued by now, so none outlives this bound.
     if sealer.revocations is not None:
-        yield _manager._Op("revoke", key, m.policy.expires_at(now, now))
+        yield ("revoke", key, m.policy.expires_at(now, now))
 
 
 def revoke_flow(m: Manager, sealer: ClientSideStore, key: str, principal: Any) -> Flow[bool]:

@@ -17,25 +17,20 @@ JSON parse, and a value that will not decode is dropped and reported, not fatal.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
 import uuid
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from decimal import Decimal
 from typing import Any, Literal, TypeVar, overload
 
 from . import csrf, ids
-from .codec import Codec, dumps_plain
-from .errors import RecordCorrupt, SessionInvalid
+from .codec import Codec
+from .errors import SessionInvalid
+from .fields import CSRF, DATA_PREFIX, FLASH, META, PRINCIPAL, Loaded, SessionMeta, data_field
 from .principal import Principal
 
 __all__ = ["DATA_PREFIX", "Session", "SessionMeta"]
 
 T = TypeVar("T")
-
-#: Store field names: data keys get a prefix, so no user key can collide with a system field.
-DATA_PREFIX = "d:"
-META, PRINCIPAL, CSRF, FLASH = "s:meta", "s:principal", "s:csrf", "s:flash"
 
 # Values that cannot change in place: their encoding at set time is final.
 _IMMUTABLE = frozenset(
@@ -44,82 +39,8 @@ _IMMUTABLE = frozenset(
 
 _MISSING: Any = object()
 
-
-def _field(key: str) -> str:
-    """The store field of data key ``key``, interned: an app has few keys and many sessions,
-    so a MemoryStore then holds one ``"d:cart"`` for all of them instead of one per session."""
-    return sys.intern(DATA_PREFIX + key)
-
-
 #: (fields to write, fields to remove, replace the whole record)
 _Changes = tuple[dict[str, str], set[str], bool]
-
-
-def _csrf_secret(data: Any) -> str:
-    if not csrf.is_secret(data):
-        raise ValueError("not a CSRF secret")
-    return str(data)
-
-
-def _flashes(data: Any) -> list[tuple[str, Any]]:
-    return [(str(kind), message) for kind, message in data]
-
-
-class SessionMeta:
-    """Facts about a session kept beside its data (OWASP: let users see their sessions).
-
-    Times are epoch seconds. ``ip`` and ``user_agent`` are recorded by integrations when the
-    policy asks (``capture_ip``, ``capture_user_agent``).
-    """
-
-    __slots__ = ("authenticated_at", "created_at", "ip", "last_seen", "user_agent")
-
-    def __init__(
-        self,
-        created_at: float,
-        last_seen: float,
-        *,
-        ip: str | None = None,
-        user_agent: str | None = None,
-        authenticated_at: float | None = None,
-    ) -> None:
-        self.created_at = created_at
-        self.last_seen = last_seen
-        self.ip = ip
-        self.user_agent = user_agent
-        self.authenticated_at = authenticated_at
-
-    def to_data(self) -> dict[str, Any]:
-        """Plain data for the codec (short names: this is written on every touch)."""
-        data: dict[str, Any] = {"c": self.created_at, "s": self.last_seen}
-        if self.ip is not None:
-            data["ip"] = self.ip
-        if self.user_agent is not None:
-            data["ua"] = self.user_agent
-        if self.authenticated_at is not None:
-            data["a"] = self.authenticated_at
-        return data
-
-    def dumps(self) -> str:
-        """:meth:`to_data` as JSON text (plain scalars, so no codec tagging is needed)."""
-        return dumps_plain(self.to_data())
-
-    @classmethod
-    def from_data(cls, data: Any) -> SessionMeta:
-        """The inverse of :meth:`to_data`; raises :class:`RecordCorrupt` on anything else."""
-        try:
-            return cls(
-                float(data["c"]),
-                float(data["s"]),
-                ip=data.get("ip"),
-                user_agent=data.get("ua"),
-                authenticated_at=data.get("a"),
-            )
-        except (TypeError, KeyError, ValueError, AttributeError):
-            raise RecordCorrupt("malformed session metadata") from None
-
-    def __repr__(self) -> str:
-        return f"SessionMeta({self.to_data()!r})"
 
 
 class Session(dict[str, Any]):
@@ -130,6 +51,35 @@ class Session(dict[str, Any]):
     :meth:`login`, :meth:`logout`) take effect when the manager commits the session.
     """
 
+    # Slots, because one Session is built per request and slot stores are several times
+    # cheaper than filling an instance dict; ``__dict__`` and ``__weakref__`` keep what a
+    # plain dict subclass allows (attributes of your own, weak references).
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_clock",
+        "_codec",
+        "_csrf_secret",
+        "_dirty",
+        "_expires_at",
+        "_flashes",
+        "_id",
+        "_key",
+        "_principal",
+        "_raw",
+        "_removed",
+        "_replace",
+        "_rotate_on_login",
+        "_stored",
+        "_superseded",
+        "_system_dirty",
+        "auth_change",
+        "is_accessed",
+        "is_destroyed",
+        "is_new",
+        "meta",
+    )
+
     def __init__(
         self,
         session_id: str,
@@ -137,81 +87,49 @@ class Session(dict[str, Any]):
         codec: Codec,
         meta: SessionMeta,
         expires_at: float,
-        fields: Mapping[str, str] | None = None,
+        loaded: Loaded | None = None,
         is_new: bool = True,
         rotate_on_login: bool = True,
         clock: Callable[[], float],
-        on_corrupt: Callable[[str], None] | None = None,
     ) -> None:
-        super().__init__()
         self._id = session_id
         self._key: str | None = None  # store_key(_id), computed once: it is read on every commit
         self._codec = codec
         self._clock = clock
-        self._on_corrupt = on_corrupt
         self.meta = meta
         self._expires_at = expires_at
         self.is_new = is_new
         self._rotate_on_login = rotate_on_login
-        self._raw: dict[str, str] = {}  # key -> encoding as loaded or last set
+        # A value's encoding is what this session set (_raw), or else the text it was loaded
+        # from (_stored, the record's fields as they came, not copied key by key).
+        self._raw: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._removed: set[str] = set()
         self._system_dirty: set[str] = set()
-        self._principal: Principal | None = None
-        self._csrf_secret: str | None = None
-        self._flashes: list[tuple[str, Any]] = []
         self._superseded: str | None = None  # store key of the record this one replaces
         self._replace = is_new
         self.is_destroyed = False
         self.is_accessed = False
         self.auth_change: str | None = None  # "authenticated" / "logged_out", for the manager
-        if fields:
-            self._adopt(fields)
-
-    def _adopt(self, fields: Mapping[str, str]) -> None:
-        for name, text in fields.items():
-            if name.startswith(DATA_PREFIX):
-                self._raw[name[len(DATA_PREFIX) :]] = text
-            elif name == PRINCIPAL:
-                self._principal = self._decode_system(text, Principal.from_data)
-            elif name == CSRF:
-                self._csrf_secret = self._decode_system(text, _csrf_secret)
-            elif name == FLASH:
-                self._flashes = self._decode_system(text, _flashes)
-        if not self._raw:
+        self._stored: Mapping[str, str]
+        self._principal: Principal | None
+        self._csrf_secret: str | None
+        self._flashes: list[tuple[str, Any]]
+        if loaded is None:
+            self._stored, self._principal, self._csrf_secret, self._flashes = {}, None, None, []
             return
-        # One parse for all values: the encoded texts are JSON, so they splice into one object.
-        quote = json.encoder.encode_basestring
-        document = "{" + ",".join([quote(k) + ":" + v for k, v in self._raw.items()]) + "}"
-        try:
-            values = self._codec.loads(document)
-            if not isinstance(values, dict) or len(values) != len(self._raw):
-                raise RecordCorrupt("session values do not splice into one object")
-        except RecordCorrupt:
-            values = self._decode_one_by_one()
-        dict.update(self, values)
+        dict.update(self, loaded.values)
+        self._stored = loaded.fields
+        self._principal = loaded.principal
+        self._csrf_secret = loaded.csrf_secret
+        self._flashes = loaded.flashes
+        # Undecodable values were left out; the commit removes them from the store too.
+        self._removed.update(loaded.corrupt)
 
-    def _decode_one_by_one(self) -> dict[str, Any]:
-        values = {}
-        for key, text in list(self._raw.items()):
-            try:
-                values[key] = self._codec.loads(text)
-            except RecordCorrupt:
-                # Garbage is dropped (and removed at commit) so the rest of the session lives.
-                del self._raw[key]
-                self._removed.add(key)
-                if self._on_corrupt is not None:
-                    self._on_corrupt(key)
-        return values
-
-    def _decode_system(self, text: str, build: Callable[[Any], T]) -> T:
-        # Decodable JSON of the wrong shape is as corrupt as garbage: the manager discards the
-        # record instead of letting a TypeError out of load().
-        data = self._codec.loads(text)
-        try:
-            return build(data)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise RecordCorrupt(f"malformed system field: {exc.__class__.__name__}") from None
+    def _encoding(self, key: str) -> str:
+        """The JSON text of data key ``key`` (present in the session) as last set or loaded."""
+        text = self._raw.get(key)
+        return self._stored[DATA_PREFIX + key] if text is None else text
 
     # -- identity and lifetime --------------------------------------------------------------------
 
@@ -540,7 +458,7 @@ class Session(dict[str, Any]):
             if type(value) in _IMMUTABLE or key in self._dirty:
                 continue
             text = self._codec.dumps(value, key=key)
-            if text != self._raw.get(key):
+            if text != self._encoding(key):
                 out.append((key, text))
         return out
 
@@ -578,13 +496,14 @@ class Session(dict[str, Any]):
             if type(value) not in _IMMUTABLE:
                 self._raw[key] = self._codec.dumps(value, key=key)
         if self._replace or force:
-            fields = {_field(k): v for k, v in self._raw.items()}
+            fields = {data_field(k): self._encoding(k) for k in dict.keys(self)}
             fields.update(self._system_fields({PRINCIPAL, CSRF, FLASH}))
             return fields, set(), True
-        fields = {_field(k): self._raw[k] for k in self._dirty}
-        fields.update(self._system_fields(self._system_dirty))
+        fields = {data_field(k): self._raw[k] for k in self._dirty}
         removed = {DATA_PREFIX + k for k in self._removed}
-        removed.update(n for n in self._system_dirty if n not in fields and n != META)
+        if self._system_dirty:
+            fields.update(self._system_fields(self._system_dirty))
+            removed.update(n for n in self._system_dirty if n not in fields and n != META)
         return fields, removed, False
 
     def _committed(self, expires_at: float) -> None:

@@ -108,3 +108,12 @@ def test_unsign_never_raises_on_any_text(text: str) -> None:
 def test_every_ascii_value_round_trips(value: str) -> None:
     signer = TokenSigner([OLD, NEW])
     assert signer.unsign(signer.sign(value)) == value
+
+
+@given(st.binary(max_size=200), st.binary(max_size=300))
+def test_the_precomputed_hmac_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    from sessio.transports.signing import _HmacSha256
+
+    mac = _HmacSha256(key)
+    assert mac(message) == hmac.digest(key, message, "sha256")
+    assert mac(message) == mac(message)  # the keyed states are copied, never consumed

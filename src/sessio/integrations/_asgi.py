@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -24,23 +25,33 @@ BodyState = Literal["complete", "too_large", "disconnected"]
 
 
 class HeaderMap:
-    """A request's headers as ``name -> [values]``; calling it is a :data:`~sessio.transports.Headers` view."""
+    """A request's headers as ``name -> [values]``; calling it is a :data:`~sessio.transports.Headers` view.
+
+    Values stay bytes until asked for: a request asks for two or three of its headers.
+    """
 
     __slots__ = ("_values",)
 
     def __init__(self, raw: Any) -> None:
-        values: dict[str, list[str]] = {}
+        values: dict[bytes, list[bytes]] = {}
         for name, value in raw:
-            values.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+            values.setdefault(name.lower(), []).append(value)
         self._values = values
 
+    def _raw(self, name: str) -> list[bytes] | None:
+        try:
+            return self._values.get(name.encode("latin-1"))
+        except UnicodeEncodeError:  # no header can have that name
+            return None
+
     def __call__(self, name: str) -> list[str]:
-        return self._values.get(name, [])
+        found = self._raw(name)
+        return [value.decode("latin-1") for value in found] if found else []
 
     def first(self, name: str) -> str | None:
         """The first value of ``name`` (lower-case), or ``None``."""
-        found = self._values.get(name)
-        return found[0] if found else None
+        found = self._raw(name)
+        return found[0].decode("latin-1") if found else None
 
 
 def client_of(
@@ -142,5 +153,12 @@ def add_vary(
             out = list(headers)
             out[i] = (name, merged.encode("latin-1"))
             return out
+    fresh = _fresh_vary(names)
+    return headers if fresh is None else [*headers, (b"vary", fresh)]
+
+
+@functools.lru_cache(maxsize=64)
+def _fresh_vary(names: tuple[str, ...]) -> bytes | None:
+    # A response without Vary gets the same value every time: compute it once per middleware.
     merged = with_vary(None, names)
-    return headers if merged is None else [*headers, (b"vary", merged.encode("latin-1"))]
+    return None if merged is None else merged.encode("latin-1")

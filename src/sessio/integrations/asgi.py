@@ -232,7 +232,9 @@ class SessionMiddleware:
             await self._http(scope, receive, send, headers, exchange)
 
     def _excluded(self, path: str) -> bool:
-        return any(fnmatchcase(path, pattern) for pattern in self.exclude_paths)
+        return bool(self.exclude_paths) and any(
+            fnmatchcase(path, pattern) for pattern in self.exclude_paths
+        )
 
     def _cookie_borne(self, channel: Transport | None) -> bool:
         # No token at all still counts when cookies are in play: that is login CSRF.
@@ -248,7 +250,11 @@ class SessionMiddleware:
         headers: _asgi.HeaderMap,
         exchange: _Exchange,
     ) -> None:
-        if self.csrf is not None and self._cookie_borne(exchange.channel):
+        if (
+            self.csrf is not None
+            and scope.get("method") not in SAFE_METHODS  # (spares most requests a coroutine)
+            and self._cookie_borne(exchange.channel)
+        ):
             receive, reason = await self._check_csrf(scope, receive, headers, exchange.session)
             if reason is _CLIENT_GONE:
                 return

@@ -7,11 +7,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
-from ..errors import ConfigurationError, RecordCorrupt, StoreUnavailable
+from ..errors import ConfigurationError, RecordCorrupt, SessionError, StoreUnavailable
 from .base import Clock, LocalStore, Record, Write
 
 __all__ = ["SQLiteStore"]
@@ -28,6 +28,43 @@ CREATE INDEX IF NOT EXISTS {table}_principal ON {table} (principal) WHERE princi
 """
 
 _CLEANUP_BATCH = 1000
+
+# Built once: json.dumps() with options builds an encoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_DECODER = json.JSONDecoder()
+
+
+def _parse(text: str) -> Any:
+    """``json.loads(text)``, minus its two whitespace scans when there is none (we write none)."""
+    try:
+        value, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # raises, or accepts what only the full path accepts
+    return value if end == len(text) else json.loads(text)
+
+
+class _Cursor:
+    """The store's connection under its lock, SQLite errors translated (a reusable ``with``).
+
+    A class rather than ``@contextmanager``: a generator per statement costs more than the
+    statement itself takes to run on a small row.
+    """
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._store._lock.acquire()
+        return self._store._db
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise self._store._failed(exc) from exc
+        finally:
+            self._store._lock.release()
 
 
 class SQLiteStore(LocalStore):
@@ -58,6 +95,7 @@ class SQLiteStore(LocalStore):
         self.path = str(path)
         self.table = table
         self._lock = threading.Lock()
+        self._cursor = _Cursor(self)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -87,23 +125,19 @@ class SQLiteStore(LocalStore):
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r}, table={self.table!r})"
 
-    @contextmanager
-    def _cursor(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.DatabaseError as exc:
-                # A closed connection fails even at in_transaction: it is an outage all the same.
-                with suppress(sqlite3.Error):
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                if "malformed JSON" in str(exc):
-                    raise RecordCorrupt("a stored record is not valid JSON") from exc
-                raise StoreUnavailable(f"SQLite error on {self.path!r}: {exc}") from exc
+    def _failed(self, exc: sqlite3.DatabaseError) -> SessionError:
+        """The sessio error for ``exc``, the transaction it interrupted rolled back."""
+        # A closed connection fails even at in_transaction: it is an outage all the same.
+        with suppress(sqlite3.Error):
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        if "malformed JSON" in str(exc):
+            return RecordCorrupt("a stored record is not valid JSON")
+        return StoreUnavailable(f"SQLite error on {self.path!r}: {exc}")
 
     def _record(self, key: str, row: tuple[str, float, str | None]) -> Record:
         try:
-            fields = json.loads(row[0])
+            fields = _parse(row[0])
         except ValueError:
             raise RecordCorrupt("a stored record is not valid JSON") from None
         if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
@@ -113,23 +147,23 @@ class SQLiteStore(LocalStore):
     # -- contract ---------------------------------------------------------------------------------
 
     def load_sync(self, key: str) -> Record | None:
-        with self._cursor() as db:
+        with self._cursor as db:
             row = db.execute(self._sql_load, (key, self.clock())).fetchone()
         return None if row is None else self._record(key, row)
 
     def save_sync(self, key: str, write: Write) -> bool:
         now = self.clock()
-        with self._cursor() as db:
+        with self._cursor as db:
             if not write.replace:
                 # One statement, atomic on its own: it changes a live row or nothing.
                 patch: dict[str, str | None] = dict(write.fields)
                 patch.update(dict.fromkeys(write.removed))
-                text = json.dumps(patch, ensure_ascii=False, separators=(",", ":"))
+                text = _ENCODER.encode(patch)
                 cur = db.execute(
                     self._sql_patch, (text, write.expires_at, write.principal, key, now)
                 )
                 return cur.rowcount > 0
-            fields = json.dumps(dict(write.fields), ensure_ascii=False, separators=(",", ":"))
+            fields = _ENCODER.encode(dict(write.fields))
             db.execute("BEGIN IMMEDIATE")
             if write.supersedes is not None:
                 cur = db.execute(self._sql_take, (write.supersedes, now))
@@ -141,12 +175,12 @@ class SQLiteStore(LocalStore):
             return True
 
     def delete_sync(self, key: str) -> bool:
-        with self._cursor() as db:
+        with self._cursor as db:
             cur = db.execute(f"DELETE FROM {self.table} WHERE key = ?", (key,))
             return cur.rowcount > 0
 
     def principal_records_sync(self, principal: str) -> list[Record]:
-        with self._cursor() as db:
+        with self._cursor as db:
             rows = db.execute(
                 f"SELECT key, fields, expires_at, principal FROM {self.table} "
                 "WHERE principal = ? AND expires_at > ?",
@@ -161,7 +195,7 @@ class SQLiteStore(LocalStore):
         return records
 
     def exists_sync(self, key: str) -> bool:
-        with self._cursor() as db:
+        with self._cursor as db:
             row = db.execute(
                 f"SELECT 1 FROM {self.table} WHERE key = ? AND expires_at > ?",
                 (key, self.clock()),
@@ -169,7 +203,7 @@ class SQLiteStore(LocalStore):
         return row is not None
 
     def count_sync(self) -> int:
-        with self._cursor() as db:
+        with self._cursor as db:
             (n,) = db.execute(
                 f"SELECT count(*) FROM {self.table} WHERE expires_at > ?",
                 (self.clock(),),
@@ -177,7 +211,7 @@ class SQLiteStore(LocalStore):
         return int(n)
 
     def clear_sync(self) -> int:
-        with self._cursor() as db:
+        with self._cursor as db:
             return db.execute(f"DELETE FROM {self.table}").rowcount
 
     def cleanup_sync(self) -> int:
@@ -189,7 +223,7 @@ class SQLiteStore(LocalStore):
         )
         while True:
             # Short batches keep each write transaction brief, so requests never wait long.
-            with self._cursor() as db:
+            with self._cursor as db:
                 n = db.execute(sql, (now, _CLEANUP_BATCH)).rowcount
             removed += n
             if n < _CLEANUP_BATCH:

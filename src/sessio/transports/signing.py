@@ -24,10 +24,36 @@ MAX_TOKEN_LENGTH = 256
 MAX_RAW_TOKEN_LENGTH = 8192
 
 _SALT = b"sessio.session-token"
+_BLOCK = 64  # SHA-256's block size in bytes
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class _HmacSha256:
+    """HMAC-SHA256 under one key, with the key's two padded blocks hashed once (RFC 2104).
+
+    ``hmac.digest`` sets its key up again on every call, which costs more than the hashing of
+    a session ID itself; copying the two keyed SHA-256 states costs about half as much. The
+    result is byte for byte ``hmac.digest(key, message, "sha256")`` (tested).
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        block = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def __call__(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 class TokenSigner:
@@ -36,10 +62,10 @@ class TokenSigner:
     def __init__(self, secret: str | bytes | Secret | Sequence[str | bytes]) -> None:
         self.secret = Secret(secret)
         # Derive per-purpose keys so the same app secret can safely sign other things.
-        self._macs = [hmac.new(key, _SALT, hashlib.sha256).digest() for key in self.secret.keys]
+        self._macs = [_HmacSha256(hmac.digest(key, _SALT, "sha256")) for key in self.secret.keys]
 
-    def _mac(self, key: bytes, value: str) -> str:
-        return _b64(hmac.digest(key, value.encode("ascii"), "sha256"))
+    def _mac(self, mac: _HmacSha256, value: str) -> str:
+        return _b64(mac(value.encode("ascii")))
 
     def sign(self, session_id: str) -> str:
         """The token for ``session_id``, signed with the newest key."""

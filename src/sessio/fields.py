@@ -1,0 +1,194 @@
+"""How a session lies in a store record's fields, and how a record is read back into session state.
+
+A record is a flat map of field names to JSON texts: each data key ``k`` is the field ``"d:k"``
+(so no user key can collide with a system field), beside the system fields ``s:meta`` (a
+:class:`SessionMeta`), ``s:principal``, ``s:csrf`` and ``s:flash``. :func:`decode` reads all
+of them in one pass when a session is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from . import csrf
+from .codec import Codec, dumps_plain
+from .errors import RecordCorrupt
+from .principal import Principal
+
+__all__ = ["CSRF", "DATA_PREFIX", "FLASH", "META", "PRINCIPAL", "Loaded", "SessionMeta", "decode"]
+
+T = TypeVar("T")
+
+#: Store field names: data keys get a prefix, so no user key can collide with a system field.
+DATA_PREFIX = "d:"
+META, PRINCIPAL, CSRF, FLASH = "s:meta", "s:principal", "s:csrf", "s:flash"
+_SYSTEM = frozenset({META, PRINCIPAL, CSRF, FLASH})
+_quote: Callable[[str], str] = json.encoder.encode_basestring
+
+
+def data_field(key: str) -> str:
+    """The store field of data key ``key``, interned: an app has few keys and many sessions,
+    so a MemoryStore then holds one ``"d:cart"`` for all of them instead of one per session."""
+    return sys.intern(DATA_PREFIX + key)
+
+
+class SessionMeta:
+    """Facts about a session kept beside its data (OWASP: let users see their sessions).
+
+    Times are epoch seconds. ``ip`` and ``user_agent`` are recorded by integrations when the
+    policy asks (``capture_ip``, ``capture_user_agent``).
+    """
+
+    __slots__ = ("authenticated_at", "created_at", "ip", "last_seen", "user_agent")
+
+    def __init__(
+        self,
+        created_at: float,
+        last_seen: float,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        authenticated_at: float | None = None,
+    ) -> None:
+        self.created_at = created_at
+        self.last_seen = last_seen
+        self.ip = ip
+        self.user_agent = user_agent
+        self.authenticated_at = authenticated_at
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain data for the codec (short names: this is written on every touch)."""
+        data: dict[str, Any] = {"c": self.created_at, "s": self.last_seen}
+        if self.ip is not None:
+            data["ip"] = self.ip
+        if self.user_agent is not None:
+            data["ua"] = self.user_agent
+        if self.authenticated_at is not None:
+            data["a"] = self.authenticated_at
+        return data
+
+    def dumps(self) -> str:
+        """:meth:`to_data` as compact JSON text, spelled out here: every commit writes it."""
+        text = '{"c":' + _json(self.created_at) + ',"s":' + _json(self.last_seen)
+        if self.ip is not None:
+            text += ',"ip":' + _json(self.ip)
+        if self.user_agent is not None:
+            text += ',"ua":' + _json(self.user_agent)
+        if self.authenticated_at is not None:
+            text += ',"a":' + _json(self.authenticated_at)
+        return text + "}"
+
+    @classmethod
+    def from_data(cls, data: Any) -> SessionMeta:
+        """The inverse of :meth:`to_data`; raises :class:`RecordCorrupt` on anything else."""
+        try:
+            return cls(
+                float(data["c"]),
+                float(data["s"]),
+                ip=data.get("ip"),
+                user_agent=data.get("ua"),
+                authenticated_at=data.get("a"),
+            )
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise RecordCorrupt("malformed session metadata") from None
+
+    def __repr__(self) -> str:
+        return f"SessionMeta({self.to_data()!r})"
+
+
+def _json(value: Any) -> str:
+    """``value`` exactly as :func:`~sessio.codec.dumps_plain` writes it, floats and strings
+    without the encoder's set-up (a stored record may hold anything: that goes the long way)."""
+    cls = type(value)
+    if cls is float and math.isfinite(value):
+        return float.__repr__(value)
+    if cls is str:
+        return _quote(value)
+    return dumps_plain(value)
+
+
+class Loaded:
+    """A stored record's fields, decoded: the state a loaded :class:`~sessio.Session` starts from.
+
+    ``values`` are the data, by key; ``fields`` the texts they were decoded from; ``corrupt``
+    names the data keys whose text would not decode (left out, so the rest of the session
+    lives; the manager reports them).
+    """
+
+    __slots__ = ("corrupt", "csrf_secret", "fields", "flashes", "meta", "principal", "values")
+
+    def __init__(self, meta: SessionMeta, fields: Mapping[str, str]) -> None:
+        self.meta = meta
+        self.fields = fields
+        self.values: dict[str, Any] = {}
+        self.principal: Principal | None = None
+        self.csrf_secret: str | None = None
+        self.flashes: list[tuple[str, Any]] = []
+        self.corrupt: list[str] = []
+
+
+def decode(codec: Codec, fields: Mapping[str, str]) -> Loaded:
+    """The session state in a record's ``fields``, each text parsed once.
+
+    Raises :class:`RecordCorrupt` when the metadata or a system field will not decode or has
+    the wrong shape, and ``KeyError`` when the metadata is missing: the record is then
+    unusable as a whole. A data value that will not decode is only left out.
+    """
+    decoded, failed = codec.loads_each(fields)
+    if failed:
+        return _decode_strictly(codec, fields, decoded)
+    loaded = Loaded(SessionMeta.from_data(decoded[META]), fields)
+    values = loaded.values
+    for name, value in decoded.items():
+        if name.startswith(DATA_PREFIX):
+            values[name[2:]] = value
+        elif name in _SYSTEM:
+            _adopt_system(loaded, name, value)
+    return loaded
+
+
+def _decode_strictly(codec: Codec, fields: Mapping[str, str], decoded: dict[str, Any]) -> Loaded:
+    # Some text is malformed: decide field by field, in the record's order, which failure
+    # condemns the whole record (metadata first, then system fields) and which is one lost key.
+    loaded = Loaded(SessionMeta.from_data(codec.loads(fields[META])), fields)
+    for name, text in fields.items():
+        if name.startswith(DATA_PREFIX):
+            if name in decoded:
+                loaded.values[name[2:]] = decoded[name]
+            else:
+                loaded.corrupt.append(name[2:])
+        elif name in _SYSTEM and name != META:
+            _adopt_system(loaded, name, codec.loads(text))  # raises this field's own error
+    return loaded
+
+
+def _adopt_system(loaded: Loaded, name: str, data: Any) -> None:
+    if name == PRINCIPAL:
+        loaded.principal = _shaped(data, Principal.from_data)
+    elif name == CSRF:
+        loaded.csrf_secret = _shaped(data, _csrf_secret)
+    elif name == FLASH:
+        loaded.flashes = _shaped(data, _flashes)
+
+
+def _shaped(data: Any, build: Callable[[Any], T]) -> T:
+    # Decodable JSON of the wrong shape is as corrupt as garbage: the manager discards the
+    # record instead of letting a TypeError out of load().
+    try:
+        return build(data)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise RecordCorrupt(f"malformed system field: {exc.__class__.__name__}") from None
+
+
+def _csrf_secret(data: Any) -> str:
+    if not csrf.is_secret(data):
+        raise ValueError("not a CSRF secret")
+    return str(data)
+
+
+def _flashes(data: Any) -> list[tuple[str, Any]]:
+    return [(str(kind), message) for kind, message in data]
