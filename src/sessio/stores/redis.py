@@ -141,7 +141,7 @@ class RedisStore(Store):
             **(client_options or {}),
         }
         self._lock = threading.Lock()
-        self._io = Driver(self._redis, self._sync, self._async)
+        self._io = Driver(self._redis, self._sync, self._async, direct=not cluster)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -386,6 +386,7 @@ class RedisStore(Store):
         return 0
 
     async def close(self) -> None:
+        await self._io.close()
         if self._owns_async_client and self._async_client is not None:
             client, self._async_client = self._async_client, None
             await client.aclose()
@@ -438,6 +439,7 @@ class RedisStore(Store):
 
     def close_sync(self) -> None:
         """Close the sync client the store created (an async one needs :meth:`close`)."""
+        self._io.close_sync()
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
             client.close()
