@@ -46,7 +46,9 @@ class Cmd:
 
     def packed(self, *, body: bool = False) -> bytes:
         """:meth:`wire`, in the Redis protocol."""
-        return pack(self.wire(body=body))
+        if self.script is None or body:
+            return pack(self.wire(body=body))
+        return b"*%d\r\n%s%s" % (len(self.args) + 2, self.script.head, _bulks(self.args))
 
 
 def pack(args: tuple[Any, ...]) -> bytes:
@@ -55,18 +57,15 @@ def pack(args: tuple[Any, ...]) -> bytes:
     redis-py's packer checks and converts each argument in several calls; sessions send
     only text, numbers and bytes, so one pass does.
     """
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, str):
-            data = arg.encode()
-        elif isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, int):
-            data = b"%d" % arg
-        else:
-            data = repr(arg).encode()  # a float: repr round-trips
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+    return b"*%d\r\n%s" % (len(args), _bulks(args))
+
+
+def _bulks(args: tuple[Any, ...]) -> bytes:
+    # Text, bytes, and numbers (str() of an int or a float is what Redis parses back).
+    data = [
+        a.encode() if type(a) is str else a if type(a) is bytes else str(a).encode() for a in args
+    ]
+    return b"".join([b"$%d\r\n%s\r\n" % (len(d), d) for d in data])
 
 
 def script(code: Script, keys: list[str], argv: list[Any]) -> Cmd:
@@ -98,7 +97,9 @@ class Lane:
             return self._idle.pop(), True
         except IndexError:
             pool = self._client().connection_pool
-            return pool.connection_class(**pool.connection_kwargs), False
+            # Replies stay bytes, whatever the client decodes: the store decodes them itself.
+            options = {**pool.connection_kwargs, "decode_responses": False}
+            return pool.connection_class(**options), False
 
     def put(self, conn: Any) -> None:
         """Give ``conn`` back for the next command."""
