@@ -30,6 +30,8 @@ class FlaskSession(Session, SessionMixin):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._modified_flag: bool | None = None
+        #: What the interface read from the app's config when it opened this session.
+        self._settings: object = None
 
     @property
     def new(self) -> bool:  # type: ignore[override]

@@ -6,6 +6,13 @@ its nodes in parallel). Replies that are server errors come back as exception ob
 flow to judge; connection failures end the flow with :class:`~sessio.errors.StoreUnavailable`.
 Scripts run with ``EVALSHA``, and with ``EVAL`` (which also caches them) when a server answers
 ``NOSCRIPT``: after a restart, a failover, or on a cluster node that has not seen them yet.
+
+On one server, a batch of one command (every load and every save) skips redis-py's client
+layer, whose pool, retry, locking and metrics bookkeeping cost more per command than the
+round trip itself: it goes out on a connection of the driver's own (:class:`Lane`), made from
+the client's pool settings (address, credentials, TLS, timeouts) and packed by :func:`pack`.
+A reused connection that the server has closed (a restart, an idle timeout) is reconnected
+once; a timeout is not retried, so a frozen server costs one ``socket_timeout``.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any, TypeVar
 from ..errors import StoreUnavailable
 from ._redis_lua import Script
 
-__all__ = ["Cmd", "Driver", "Flow", "script"]
+__all__ = ["Cmd", "Driver", "Flow", "Lane", "pack", "script"]
 
 T = TypeVar("T")
 
@@ -37,6 +44,29 @@ class Cmd:
             return ("EVAL", self.script.body, *self.args)
         return ("EVALSHA", self.script.sha, *self.args)
 
+    def packed(self, *, body: bool = False) -> bytes:
+        """:meth:`wire`, in the Redis protocol."""
+        if self.script is None or body:
+            return pack(self.wire(body=body))
+        return b"*%d\r\n%s%s" % (len(self.args) + 2, self.script.head, _bulks(self.args))
+
+
+def pack(args: tuple[Any, ...]) -> bytes:
+    """``args`` as one RESP command: an array of bulk strings (text is sent as UTF-8).
+
+    redis-py's packer checks and converts each argument in several calls; sessions send
+    only text, numbers and bytes, so one pass does.
+    """
+    return b"*%d\r\n%s" % (len(args), _bulks(args))
+
+
+def _bulks(args: tuple[Any, ...]) -> bytes:
+    # Text, bytes, and numbers (str() of an int or a float is what Redis parses back).
+    data = [
+        a.encode() if type(a) is str else a if type(a) is bytes else str(a).encode() for a in args
+    ]
+    return b"".join([b"$%d\r\n%s\r\n" % (len(d), d) for d in data])
+
 
 def script(code: Script, keys: list[str], argv: list[Any]) -> Cmd:
     """A call of ``code`` on ``keys`` with ``argv``."""
@@ -47,15 +77,61 @@ def script(code: Script, keys: list[str], argv: list[Any]) -> Cmd:
 Flow = Generator[list[Cmd], list[Any], T]
 
 
+class Lane:
+    """The driver's own connections to one server, for single commands: a LIFO stack.
+
+    Connections are made like the client's pool makes them (its ``connection_class`` and
+    ``connection_kwargs``) and are taken and put back without a lock: popping from and
+    appending to a list is atomic for threads (the GIL) and for tasks (no ``await``). A
+    connection that fails mid-command is disconnected by redis-py itself, and reconnects when
+    next used.
+    """
+
+    def __init__(self, client: Callable[[], Any]) -> None:
+        self._client = client
+        self._idle: list[Any] = []
+
+    def take(self) -> tuple[Any, bool]:
+        """A connection, and whether it was used before (so may have been closed meanwhile)."""
+        try:
+            return self._idle.pop(), True
+        except IndexError:
+            pool = self._client().connection_pool
+            # Replies stay bytes, whatever the client decodes: the store decodes them itself.
+            options = {**pool.connection_kwargs, "decode_responses": False}
+            return pool.connection_class(**options), False
+
+    def put(self, conn: Any) -> None:
+        """Give ``conn`` back for the next command."""
+        self._idle.append(conn)
+
+    def drain(self) -> list[Any]:
+        """Every idle connection, now no longer the lane's (to disconnect them)."""
+        idle, self._idle = self._idle, []
+        return idle
+
+
 class Driver:
-    """Drives flows on the clients that ``sync_client`` and ``async_client`` return."""
+    """Drives flows on the clients that ``sync_client`` and ``async_client`` return.
+
+    ``direct`` (one server, not a cluster) sends single commands on the driver's own
+    :class:`Lane` s rather than through the clients.
+    """
 
     def __init__(
-        self, redis: Any, sync_client: Callable[[], Any], async_client: Callable[[], Any]
+        self,
+        redis: Any,
+        sync_client: Callable[[], Any],
+        async_client: Callable[[], Any],
+        *,
+        direct: bool = False,
     ) -> None:
         self.errors = redis.exceptions
         self.sync_client = sync_client
         self.async_client = async_client
+        self.direct = direct
+        self.sync_lane = Lane(sync_client)
+        self.async_lane = Lane(async_client)
 
     def unavailable(self, exc: Exception) -> StoreUnavailable:
         """The error a failed call becomes."""
@@ -94,9 +170,11 @@ class Driver:
 
     def exec_sync(self, batch: list[Cmd]) -> list[Any]:
         """Send ``batch`` in one round trip; its replies."""
-        client = self.sync_client()
         if len(batch) == 1:
-            return [self._call_sync(client, batch[0])]
+            if self.direct:
+                return [self._direct_sync(batch[0])]
+            return [self._call_sync(self.sync_client(), batch[0])]
+        client = self.sync_client()
         with client.pipeline(transaction=False) as pipe:
             for cmd in batch:
                 pipe.execute_command(*cmd.wire())
@@ -115,6 +193,35 @@ class Driver:
         except self.errors.ResponseError as exc:
             return exc
 
+    def _direct_sync(self, cmd: Cmd) -> Any:
+        conn, reused = self.sync_lane.take()
+        try:
+            try:
+                return self._ask_sync(conn, cmd)
+            except self.errors.ConnectionError:
+                if not reused:
+                    raise
+                conn.disconnect()  # closed by the server meanwhile: reconnect, once
+                return self._ask_sync(conn, cmd)
+        finally:
+            self.sync_lane.put(conn)
+
+    def _ask_sync(self, conn: Any, cmd: Cmd) -> Any:
+        try:
+            try:
+                conn.send_packed_command([cmd.packed()], check_health=False)
+                return conn.read_response()
+            except self.errors.NoScriptError:
+                conn.send_packed_command([cmd.packed(body=True)], check_health=False)
+                return conn.read_response()
+        except self.errors.ResponseError as exc:
+            return exc
+
+    def close_sync(self) -> None:
+        """Disconnect the sync lane's idle connections."""
+        for conn in self.sync_lane.drain():
+            conn.disconnect()
+
     # -- async --------------------------------------------------------------------------------------
 
     async def run(self, flow: Flow[T]) -> T:
@@ -130,9 +237,11 @@ class Driver:
 
     async def exec(self, batch: list[Cmd]) -> list[Any]:
         """Async twin of :meth:`exec_sync`."""
-        client = self.async_client()
         if len(batch) == 1:
-            return [await self._call(client, batch[0])]
+            if self.direct:
+                return [await self._direct(batch[0])]
+            return [await self._call(self.async_client(), batch[0])]
+        client = self.async_client()
         pipe = client.pipeline(transaction=False)
         try:
             for cmd in batch:
@@ -153,3 +262,32 @@ class Driver:
                 return await client.execute_command(*cmd.wire(body=True))
         except self.errors.ResponseError as exc:
             return exc
+
+    async def _direct(self, cmd: Cmd) -> Any:
+        conn, reused = self.async_lane.take()
+        try:
+            try:
+                return await self._ask(conn, cmd)
+            except self.errors.ConnectionError:
+                if not reused:
+                    raise
+                await conn.disconnect()  # closed by the server meanwhile: reconnect, once
+                return await self._ask(conn, cmd)
+        finally:
+            self.async_lane.put(conn)
+
+    async def _ask(self, conn: Any, cmd: Cmd) -> Any:
+        try:
+            try:
+                await conn.send_packed_command([cmd.packed()], check_health=False)
+                return await conn.read_response()
+            except self.errors.NoScriptError:
+                await conn.send_packed_command([cmd.packed(body=True)], check_health=False)
+                return await conn.read_response()
+        except self.errors.ResponseError as exc:
+            return exc
+
+    async def close(self) -> None:
+        """Disconnect the async lane's idle connections."""
+        for conn in self.async_lane.drain():
+            await conn.disconnect()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-__all__ = ["LIST", "REGISTER", "SAVE", "VERIFY", "Script"]
+__all__ = ["DELTA", "LIST", "REGISTER", "SAVE", "VERIFY", "Script"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -20,14 +20,35 @@ class Script:
     name: str
     body: str
     sha: str = ""
+    #: ``EVALSHA <sha>`` as the protocol sends it, packed once.
+    head: bytes = b""
 
     def __post_init__(self) -> None:
         digest = hashlib.sha1(self.body.encode(), usedforsecurity=False).hexdigest()
         object.__setattr__(self, "sha", digest)
+        object.__setattr__(self, "head", b"$7\r\nEVALSHA\r\n$40\r\n%s\r\n" % digest.encode())
 
+
+# redis.call(cmd, key, list[first..last]) in chunks (Lua's unpack has a stack limit).
+_CHUNKED = """
+local function chunked(cmd, key, list, first, last, extra)
+  local batch = {}
+  for _, v in ipairs(extra) do batch[#batch + 1] = v end
+  for i = first, last do
+    batch[#batch + 1] = list[i]
+    if #batch >= 4000 then
+      redis.call(cmd, key, unpack(batch))
+      batch = {}
+    end
+  end
+  if #batch > 0 then redis.call(cmd, key, unpack(batch)) end
+end
+"""
 
 # Shared helpers, prepended to the scripts that need them.
-_PRELUDE = """
+_PRELUDE = (
+    _CHUNKED
+    + """
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -56,21 +77,8 @@ local function index_add(idx, member, score, now)
   local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', idx, math.ceil(tonumber(top[2]) * 1000) + SKEW_MS)
 end
-
--- redis.call(cmd, key, list[first..last]) in chunks (Lua's unpack has a stack limit).
-local function chunked(cmd, key, list, first, last, extra)
-  local batch = {}
-  for _, v in ipairs(extra) do batch[#batch + 1] = v end
-  for i = first, last do
-    batch[#batch + 1] = list[i]
-    if #batch >= 4000 then
-      redis.call(cmd, key, unpack(batch))
-      batch = {}
-    end
-  end
-  if #batch > 0 then redis.call(cmd, key, unpack(batch)) end
-end
 """
+)
 
 #: Apply one Write to a session record. Returns 1 (applied), 0 (the record, or the superseded
 #: one, is gone: nothing written) or -1 (cluster mode: the principal index must be registered
@@ -126,6 +134,31 @@ if 10 + 2 * nset <= #ARGV then chunked('HDEL', rec, ARGV, 10 + 2 * nset, #ARGV, 
 if not has_principal and not replace then redis.call('HDEL', rec, '#p', '#i') end
 redis.call('PEXPIREAT', rec, exp_ms)
 if atomic and has_principal then index_add(KEYS[2], member, exp, now) end
+return 1
+""",
+)
+
+#: The most common write, kept lean (it runs on every request that changes a session): a delta
+#: that names no principal, in either mode. Sets the fields and ``#e``, drops the removed names
+#: and any principal, and moves the expiry, only if the record exists. An expiry already past
+#: makes ``PEXPIREAT`` delete the record at once. Returns 1 (applied) or 0 (no record).
+#: KEYS[1] record. ARGV: expires_at, expires_ms, number of fields set n, n name/value pairs,
+#: then the names to remove.
+DELTA = Script(
+    "delta",
+    _CHUNKED
+    + """
+local rec = KEYS[1]
+if redis.call('TYPE', rec)['ok'] ~= 'hash' then return 0 end
+local last = 3 + 2 * tonumber(ARGV[3])
+if #ARGV < 4000 then
+  redis.call('HSET', rec, '#e', ARGV[1], unpack(ARGV, 4, last))
+  redis.call('HDEL', rec, '#p', '#i', unpack(ARGV, last + 1))
+else
+  chunked('HSET', rec, ARGV, 4, last, {'#e', ARGV[1]})
+  chunked('HDEL', rec, ARGV, last + 1, #ARGV, {'#p', '#i'})
+end
+redis.call('PEXPIREAT', rec, ARGV[2])
 return 1
 """,
 )

@@ -71,6 +71,14 @@ def _stored_name(name: str) -> str:
     return "#" + name if name.startswith("#") else name
 
 
+def _add_fields(argv: list[Any], write: Write) -> None:
+    """Append the write's name/value pairs, then its removed names, as the scripts take them."""
+    for name, value in write.fields.items():
+        argv += ("#" + name if name[:1] == "#" else name, value)
+    if write.removed:
+        argv += [_stored_name(name) for name in write.removed]
+
+
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
@@ -141,7 +149,7 @@ class RedisStore(Store):
             **(client_options or {}),
         }
         self._lock = threading.Lock()
-        self._io = Driver(self._redis, self._sync, self._async)
+        self._io = Driver(self._redis, self._sync, self._async, direct=not cluster)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -215,30 +223,28 @@ class RedisStore(Store):
         return f"{self.prefix}p:{{{principal}}}"
 
     def _record(self, key: str, raw: Any) -> Record | None:
-        if isinstance(raw, list):  # HGETALL inside a script: a flat list
-            raw = dict(zip(raw[::2], raw[1::2], strict=True))
         if not raw:
             return None
-        fields: dict[str, str] = {}
-        expires_at: float | None = None
-        principal: str | None = None
+        if isinstance(raw, dict):  # through a client: its reply callback made a dict
+            raw = [item for pair in raw.items() for item in pair]
         try:
-            for raw_name, raw_value in raw.items():
-                name, value = _text(raw_name), _text(raw_value)
-                if name.startswith("##"):
-                    fields[name[1:]] = value
-                elif name == "#e":
-                    expires_at = float(value)
-                elif name == "#p":
-                    principal = value
-                elif not name.startswith("#"):
-                    fields[name] = value
+            text = [item.decode() if type(item) is bytes else str(item) for item in raw]
         except UnicodeDecodeError:
             raise RecordCorrupt("a stored session holds bytes that are not UTF-8") from None
-        except ValueError:
-            raise RecordCorrupt("a stored session has a malformed expiry") from None
-        if expires_at is None or not math.isfinite(expires_at):
-            raise RecordCorrupt("a stored session has no expiry")
+        fields = dict(zip(text[::2], text[1::2], strict=True))
+        expires = fields.pop("#e", None)
+        principal = fields.pop("#p", None)
+        reserved = [name for name in fields if name[:1] == "#"]
+        for name in reserved:  # a record field whose name starts with "#" is stored as "##..."
+            value = fields.pop(name)
+            if name[:2] == "##":
+                fields[name[1:]] = value
+        try:
+            expires_at = float(expires)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise RecordCorrupt("a stored session has no valid expiry") from None
+        if not math.isfinite(expires_at):
+            raise RecordCorrupt("a stored session has no valid expiry")
         return Record(key, fields, expires_at, principal)
 
     # -- flows ---------------------------------------------------------------------------------------
@@ -251,9 +257,15 @@ class RedisStore(Store):
 
     def _save_flow(self, key: str, write: Write) -> Flow[bool]:
         rec = self._rec(key)
+        expires_at = float(write.expires_at)
+        if not write.replace and write.principal is None:
+            # The common write (an anonymous session's changes or touch): the lean script.
+            argv: list[Any] = [repr(expires_at), math.floor(expires_at * 1000), len(write.fields)]
+            _add_fields(argv, write)
+            (result,) = yield [script(lua.DELTA, [rec], argv)]
+            return bool(self._io.ok(result))
         has_principal = write.principal is not None
         principal = write.principal or ""
-        expires_at = float(write.expires_at)
         old = write.supersedes if write.replace else None
         if not write.replace:
             mode = "delta"
@@ -261,7 +273,7 @@ class RedisStore(Store):
             mode, old = "rewrite", None  # the script checks the record itself
         else:
             mode = "create"  # conditional on ``old`` (if any), checked below
-        argv: list[Any] = [
+        argv = [
             "1" if self.atomic else "0",
             mode,
             "1" if has_principal else "0",
@@ -272,9 +284,7 @@ class RedisStore(Store):
             "",  # registered: cluster mode, filled in below
             len(write.fields),
         ]
-        for name, value in write.fields.items():
-            argv += (_stored_name(name), value)
-        argv += [_stored_name(name) for name in write.removed]
+        _add_fields(argv, write)
         if self.atomic:
             keys = [rec, self._idx(principal) if has_principal else rec]
             if old is not None:
@@ -386,6 +396,7 @@ class RedisStore(Store):
         return 0
 
     async def close(self) -> None:
+        await self._io.close()
         if self._owns_async_client and self._async_client is not None:
             client, self._async_client = self._async_client, None
             await client.aclose()
@@ -438,6 +449,7 @@ class RedisStore(Store):
 
     def close_sync(self) -> None:
         """Close the sync client the store created (an async one needs :meth:`close`)."""
+        self._io.close_sync()
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
             client.close()
