@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -52,20 +51,31 @@ def test_processes_commit_deltas_to_one_session(shared: tuple[Store, dict[str, A
     session = manager.load(None)
     session["seed"] = True
     token = manager.commit(session).token
-    start_at = time.time() + 2.0
 
     def args(i: int) -> str:
-        return json.dumps(
-            {"name": f"p{i}", "token": token, "store": spec, "count": COMMITS, "start_at": start_at}
-        )
+        return json.dumps({"name": f"p{i}", "token": token, "store": spec, "count": COMMITS})
 
     command = [sys.executable, "-m", "tests.distributed.worker"]
     workers = [
         subprocess.Popen(
-            [*command, args(i)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [*command, args(i)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for i in range(PROCESSES)
     ]
+    # A start barrier, not a wall-clock start time: on a loaded machine process start-up alone
+    # can outlast any fixed lead, and then the runs would not overlap.
+    for worker in workers:
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "ready"
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
     results = []
     for worker in workers:
         out, err = worker.communicate(timeout=120)

@@ -26,13 +26,15 @@ def open_store(spec: dict[str, Any]) -> Store:
 
 
 def main(args: dict[str, Any]) -> dict[str, Any]:
-    """Wait for the common start time, then update the shared session ``count`` times."""
+    """Say "ready", wait for "go" on stdin, then update the shared session ``count`` times."""
     name, token = args["name"], args["token"]
     written, removed = [], []
     with open_store(args["store"]) as store:
         manager = SyncSessionManager(store)
         manager.load(token)  # connect before the start line, so the runs overlap
-        time.sleep(max(0.0, args["start_at"] - time.time()))
+        print("ready", flush=True)
+        if sys.stdin.readline().strip() != "go":
+            raise SystemExit(f"{name}: no start signal")
         started = time.time()
         for n in range(args["count"]):
             session = manager.load(token)
