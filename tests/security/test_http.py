@@ -1,8 +1,9 @@
-"""The HTTP-facing requirements, end to end: ASGI SessionMiddleware behind a real uvicorn server.
+"""The HTTP-facing requirements, end to end, against both middlewares on real servers.
 
-The app and the server come from ``tests/integrations/apps.py``. The policy is the default one
-(``__Host-`` cookie, Secure): httpx would not send a Secure cookie over plain HTTP, so
-:class:`Agent` keeps the cookie itself and sends it exactly as a browser on HTTPS would.
+Every test runs twice: on the ASGI SessionMiddleware behind uvicorn and on the WSGI one behind
+wsgiref (the ``server`` fixture; the apps are in :mod:`tests.security.agents`). The policy is
+the default one (``__Host-`` cookie, Secure): httpx would not send a Secure cookie over plain
+HTTP, so :class:`Agent` keeps the cookie itself and sends it exactly as a browser on HTTPS would.
 """
 
 from __future__ import annotations
@@ -10,44 +11,35 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import websockets.exceptions
 import websockets.sync.client
 
-from sessio import Policy, Principal, SessionManager, SQLiteStore
-from sessio.ids import store_key
-from sessio.integrations.asgi import SessionMiddleware
-from sessio.integrations.csrf import CSRFOptions
+from sessio import Policy
 
-from ..integrations.apps import SECRET, serve, starlette_app
-from .agents import NAME, Agent, Server
+from .agents import NAME, Agent, Flavour, Server, served
 from .test_cookies import attributes
 
 pytestmark = pytest.mark.slow
 
+#: Run a test on the ASGI middleware only (for what WSGI has no counterpart of).
+asgi_only = pytest.mark.parametrize("flavour", ["asgi"])
 
-def _serve(tmp_path: Path, policy: Policy | None = None) -> Iterator[Server]:
-    store = SQLiteStore(tmp_path / "sessions.db")
-    manager = SessionManager(store, policy or Policy())
-    app = SessionMiddleware(
-        starlette_app(),
-        manager=manager,
-        secret_key=SECRET,
-        csrf=CSRFOptions(exempt_paths=["/hooks/*"]),
-    )
-    try:
-        with serve(app) as url:
-            yield Server(url, store, manager, SECRET)
-    finally:
-        store.close_sync()
+
+@pytest.fixture(params=["asgi", "wsgi"])
+def flavour(request: pytest.FixtureRequest) -> Flavour:
+    """Which middleware serves the app."""
+    flavour: Flavour = request.param
+    return flavour
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    yield from _serve(tmp_path)
+def server(flavour: Flavour, tmp_path: Path) -> Iterator[Server]:
+    """The shared routes with the default policy, on the middleware ``flavour`` names."""
+    with served(flavour, tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
@@ -92,7 +84,9 @@ def test_role_change_and_reauthentication_rotate_over_http(server: Server, agent
         before = agent.cookie
         agent.login("alice", roles=roles)
         assert agent.cookie != before
+        assert not server.exists(before)
         assert agent.user(headers={"cookie": f"{NAME}={before}"}) is None
+    assert agent.user() == "alice"
 
 
 def test_logout_replay_over_http(server: Server, agent: Agent) -> None:
@@ -114,21 +108,12 @@ def test_revoke_all_except_current_over_http(server: Server) -> None:
     try:
         laptop.login()
         phone.login()
-        keep = server.signer.unsign(laptop.cookie or "")
-        assert keep is not None
-        count = _run(server.manager.revoke_all(Principal("alice"), except_=store_key(keep)))
-        assert count == 1
+        assert server.revoke_all_but("alice", laptop.cookie) == 1
         assert laptop.user() == "alice"
         assert phone.user() is None
     finally:
         laptop.close()
         phone.close()
-
-
-def _run(awaitable: Any) -> Any:
-    import asyncio
-
-    return asyncio.run(awaitable)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +124,9 @@ def _run(awaitable: Any) -> Any:
         "\u00e9t\u00e9",  # non-ASCII (latin-1 on the wire)
         "a\tb",
         '""',
+        "%00",
     ],
+    ids=["oversized", "forged", "non-ascii", "tab", "quotes", "percent-nul"],
 )
 def test_hostile_cookies_get_an_anonymous_session_not_an_error(agent: Agent, cookie: str) -> None:
     """Cheat sheet "Manage Session ID as Any Other User Input": garbage in the cookie is answered
@@ -226,12 +213,12 @@ def test_csrf_exempt_path_over_http(agent: Agent) -> None:
     assert agent.post("/echo", content=b"payload").status_code == 403
 
 
-def test_bearer_carried_sessions_are_exempt_from_csrf(tmp_path: Path) -> None:
+def test_bearer_carried_sessions_are_exempt_from_csrf(flavour: Flavour, tmp_path: Path) -> None:
     """CSRF cheat sheet "Employing Custom Request Headers for AJAX/API": a session carried in
     ``Authorization: Bearer`` (which no browser attaches by itself) needs no CSRF token; the
     same session carried by the cookie does."""
     policy = Policy(transports=("cookie", "bearer"))
-    for server in _serve(tmp_path, policy):
+    with served(flavour, tmp_path, policy) as server:
         agent = server.agent()
         try:
             agent.login()
@@ -244,6 +231,7 @@ def test_bearer_carried_sessions_are_exempt_from_csrf(tmp_path: Path) -> None:
             agent.close()
 
 
+@asgi_only
 def test_websocket_from_a_foreign_origin_is_refused(server: Server, agent: Agent) -> None:
     """ASVS 5.0 4.4.2 (cross-site WebSocket hijacking): a cookie-carrying handshake whose Origin
     is not the app's own is refused with 403 before the app sees it."""
@@ -264,10 +252,10 @@ def test_websocket_from_a_foreign_origin_is_refused(server: Server, agent: Agent
 def test_no_token_in_any_log_over_a_full_http_flow(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """ASVS 4.0.3 7.1.1 / ASVS 5.0 16.2.5: the server's loggers (uvicorn, Starlette, sessio, and
-    an audit log of every session event) at DEBUG, across login, CSRF refusals and logout, show
-    no cookie value, ID or CSRF token. The test client's own loggers (httpx, httpcore) are not
-    the server's and are left out."""
+    """ASVS 4.0.3 7.1.1 / ASVS 5.0 16.2.5: the server's loggers (uvicorn and Starlette for ASGI,
+    sessio, and an audit log of every session event) at DEBUG, across login, CSRF refusals and
+    logout, show no cookie value, ID or CSRF token. The test client's own loggers (httpx,
+    httpcore) are not the server's and are left out."""
     audit = logging.getLogger("app.audit")
     server.manager.events.subscribe(lambda e: audit.info("session event %s", e.as_dict()))
     seen: set[str] = set()
@@ -289,7 +277,8 @@ def test_no_token_in_any_log_over_a_full_http_flow(
     records = [r for r in caplog.records if r.name.split(".")[0] not in ("httpx", "httpcore")]
     assert any(r.name == "app.audit" and "csrf_failed" in r.getMessage() for r in records)
     texts = [repr(r.args) + r.getMessage() + (r.exc_text or "") for r in records]
-    secrets = {s for s in seen if s} | {s.partition(".")[0] for s in seen if "." in s} | {SECRET}
+    secrets = {s for s in seen if s} | {s.partition(".")[0] for s in seen if "." in s}
+    secrets.add(server.secret)
     assert len(secrets) >= 6
     for text in texts:
         for secret in secrets:
