@@ -38,7 +38,7 @@ from sessio.integrations.flask import (
 from sessio.stores import MemoryStore, SQLiteStore
 
 from ..conftest import FakeClock
-from .wsgi_support import DownStore
+from .wsgi_support import DownStore, write_concurrently
 
 SECRET = secrets.token_urlsafe(32)
 
@@ -494,25 +494,7 @@ def test_a_real_server_keeps_every_concurrent_write(served: tuple[str, SQLiteSto
     with httpx.Client(base_url=url) as client:
         cookie = client.get("/set?start=1").cookies["session"]
         client.cookies.clear()
-        barrier = threading.Barrier(12)
-        failures: list[BaseException] = []
-
-        def write(i: int) -> None:
-            try:
-                barrier.wait()
-                response = client.get(
-                    f"/slow-set?k{i}=v{i}", headers={"Cookie": f"session={cookie}"}
-                )
-                assert response.status_code == 200
-            except BaseException as exc:  # reported below, not lost in the thread
-                failures.append(exc)
-
-        threads = [threading.Thread(target=write, args=(i,)) for i in range(12)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert failures == []
+        write_concurrently(client, f"session={cookie}", writers=12)
         data = client.get("/get", headers={"Cookie": f"session={cookie}"}).json()
     assert data == {"start": "1", **{f"k{i}": f"v{i}" for i in range(12)}}
 

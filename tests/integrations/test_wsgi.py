@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -31,7 +30,7 @@ from sessio.integrations.wsgi import SessionMiddleware, client_ip
 from sessio.stores import MemoryStore, SQLiteStore
 from sessio.transports import TokenSigner
 
-from .wsgi_support import DownStore, SpyStore, call, serve
+from .wsgi_support import DownStore, SpyStore, call, serve, write_concurrently
 
 SECRET = secrets.token_urlsafe(32)
 DEV = Policy.web().development()
@@ -547,25 +546,7 @@ def test_concurrent_requests_on_one_session_lose_no_write(store: SQLiteStore) ->
     with serve(middleware(store=store)) as url, httpx.Client(base_url=url) as client:
         cookie = client.get("/set?start=1").cookies["sessio"]
         client.cookies.clear()  # each request names the session itself
-        barrier = threading.Barrier(16)
-        failures: list[BaseException] = []
-
-        def write(i: int) -> None:
-            try:
-                barrier.wait()
-                response = client.get(
-                    f"/slow-set?k{i}=v{i}", headers={"Cookie": f"sessio={cookie}"}
-                )
-                assert response.status_code == 200
-            except BaseException as exc:  # reported below, not lost in the thread
-                failures.append(exc)
-
-        threads = [threading.Thread(target=write, args=(i,)) for i in range(16)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert failures == []
+        write_concurrently(client, f"sessio={cookie}", writers=16)
         data = client.get("/get", headers={"Cookie": f"sessio={cookie}"}).json()
     assert data == {"start": "1", **{f"k{i}": f"v{i}" for i in range(16)}}
 

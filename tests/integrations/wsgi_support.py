@@ -1,5 +1,6 @@
 """Test support for WSGI: a real threaded server on a free loopback port, an in-process caller
-checked by ``wsgiref.validate``, and stores that count their calls or fail on purpose."""
+checked by ``wsgiref.validate``, concurrent writers on one session, and stores that count their
+calls or fail on purpose."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
+
+import httpx
 
 from sessio.errors import StoreUnavailable
 from sessio.stores import MemoryStore
@@ -43,6 +46,30 @@ def serve(app: Callable[..., Any]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def write_concurrently(client: httpx.Client, cookie: str, writers: int) -> None:
+    """Send ``GET /slow-set?k{i}=v{i}`` for ``i`` in ``range(writers)``, all on the session
+    ``cookie`` (a whole ``Cookie`` header value) and released at once by a barrier, so their
+    loads and commits overlap. Every answer must be 200; a failure inside a writer thread is
+    raised here rather than lost with the thread."""
+    barrier = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(i: int) -> None:
+        try:
+            barrier.wait()
+            response = client.get(f"/slow-set?k{i}=v{i}", headers={"Cookie": cookie})
+            assert response.status_code == 200
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
 
 
 @dataclasses.dataclass
