@@ -329,6 +329,44 @@ def _refuses(store: str) -> frozenset[str]:
     return frozenset({"big"}) if store in ("signed-cookie", "jwt") else frozenset()
 
 
+#: The stores the sessio-core rows (manager + transports, no integration) run on.
+CORE_STORES = ("memory", "sqlite", "redis", "postgres")
+
+Builder = Callable[[str], Callable[[Context], Awaitable[Built]]]
+
+
+def _sessio_rows(
+    kind: Kind, label: str, full: Builder, core: Builder, floor: str
+) -> list[Contender]:
+    """sessio's rows for one kind of app: the integration on every store, then the bare core
+    (manager + transports) on the server-side stores, each measured against ``floor``."""
+    rows = [
+        Contender(
+            f"sessio {store} ({label})",
+            kind,
+            "sessio",
+            store,
+            full(store),
+            floor,
+            refuses=_refuses(store),
+        )
+        for store in SESSIO_STORES
+    ]
+    rows += [
+        Contender(
+            f"sessio-core {store} ({label})",
+            kind,
+            "sessio-core",
+            store,
+            core(store),
+            floor,
+            note="manager + transports, no integration",
+        )
+        for store in CORE_STORES
+    ]
+    return rows
+
+
 def _registry() -> list[Contender]:
     rows = [
         Contender(ASGI_FLOOR, "asgi", "floor", "-", _starlette_floor),
@@ -359,30 +397,7 @@ def _registry() -> list[Contender]:
                 ASGI_FLOOR,
             )
         )
-    for store in SESSIO_STORES:
-        rows.append(
-            Contender(
-                f"sessio {store} (asgi)",
-                "asgi",
-                "sessio",
-                store,
-                _sessio_asgi(store),
-                ASGI_FLOOR,
-                refuses=_refuses(store),
-            )
-        )
-    for store in ("memory", "sqlite", "redis", "postgres"):
-        rows.append(
-            Contender(
-                f"sessio-core {store} (asgi)",
-                "asgi",
-                "sessio-core",
-                store,
-                _sessio_core_asgi(store),
-                ASGI_FLOOR,
-                note="manager + transports, no integration",
-            )
-        )
+    rows += _sessio_rows("asgi", "asgi", _sessio_asgi, _sessio_core_asgi, ASGI_FLOOR)
     rows.append(
         Contender("Flask cookie session", "wsgi", "flask", "cookie", _flask_cookie, WSGI_FLOOR)
     )
@@ -397,30 +412,7 @@ def _registry() -> list[Contender]:
                 WSGI_FLOOR,
             )
         )
-    for store in SESSIO_STORES:
-        rows.append(
-            Contender(
-                f"sessio {store} (flask)",
-                "wsgi",
-                "sessio",
-                store,
-                _sessio_flask(store),
-                WSGI_FLOOR,
-                refuses=_refuses(store),
-            )
-        )
-    for store in ("memory", "sqlite", "redis", "postgres"):
-        rows.append(
-            Contender(
-                f"sessio-core {store} (flask)",
-                "wsgi",
-                "sessio-core",
-                store,
-                _sessio_core_flask(store),
-                WSGI_FLOOR,
-                note="manager + transports, no integration",
-            )
-        )
+    rows += _sessio_rows("wsgi", "flask", _sessio_flask, _sessio_core_flask, WSGI_FLOOR)
     return rows
 
 

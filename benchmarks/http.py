@@ -14,15 +14,14 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from .contenders import ASGI_FLOOR
+from .processes import free_port, stop, wait_for_port
 from .services import Services
 
 __all__ = ["HTTP_CONTENDERS", "HttpResult", "run_http"]
@@ -55,26 +54,9 @@ class HttpResult:
         return statistics.median(self.rps) if self.rps else 0.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(port: int, proc: subprocess.Popen[bytes], seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @contextlib.contextmanager
 def _server(name: str, services: Services) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env["SESSIO_BENCH_REDIS_URL"] = services.redis_url or ""
     env["SESSIO_BENCH_POSTGRES_URL"] = services.postgres_url or ""
@@ -87,13 +69,7 @@ def _server(name: str, services: Services) -> Iterator[tuple[int, subprocess.Pop
     try:
         yield port, proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop(proc)
 
 
 def _wrk(port: int, seconds: float, connections: int) -> dict[str, float]:
@@ -137,7 +113,7 @@ def run_http(
         ports: dict[str, int] = {}
         for name in names:
             port, proc = stack.enter_context(_server(name, services))
-            if not _wait(port, proc):
+            if not wait_for_port(port, proc, 20.0, poll=0.1):
                 err = proc.stderr.read().decode()[-400:] if proc.stderr else ""
                 failures[f"http: {name}"] = f"uvicorn did not start: {err}"
                 results.pop(name)

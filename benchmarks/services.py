@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from .processes import free_port, stop, wait_for_port
+
 __all__ = ["Services", "services"]
 
 
@@ -43,33 +45,6 @@ class Services:
         return f"{base}/{db}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 def _reachable(url: str) -> bool:
     from urllib.parse import urlsplit
 
@@ -88,14 +63,14 @@ def _private_redis(work: Path) -> Iterator[str | None]:
     if binary is None:
         yield None
         return
-    port = _free_port()
+    port = free_port()
     args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
     args += ["--dir", str(work), "--databases", "16", "--protected-mode", "yes"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        yield f"redis://127.0.0.1:{port}/0" if _wait_port(port, proc, 10) else None
+        yield f"redis://127.0.0.1:{port}/0" if wait_for_port(port, proc, 10) else None
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _pg_bin(name: str) -> str | None:
@@ -134,7 +109,7 @@ def _private_postgres(work: Path, notes: list[str]) -> Iterator[str | None]:
         notes.append(f"initdb failed ({result.stderr.decode()[-200:]!r}): using the shared server")
         yield None
         return
-    port = _free_port()
+    port = free_port()
     settings = {
         "listen_addresses": "127.0.0.1",
         "port": str(port),
@@ -149,7 +124,7 @@ def _private_postgres(work: Path, notes: list[str]) -> Iterator[str | None]:
         args += ["-c", f"{name}={value}"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        if not _wait_port(port, proc, 30):
+        if not wait_for_port(port, proc, 30):
             notes.append("private postgres did not start: using the shared server")
             yield None
             return
@@ -157,7 +132,7 @@ def _private_postgres(work: Path, notes: list[str]) -> Iterator[str | None]:
         time.sleep(0.3)  # the port opens slightly before connections are accepted
         yield url
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @contextlib.contextmanager
