@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test test-fast security lint typecheck bench bench-quick browser clean
+.PHONY: demo test test-fast security lint typecheck bench bench-quick browser wrk clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,23 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sessio demo $(ARGS)
 
-# Debian's chromium for the browser test; installed when missing and we may (root + apt).
-browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+# $(call apt-ensure,COMMAND,PACKAGE,WHAT HAPPENS WITHOUT IT): install Debian's PACKAGE when
+# COMMAND (a name on PATH or an absolute path) is missing and we may (root + apt). Otherwise, or
+# when apt fails, print a note and carry on: the tool that needs it skips or reports it missing.
+apt-ensure = @if ! command -v $(1) >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "note: /usr/bin/chromium missing; browser tests will skip (install Debian's chromium)"; fi; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; } \
+	      || echo "note: installing Debian's $(2) failed; $(3)"; \
+	  else echo "note: $(1) missing; $(3) (install Debian's $(2))"; fi; \
 	fi
+
+# Debian's chromium for the browser test.
+browser:
+	$(call apt-ensure,/usr/bin/chromium,chromium,browser tests will skip)
+
+# Debian's wrk for the benchmarks' HTTP section (redis-server and postgres come from the machine).
+wrk:
+	$(call apt-ensure,wrk,wrk,the benchmark reports wrk as missing)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
@@ -40,10 +50,10 @@ test-fast: $(STAMP)
 security: $(STAMP)
 	$(BIN)/pytest tests/security $(ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m benchmarks $(ARGS)
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) wrk
 	$(BIN)/python -m benchmarks --quick $(ARGS)
 
 clean:
