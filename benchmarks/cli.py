@@ -13,7 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
-from . import report
+from . import limits, report
 from .contenders import CONTENDERS, Contender, Context
 from .env import HERE
 from .services import Services, services
@@ -227,7 +227,8 @@ def main(argv: list[str]) -> int:
 def _write(results: report.Results, output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
     targets = report.evaluate_targets(results)
-    text = report.render(results, targets, report.versions(), report.machine())
+    reasons = limits.load()
+    text = report.render(results, targets, report.versions(), report.machine(), reasons)
     print()
     print(text)
     (output / "RESULTS.md").write_text(text)

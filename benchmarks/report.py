@@ -10,9 +10,11 @@ import platform
 import shutil
 import statistics
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import limits
 from .apps import SCENARIOS
 from .contenders import ASGI_FLOOR, CONTENDERS, RAW_ASYNC, RAW_SYNC, WSGI_FLOOR, Contender
 from .http import HttpResult
@@ -195,6 +197,8 @@ def machine() -> str:
 class Target:
     """One target of the issue, evaluated."""
 
+    #: A stable name (``asgi-memory-write``): ``limits.md`` files its reason under it.
+    id: str
     text: str
     passed: bool | None  # None: could not be measured
     detail: str
@@ -212,14 +216,17 @@ def _pick(results: Results, *names: str) -> str | None:
     return None
 
 
-def _le(text: str, value: float | None, limit: float | None, unit: str = "µs") -> Target:
+def _le(
+    target_id: str, text: str, value: float | None, limit: float | None, unit: str = "µs"
+) -> Target:
     if value is None or limit is None:
-        return Target(text, None, "not measured")
+        return Target(target_id, text, None, "not measured")
     passed = value <= limit
     distance = limit - value
     how = f"margin {distance:.1f} {unit}" if passed else f"over by {-distance:.1f} {unit}"
     ratio = f", {value / limit:.2f}x the limit" if limit > 0 else ""
-    return Target(text, passed, f"{value:.1f} {unit} vs limit {limit:.1f} {unit} ({how}{ratio})")
+    detail = f"{value:.1f} {unit} vs limit {limit:.1f} {unit} ({how}{ratio})"
+    return Target(target_id, text, passed, detail)
 
 
 def _core_note(name: str | None) -> str:
@@ -235,6 +242,7 @@ def evaluate_targets(results: Results) -> list[Target]:
         value = results.overhead(mem, scenario) if mem else None
         targets.append(
             _le(
+                f"asgi-memory-{scenario}",
                 f"ASGI MemoryStore {scenario} overhead <= 0.5x Starlette SessionMiddleware's{_core_note(mem)}",
                 value,
                 None if ref is None else 0.5 * ref,
@@ -247,12 +255,20 @@ def evaluate_targets(results: Results) -> list[Target]:
         wire = results.wire.get((rds, scenario)) if rds else None
         rt = wire.round_trips if wire else None
         if rt is None:
-            targets.append(Target(f"Redis via ASGI {scenario}: round trips", None, "not measured"))
+            targets.append(
+                Target(
+                    f"redis-asgi-{scenario}-round-trips",
+                    f"Redis via ASGI {scenario}: round trips",
+                    None,
+                    "not measured",
+                )
+            )
         else:
             ok = round(rt, 2) == trips if scenario == "read" else rt <= trips + 0.01
             rel = "=" if scenario == "read" else "<="
             targets.append(
                 Target(
+                    f"redis-asgi-{scenario}-round-trips",
                     f"Redis via ASGI {scenario}: round trips {rel} {trips}{_core_note(rds)}",
                     ok,
                     f"{rt:.2f} per request (server-counted), {wire.command_mix if wire else ''}",
@@ -261,6 +277,7 @@ def evaluate_targets(results: Results) -> list[Target]:
         value = results.overhead(rds, scenario) if rds else None
         targets.append(
             _le(
+                f"redis-asgi-{scenario}-vs-raw",
                 f"Redis via ASGI {scenario} overhead <= {trips} raw round trip{'s' if trips > 1 else ''} + {extra:g} µs{_core_note(rds)}",
                 value,
                 None if raw is None else trips * raw + extra,
@@ -269,6 +286,7 @@ def evaluate_targets(results: Results) -> list[Target]:
         ref = results.overhead(star, scenario)
         targets.append(
             _le(
+                f"redis-asgi-{scenario}-vs-starsessions",
                 f"Redis via ASGI {scenario} overhead <= {factor}x starsessions RedisStore's{_core_note(rds)}",
                 value,
                 None if ref is None else factor * ref,
@@ -280,6 +298,7 @@ def evaluate_targets(results: Results) -> list[Target]:
         value = results.overhead(fl, scenario) if fl else None
         targets.append(
             _le(
+                f"flask-redis-{scenario}-vs-flask-session",
                 f"Flask drop-in Redis {scenario} overhead <= {factor}x Flask-Session Redis's{_core_note(fl)}",
                 value,
                 None if ref is None else factor * ref,
@@ -289,11 +308,17 @@ def evaluate_targets(results: Results) -> list[Target]:
         rows = {r.size: r for r in results.scale if r.store == store}
         if len(rows) < 2:
             targets.append(
-                Target(f"{store} p99 at largest size <= 1.5x p99 at smallest", None, "not measured")
+                Target(
+                    f"scale-{store}",
+                    f"{store} p99 at largest size <= 1.5x p99 at smallest",
+                    None,
+                    "not measured",
+                )
             )
             continue
         small, large = rows[min(rows)], rows[max(rows)]
         t = _le(
+            f"scale-{store}",
             f"{store} load+commit p99 at {large.size:,} <= 1.5x p99 at {small.size:,}",
             large.p99_ms * 1000,
             small.p99_ms * 1500,
@@ -310,12 +335,18 @@ def evaluate_targets(results: Results) -> list[Target]:
     star_http = results.http.get(star)
     if sessio_http is None or star_http is None:
         targets.append(
-            Target("wrk 9:1 mix: sessio-Redis >= 1.5x starsessions-Redis rps", None, "not measured")
+            Target(
+                "wrk-redis-vs-starsessions",
+                "wrk 9:1 mix: sessio-Redis >= 1.5x starsessions-Redis rps",
+                None,
+                "not measured",
+            )
         )
     else:
         ratio = sessio_http.median_rps / star_http.median_rps
         targets.append(
             Target(
+                "wrk-redis-vs-starsessions",
                 f"wrk 9:1 mix: sessio-Redis >= 1.5x starsessions-Redis rps{_core_note(sessio_http.name)}",
                 ratio >= 1.5,
                 f"{sessio_http.median_rps:,.0f} vs {star_http.median_rps:,.0f} rps = {ratio:.2f}x (need 1.50x)",
@@ -341,8 +372,15 @@ def _rows(results: Results, kind: str) -> list[Contender]:
     return [c for c in CONTENDERS if c.kind == kind and any(k[0] == c.name for k in results.timing)]
 
 
-def render(results: Results, targets: list[Target], info: dict[str, str], host: str) -> str:
-    """The whole report as markdown."""
+def render(
+    results: Results,
+    targets: list[Target],
+    info: dict[str, str],
+    host: str,
+    reasons: Mapping[str, str] | None = None,
+) -> str:
+    """The whole report as markdown; ``reasons`` (target id -> prose, from ``limits.md``)
+    explain the missed targets right after the targets block."""
     out: list[str] = []
     mode = (
         "quick smoke run (tiny sizes: numbers are not meaningful)" if results.quick else "full run"
@@ -358,6 +396,7 @@ def render(results: Results, targets: list[Target], info: dict[str, str], host: 
     out.append("```")
     out.extend(t.line() for t in targets)
     out.append("```")
+    out.extend(limits.render_reasons(targets, reasons or {}))
 
     raw_a, raw_s = results.round_trip(RAW_ASYNC), results.round_trip(RAW_SYNC)
     out.append("\n## In-process overhead per request\n")
