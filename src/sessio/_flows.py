@@ -409,14 +409,13 @@ class BaseManager(Generic[T]):
     def _revoke_all_flow(self, principal: Any, keep: Any) -> Flow[int]:
         sealed.need_server_state(self, "revoke_all")
         owner = _principal_key(principal)
-        records = yield ("principal_records", owner)
         keep_key = keep.key if isinstance(keep, Session) else keep
-        n = 0
-        for record in records:
-            if record.key != keep_key and (yield ("delete", record.key)):
-                n += 1
-                self._emit(EventKind.REVOKED, record.key, owner)
-        return n
+        # One store operation, atomic with respect to saves: a session rotated meanwhile is
+        # caught under its new key, or its rotation finds nothing left to take over.
+        removed: list[str] = yield ("delete_principal_records", owner, keep_key)
+        for key in removed:
+            self._emit(EventKind.REVOKED, key, owner)
+        return len(removed)
 
 
 def _age(info: SessionInfo) -> float:

@@ -297,6 +297,129 @@ async def test_principal_names_are_opaque(ops: Ops) -> None:
     assert await ops("principal_records", "user:") == []
 
 
+# -- deleting every session of a principal ----------------------------------------------------------
+
+
+async def test_delete_principal_records_removes_every_session_but_the_kept_one(ops: Ops) -> None:
+    a1, a2, a3, b1, dead = key(), key(), key(), key(), key()
+    for k in (a1, a2, a3):
+        await ops("save", k, write({"d:n": "1"}, principal="user:a", replace=True))
+    await ops("save", b1, write({"d:n": "1"}, principal="user:b", replace=True))
+    await ops("save", dead, write({"d:n": "1"}, principal="user:a", ttl=-5, replace=True))
+    removed = await ops("delete_principal_records", "user:a", a2)
+    assert sorted(removed) == sorted([a1, a3])  # the expired one is not reported
+    assert [r.key for r in await ops("principal_records", "user:a")] == [a2]
+    assert [r.key for r in await ops("principal_records", "user:b")] == [b1]
+    assert await ops("load", a1) is None
+    assert await ops("delete_principal_records", "user:a") == [a2]
+    assert await ops("delete_principal_records", "user:a") == []
+    assert await ops("count") == 1
+
+
+async def test_delete_principal_records_spares_a_session_that_changed_hands(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:n": "1"}, principal="user:a", replace=True))
+    await ops("save", k, write({"d:n": "1"}, principal="user:b", replace=True))
+    assert await ops("delete_principal_records", "user:a") == []
+    assert [r.key for r in await ops("principal_records", "user:b")] == [k]
+
+
+async def test_a_rotation_before_delete_principal_records_goes_under_its_new_key(ops: Ops) -> None:
+    old, new = key(), key()
+    await ops("save", old, write({"d:n": "1"}, principal="user:r", replace=True))
+    rotation = write({"d:n": "1"}, principal="user:r", replace=True, supersedes=old)
+    assert await ops("save", new, rotation) is True
+    assert await ops("delete_principal_records", "user:r") == [new]
+    assert await ops("load", new) is None
+
+
+async def test_a_rotation_after_delete_principal_records_finds_nothing_to_take_over(
+    ops: Ops,
+) -> None:
+    old, new = key(), key()
+    await ops("save", old, write({"d:n": "1"}, principal="user:r", replace=True))
+    assert await ops("delete_principal_records", "user:r") == [old]
+    rotation = write({"d:n": "1"}, principal="user:r", replace=True, supersedes=old)
+    assert await ops("save", new, rotation) is False
+    assert await ops("principal_records", "user:r") == []
+    assert await ops("count") == 0
+
+
+def _skip_unless_atomic(store: Store) -> None:
+    if getattr(store, "atomic", True) is False:
+        pytest.skip("Redis Cluster without a hash-tagged prefix: documented as not atomic")
+
+
+#: Rotations each chain may make before the test gives up on it being revoked.
+_CHAIN_LIMIT = 2000
+
+
+async def test_no_rotation_outlives_delete_principal_records_across_threads(store: Store) -> None:
+    """Sessions rotating as fast as they can, while every session of their principal is deleted:
+    each chain's next rotation is refused, and nothing of the principal is left."""
+    _skip_unless_atomic(store)
+    chains = [key() for _ in range(4)]
+    for k in chains:
+        store.save_sync(k, write({"d:n": "1"}, principal="user:race", replace=True))
+    running = threading.Barrier(len(chains) + 1)
+    lengths: list[int] = []
+
+    def rotate(current: str) -> None:
+        n = 0
+        while n < _CHAIN_LIMIT:
+            if n == 3:
+                running.wait()
+            new = key()
+            change = write({"d:n": str(n)}, principal="user:race", replace=True, supersedes=current)
+            if not store.save_sync(new, change):
+                break
+            current, n = new, n + 1
+        lengths.append(n)
+
+    threads = [threading.Thread(target=rotate, args=(k,)) for k in chains]
+    for t in threads:
+        t.start()
+    running.wait()  # every chain is rotating
+    store.delete_principal_records_sync("user:race")
+    for t in threads:
+        t.join()
+    assert max(lengths) < _CHAIN_LIMIT  # every chain was stopped by the deletion
+    assert store.principal_records_sync("user:race") == []
+    assert store.count_sync() == 0
+
+
+async def test_no_rotation_outlives_delete_principal_records_across_tasks(store: Store) -> None:
+    """The async twin of the test above: tasks that rotate between the store's awaits."""
+    _skip_unless_atomic(store)
+    chains = [key() for _ in range(4)]
+    for k in chains:
+        await store.save(k, write({"d:n": "1"}, principal="user:race", replace=True))
+    started = [asyncio.Event() for _ in chains]
+    lengths: list[int] = []
+
+    async def rotate(current: str, started: asyncio.Event) -> None:
+        n = 0
+        while n < _CHAIN_LIMIT:
+            if n == 3:
+                started.set()
+            new = key()
+            change = write({"d:n": str(n)}, principal="user:race", replace=True, supersedes=current)
+            if not await store.save(new, change):
+                break
+            current, n = new, n + 1
+            await asyncio.sleep(0)  # local stores never suspend: let the others run
+        lengths.append(n)
+
+    tasks = [asyncio.create_task(rotate(k, e)) for k, e in zip(chains, started, strict=True)]
+    for event in started:
+        await event.wait()
+    await store.delete_principal_records("user:race")
+    await asyncio.gather(*tasks)
+    assert max(lengths) < _CHAIN_LIMIT
+    assert await store.principal_records("user:race") == []
+    assert await store.count() == 0
+
+
 # -- through the manager: the behaviour users see ------------------------------------------------
 
 
