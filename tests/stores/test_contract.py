@@ -617,6 +617,52 @@ async def test_a_session_that_is_still_there_commits_as_usual(ops: Ops, clock: A
     assert [i.key for i in await m("sessions_of", "ada")] == [final.key]
 
 
+async def test_revoke_all_catches_a_rotation_that_lands_after_it_looked(
+    ops: Ops, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old gap: revoke_all listed the sessions, then deleted them, and a rotation landing in
+    between lived on under a key the list never saw. Here every listing of the store lets one
+    pending rotation land right after it; revoke_all must leave nothing of the principal."""
+    store = ops.store
+    m = Managers(store, ops.mode, Policy(), clock)
+    tokens = []
+    for _ in range(2):
+        s = await m("load", None)
+        s.login(Principal("ada"))
+        tokens.append((await m("commit", s)).token)
+    other_server = SyncSessionManager(store, clock=clock)
+    in_flight = other_server.load(tokens[0])
+    in_flight.regenerate()
+    landed: list[CommitAction] = []
+
+    def land() -> None:
+        if not landed:
+            landed.append(other_server.commit(in_flight).action)
+
+    listed, listed_sync = store.principal_records, store.principal_records_sync
+
+    async def principal_records(principal: str) -> Any:
+        records = await listed(principal)
+        land()
+        return records
+
+    def principal_records_sync(principal: str) -> Any:
+        records = listed_sync(principal)
+        land()
+        return records
+
+    monkeypatch.setattr(store, "principal_records", principal_records)
+    monkeypatch.setattr(store, "principal_records_sync", principal_records_sync)
+    m = Managers(store, ops.mode, Policy(), clock)  # bound to the patched store
+    assert await m("revoke_all", "ada") == 2
+    land()  # revoke_all never listed: the rotation lands after it, and must find nothing
+    assert landed == [CommitAction.CLEAR]
+    assert m.kinds() == [EventKind.REVOKED, EventKind.REVOKED]
+    assert await m("sessions_of", "ada") == []
+    for token in (*tokens, in_flight.id):
+        assert (await m("load", token)).is_new
+
+
 # -- concurrency -----------------------------------------------------------------------------------
 
 
