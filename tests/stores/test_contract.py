@@ -663,6 +663,30 @@ async def test_revoke_all_catches_a_rotation_that_lands_after_it_looked(
         assert (await m("load", token)).is_new
 
 
+async def test_a_login_refused_because_its_session_vanished_evicts_nobody(
+    ops: Ops, clock: Any
+) -> None:
+    """The concurrency limit makes room only once the login is stored: a login whose rotation
+    finds its session gone writes nothing, and must not have logged another device out."""
+    policy = Policy(concurrency=ConcurrencyPolicy(max_sessions_per_principal=1))
+    m = Managers(ops.store, ops.mode, policy, clock)
+    first = await m("load", None)
+    first.login(Principal("eve"))
+    token = (await m("commit", first)).token
+    clock.advance(1)
+    anonymous = await m("load", None)
+    anonymous["cart"] = ["apple"]
+    anonymous_token = (await m("commit", anonymous)).token
+    in_flight = await m("load", anonymous_token)
+    assert await m("revoke", in_flight.key) is True  # ended while the login was in flight
+    in_flight.login(Principal("eve"))
+    commit = await m("commit", in_flight)
+    assert commit.action is CommitAction.CLEAR
+    assert EventKind.EVICTED not in m.kinds()
+    assert not (await m("load", token)).is_new
+    assert [i.key for i in await m("sessions_of", "eve")] == [first.key]
+
+
 # -- concurrency -----------------------------------------------------------------------------------
 
 
