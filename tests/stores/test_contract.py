@@ -361,28 +361,40 @@ async def test_no_rotation_outlives_delete_principal_records_across_threads(stor
     chains = [key() for _ in range(4)]
     for k in chains:
         store.save_sync(k, write({"d:n": "1"}, principal="user:race", replace=True))
-    running = threading.Barrier(len(chains) + 1)
+    started = [threading.Event() for _ in chains]
     lengths: list[int] = []
+    errors: list[BaseException] = []
 
-    def rotate(current: str) -> None:
+    def rotate(current: str, started: threading.Event) -> None:
         n = 0
-        while n < _CHAIN_LIMIT:
-            if n == 3:
-                running.wait()
-            new = key()
-            change = write({"d:n": str(n)}, principal="user:race", replace=True, supersedes=current)
-            if not store.save_sync(new, change):
-                break
-            current, n = new, n + 1
-        lengths.append(n)
+        try:
+            while n < _CHAIN_LIMIT:
+                if n == 3:
+                    started.set()
+                new = key()
+                change = write(
+                    {"d:n": str(n)}, principal="user:race", replace=True, supersedes=current
+                )
+                if not store.save_sync(new, change):
+                    break
+                current, n = new, n + 1
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            started.set()  # never leave the test waiting on a chain that failed
+            lengths.append(n)
 
-    threads = [threading.Thread(target=rotate, args=(k,)) for k in chains]
+    threads = [
+        threading.Thread(target=rotate, args=(k, e)) for k, e in zip(chains, started, strict=True)
+    ]
     for t in threads:
         t.start()
-    running.wait()  # every chain is rotating
+    for event in started:
+        event.wait()  # every chain is rotating
     store.delete_principal_records_sync("user:race")
     for t in threads:
         t.join()
+    assert errors == []
     assert max(lengths) < _CHAIN_LIMIT  # every chain was stopped by the deletion
     assert store.principal_records_sync("user:race") == []
     assert store.count_sync() == 0
@@ -399,16 +411,21 @@ async def test_no_rotation_outlives_delete_principal_records_across_tasks(store:
 
     async def rotate(current: str, started: asyncio.Event) -> None:
         n = 0
-        while n < _CHAIN_LIMIT:
-            if n == 3:
-                started.set()
-            new = key()
-            change = write({"d:n": str(n)}, principal="user:race", replace=True, supersedes=current)
-            if not await store.save(new, change):
-                break
-            current, n = new, n + 1
-            await asyncio.sleep(0)  # local stores never suspend: let the others run
-        lengths.append(n)
+        try:
+            while n < _CHAIN_LIMIT:
+                if n == 3:
+                    started.set()
+                new = key()
+                change = write(
+                    {"d:n": str(n)}, principal="user:race", replace=True, supersedes=current
+                )
+                if not await store.save(new, change):
+                    break
+                current, n = new, n + 1
+                await asyncio.sleep(0)  # local stores never suspend: let the others run
+        finally:
+            started.set()  # a chain that failed is reported by gather, not waited for
+            lengths.append(n)
 
     tasks = [asyncio.create_task(rotate(k, e)) for k, e in zip(chains, started, strict=True)]
     for event in started:

@@ -221,7 +221,7 @@ return out
 #: their record keys itself (ARGV[3] .. member .. ARGV[4]) rather than declaring them: Redis
 #: allows that for a script without flags on one server, and in a cluster within one slot,
 #: which the atomic mode's hash-tagged prefix guarantees. It reads every record before writing
-#: any, so a server that insists on declared keys fails it before it has changed anything.
+#: any, so a server that insists on declared keys fails it before it has deleted a session.
 #: Members whose record is gone or names another principal are dropped from the index too.
 #: Returns the members whose records it deleted.
 #: KEYS[1] index; ARGV[1] principal, ARGV[2] member to keep ('' for none), ARGV[3] and ARGV[4]

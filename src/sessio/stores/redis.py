@@ -478,7 +478,7 @@ class RedisStore(Store):
         The script reaches the records through the index, so it touches keys it does not
         declare: Redis and Redis Cluster (within the one slot a hash-tagged prefix gives) allow
         that, but a proxy that insists on declared keys refuses the script, before it has
-        deleted anything, with :class:`~sessio.errors.StoreUnavailable`.
+        deleted any session, with :class:`~sessio.errors.StoreUnavailable`.
 
         **On Redis Cluster without a hash-tagged prefix this is not atomic**: the index and the
         records live in different slots. The index is read, then each record still naming the
