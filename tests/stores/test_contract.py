@@ -350,39 +350,41 @@ def _skip_unless_atomic(store: Store) -> None:
         pytest.skip("Redis Cluster without a hash-tagged prefix: documented as not atomic")
 
 
-#: Rotations each chain may make before the test gives up on it being revoked.
-_CHAIN_LIMIT = 2000
+def _rotation(current: str, n: int) -> Write:
+    return write({"d:n": str(n)}, principal="user:race", replace=True, supersedes=current)
 
 
 async def test_no_rotation_outlives_delete_principal_records_across_threads(store: Store) -> None:
-    """Sessions rotating as fast as they can, while every session of their principal is deleted:
-    each chain's next rotation is refused, and nothing of the principal is left."""
+    """Sessions rotating as fast as they can while every session of their principal is deleted:
+    once the deletion has returned, no chain rotates again, and nothing of the principal is left.
+    (A list-then-delete lets a chain rotate past it, and this fails.)"""
     _skip_unless_atomic(store)
     chains = [key() for _ in range(4)]
     for k in chains:
         store.save_sync(k, write({"d:n": "1"}, principal="user:race", replace=True))
     started = [threading.Event() for _ in chains]
-    lengths: list[int] = []
+    deleted = threading.Event()
+    escaped: list[str] = []
     errors: list[BaseException] = []
 
     def rotate(current: str, started: threading.Event) -> None:
         n = 0
         try:
-            while n < _CHAIN_LIMIT:
+            while True:
                 if n == 3:
                     started.set()
+                after = deleted.is_set()
                 new = key()
-                change = write(
-                    {"d:n": str(n)}, principal="user:race", replace=True, supersedes=current
-                )
-                if not store.save_sync(new, change):
-                    break
+                if not store.save_sync(new, _rotation(current, n)):
+                    return
+                if after:
+                    escaped.append(new)  # it rotated a session the deletion had returned on
+                    return
                 current, n = new, n + 1
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
             started.set()  # never leave the test waiting on a chain that failed
-            lengths.append(n)
 
     threads = [
         threading.Thread(target=rotate, args=(k, e)) for k, e in zip(chains, started, strict=True)
@@ -392,10 +394,11 @@ async def test_no_rotation_outlives_delete_principal_records_across_threads(stor
     for event in started:
         event.wait()  # every chain is rotating
     store.delete_principal_records_sync("user:race")
+    deleted.set()
     for t in threads:
         t.join()
     assert errors == []
-    assert max(lengths) < _CHAIN_LIMIT  # every chain was stopped by the deletion
+    assert escaped == []
     assert store.principal_records_sync("user:race") == []
     assert store.count_sync() == 0
 
@@ -407,32 +410,34 @@ async def test_no_rotation_outlives_delete_principal_records_across_tasks(store:
     for k in chains:
         await store.save(k, write({"d:n": "1"}, principal="user:race", replace=True))
     started = [asyncio.Event() for _ in chains]
-    lengths: list[int] = []
+    deleted = asyncio.Event()
+    escaped: list[str] = []
 
     async def rotate(current: str, started: asyncio.Event) -> None:
         n = 0
         try:
-            while n < _CHAIN_LIMIT:
+            while True:
                 if n == 3:
                     started.set()
+                after = deleted.is_set()
                 new = key()
-                change = write(
-                    {"d:n": str(n)}, principal="user:race", replace=True, supersedes=current
-                )
-                if not await store.save(new, change):
-                    break
+                if not await store.save(new, _rotation(current, n)):
+                    return
+                if after:
+                    escaped.append(new)
+                    return
                 current, n = new, n + 1
                 await asyncio.sleep(0)  # local stores never suspend: let the others run
         finally:
             started.set()  # a chain that failed is reported by gather, not waited for
-            lengths.append(n)
 
     tasks = [asyncio.create_task(rotate(k, e)) for k, e in zip(chains, started, strict=True)]
     for event in started:
         await event.wait()
     await store.delete_principal_records("user:race")
+    deleted.set()
     await asyncio.gather(*tasks)
-    assert max(lengths) < _CHAIN_LIMIT
+    assert escaped == []
     assert await store.principal_records("user:race") == []
     assert await store.count() == 0
 
