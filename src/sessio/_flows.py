@@ -301,8 +301,9 @@ class BaseManager(Generic[T]):
         meta.last_seen = now
         expires_at = policy.expires_at(meta.created_at, now)
         principal = session.principal.key if session.principal else None
+        evict: list[str] = []
         if session.auth_change == "authenticated" and principal is not None:
-            yield from self._enforce_concurrency(session, principal)
+            evict = yield from self._over_limit(session, principal)
         fields, removed, replace = pending
         fields[META] = meta.dumps()
         superseded = session._superseded
@@ -313,6 +314,8 @@ class BaseManager(Generic[T]):
         was_new, auth_change = session.is_new, session.auth_change
         if not (yield ("save", session.key, write)):
             return self._vanished(takes_over or session.key, principal)
+        if evict:  # only now that the login is stored: a refused one logs nobody out
+            yield from self._evict(evict, principal)
         session._committed(expires_at)
         if was_new or superseded is not None or auth_change is not None:
             self._announce(session.key, principal, was_new, superseded, auth_change)
@@ -345,16 +348,21 @@ class BaseManager(Generic[T]):
         elif auth_change == "logged_out":
             self._emit(EventKind.LOGGED_OUT, key, None)
 
-    def _enforce_concurrency(self, session: Session, principal: str) -> Flow[None]:
+    def _over_limit(self, session: Session, principal: str) -> Flow[list[str]]:
+        """The keys a login must evict to stay within the limit (raises if it must reject).
+
+        Decided before the save but carried out after it (:meth:`_evict`), so a login that the
+        store refuses (its session vanished meanwhile) costs no other device its session.
+        """
         limit = self.policy.concurrency.max_sessions_per_principal
         if limit is None:
-            return
+            return []
         records: list[Record] = yield ("principal_records", principal)
         mine = {session.key, session._superseded}
         others = sorted((self._info(r) for r in records if r.key not in mine), key=_age)
         excess = len(others) - limit + 1
         if excess <= 0:
-            return
+            return []
         if self.policy.concurrency.on_limit == "reject":
             self._emit(EventKind.REJECTED, session.key, principal, limit=limit)
             raise ConcurrencyLimitExceeded(
@@ -362,9 +370,13 @@ class BaseManager(Generic[T]):
                 principal=principal,
                 limit=limit,
             )
-        for info in others[:excess]:
-            yield ("delete", info.key)
-            self._emit(EventKind.EVICTED, info.key, principal, limit=limit)
+        return [info.key for info in others[:excess]]
+
+    def _evict(self, keys: list[str], principal: str | None) -> Flow[None]:
+        limit = self.policy.concurrency.max_sessions_per_principal
+        for key in keys:
+            yield ("delete", key)
+            self._emit(EventKind.EVICTED, key, principal, limit=limit)
 
     # -- per-principal views and revocation --------------------------------------------------------------
 
@@ -409,14 +421,13 @@ class BaseManager(Generic[T]):
     def _revoke_all_flow(self, principal: Any, keep: Any) -> Flow[int]:
         sealed.need_server_state(self, "revoke_all")
         owner = _principal_key(principal)
-        records = yield ("principal_records", owner)
         keep_key = keep.key if isinstance(keep, Session) else keep
-        n = 0
-        for record in records:
-            if record.key != keep_key and (yield ("delete", record.key)):
-                n += 1
-                self._emit(EventKind.REVOKED, record.key, owner)
-        return n
+        # One store operation, atomic with respect to saves: a session rotated meanwhile is
+        # caught under its new key, or its rotation finds nothing left to take over.
+        removed: list[str] = yield ("delete_principal_records", owner, keep_key)
+        for key in removed:
+            self._emit(EventKind.REVOKED, key, owner)
+        return len(removed)
 
 
 def _age(info: SessionInfo) -> float:

@@ -297,6 +297,151 @@ async def test_principal_names_are_opaque(ops: Ops) -> None:
     assert await ops("principal_records", "user:") == []
 
 
+# -- deleting every session of a principal ----------------------------------------------------------
+
+
+async def test_delete_principal_records_removes_every_session_but_the_kept_one(ops: Ops) -> None:
+    a1, a2, a3, b1, dead = key(), key(), key(), key(), key()
+    for k in (a1, a2, a3):
+        await ops("save", k, write({"d:n": "1"}, principal="user:a", replace=True))
+    await ops("save", b1, write({"d:n": "1"}, principal="user:b", replace=True))
+    await ops("save", dead, write({"d:n": "1"}, principal="user:a", ttl=-5, replace=True))
+    removed = await ops("delete_principal_records", "user:a", a2)
+    assert sorted(removed) == sorted([a1, a3])  # the expired one is not reported
+    assert [r.key for r in await ops("principal_records", "user:a")] == [a2]
+    assert [r.key for r in await ops("principal_records", "user:b")] == [b1]
+    assert await ops("load", a1) is None
+    assert await ops("delete_principal_records", "user:a") == [a2]
+    assert await ops("delete_principal_records", "user:a") == []
+    assert await ops("count") == 1
+
+
+async def test_delete_principal_records_spares_a_session_that_changed_hands(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, write({"d:n": "1"}, principal="user:a", replace=True))
+    await ops("save", k, write({"d:n": "1"}, principal="user:b", replace=True))
+    assert await ops("delete_principal_records", "user:a") == []
+    assert [r.key for r in await ops("principal_records", "user:b")] == [k]
+
+
+async def test_a_rotation_before_delete_principal_records_goes_under_its_new_key(ops: Ops) -> None:
+    old, new = key(), key()
+    await ops("save", old, write({"d:n": "1"}, principal="user:r", replace=True))
+    rotation = write({"d:n": "1"}, principal="user:r", replace=True, supersedes=old)
+    assert await ops("save", new, rotation) is True
+    assert await ops("delete_principal_records", "user:r") == [new]
+    assert await ops("load", new) is None
+
+
+async def test_a_rotation_after_delete_principal_records_finds_nothing_to_take_over(
+    ops: Ops,
+) -> None:
+    old, new = key(), key()
+    await ops("save", old, write({"d:n": "1"}, principal="user:r", replace=True))
+    assert await ops("delete_principal_records", "user:r") == [old]
+    rotation = write({"d:n": "1"}, principal="user:r", replace=True, supersedes=old)
+    assert await ops("save", new, rotation) is False
+    assert await ops("principal_records", "user:r") == []
+    assert await ops("count") == 0
+
+
+def _skip_unless_atomic(store: Store) -> None:
+    if getattr(store, "atomic", True) is False:
+        pytest.skip("Redis Cluster without a hash-tagged prefix: documented as not atomic")
+
+
+def _rotation(current: str, n: int) -> Write:
+    return write({"d:n": str(n)}, principal="user:race", replace=True, supersedes=current)
+
+
+async def test_no_rotation_outlives_delete_principal_records_across_threads(store: Store) -> None:
+    """Sessions rotating as fast as they can while every session of their principal is deleted:
+    once the deletion has returned, no chain rotates again, and nothing of the principal is left.
+    (A list-then-delete lets a chain rotate past it, and this fails.)"""
+    _skip_unless_atomic(store)
+    chains = [key() for _ in range(4)]
+    for k in chains:
+        store.save_sync(k, write({"d:n": "1"}, principal="user:race", replace=True))
+    started = [threading.Event() for _ in chains]
+    deleted = threading.Event()
+    escaped: list[str] = []
+    errors: list[BaseException] = []
+
+    def rotate(current: str, started: threading.Event) -> None:
+        n = 0
+        try:
+            while True:
+                if n == 3:
+                    started.set()
+                after = deleted.is_set()
+                new = key()
+                if not store.save_sync(new, _rotation(current, n)):
+                    return
+                if after:
+                    escaped.append(new)  # it rotated a session the deletion had returned on
+                    return
+                current, n = new, n + 1
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            started.set()  # never leave the test waiting on a chain that failed
+
+    threads = [
+        threading.Thread(target=rotate, args=(k, e)) for k, e in zip(chains, started, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for event in started:
+        event.wait()  # every chain is rotating
+    store.delete_principal_records_sync("user:race")
+    deleted.set()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert escaped == []
+    assert store.principal_records_sync("user:race") == []
+    assert store.count_sync() == 0
+
+
+async def test_no_rotation_outlives_delete_principal_records_across_tasks(store: Store) -> None:
+    """The async twin of the test above: tasks that rotate between the store's awaits."""
+    _skip_unless_atomic(store)
+    chains = [key() for _ in range(4)]
+    for k in chains:
+        await store.save(k, write({"d:n": "1"}, principal="user:race", replace=True))
+    started = [asyncio.Event() for _ in chains]
+    deleted = asyncio.Event()
+    escaped: list[str] = []
+
+    async def rotate(current: str, started: asyncio.Event) -> None:
+        n = 0
+        try:
+            while True:
+                if n == 3:
+                    started.set()
+                after = deleted.is_set()
+                new = key()
+                if not await store.save(new, _rotation(current, n)):
+                    return
+                if after:
+                    escaped.append(new)
+                    return
+                current, n = new, n + 1
+                await asyncio.sleep(0)  # local stores never suspend: let the others run
+        finally:
+            started.set()  # a chain that failed is reported by gather, not waited for
+
+    tasks = [asyncio.create_task(rotate(k, e)) for k, e in zip(chains, started, strict=True)]
+    for event in started:
+        await event.wait()
+    await store.delete_principal_records("user:race")
+    deleted.set()
+    await asyncio.gather(*tasks)
+    assert escaped == []
+    assert await store.principal_records("user:race") == []
+    assert await store.count() == 0
+
+
 # -- through the manager: the behaviour users see ------------------------------------------------
 
 
@@ -492,6 +637,76 @@ async def test_a_session_that_is_still_there_commits_as_usual(ops: Ops, clock: A
     assert final["cart"] == ["apple"]
     assert final.principal == Principal("ada", roles=["admin"])
     assert [i.key for i in await m("sessions_of", "ada")] == [final.key]
+
+
+async def test_revoke_all_catches_a_rotation_that_lands_after_it_looked(
+    ops: Ops, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old gap: revoke_all listed the sessions, then deleted them, and a rotation landing in
+    between lived on under a key the list never saw. Here every listing of the store lets one
+    pending rotation land right after it; revoke_all must leave nothing of the principal."""
+    store = ops.store
+    m = Managers(store, ops.mode, Policy(), clock)
+    tokens = []
+    for _ in range(2):
+        s = await m("load", None)
+        s.login(Principal("ada"))
+        tokens.append((await m("commit", s)).token)
+    other_server = SyncSessionManager(store, clock=clock)
+    in_flight = other_server.load(tokens[0])
+    in_flight.regenerate()
+    landed: list[CommitAction] = []
+
+    def land() -> None:
+        if not landed:
+            landed.append(other_server.commit(in_flight).action)
+
+    listed, listed_sync = store.principal_records, store.principal_records_sync
+
+    async def principal_records(principal: str) -> Any:
+        records = await listed(principal)
+        land()
+        return records
+
+    def principal_records_sync(principal: str) -> Any:
+        records = listed_sync(principal)
+        land()
+        return records
+
+    monkeypatch.setattr(store, "principal_records", principal_records)
+    monkeypatch.setattr(store, "principal_records_sync", principal_records_sync)
+    m = Managers(store, ops.mode, Policy(), clock)  # bound to the patched store
+    assert await m("revoke_all", "ada") == 2
+    land()  # revoke_all never listed: the rotation lands after it, and must find nothing
+    assert landed == [CommitAction.CLEAR]
+    assert m.kinds() == [EventKind.REVOKED, EventKind.REVOKED]
+    assert await m("sessions_of", "ada") == []
+    for token in (*tokens, in_flight.id):
+        assert (await m("load", token)).is_new
+
+
+async def test_a_login_refused_because_its_session_vanished_evicts_nobody(
+    ops: Ops, clock: Any
+) -> None:
+    """The concurrency limit makes room only once the login is stored: a login whose rotation
+    finds its session gone writes nothing, and must not have logged another device out."""
+    policy = Policy(concurrency=ConcurrencyPolicy(max_sessions_per_principal=1))
+    m = Managers(ops.store, ops.mode, policy, clock)
+    first = await m("load", None)
+    first.login(Principal("eve"))
+    token = (await m("commit", first)).token
+    clock.advance(1)
+    anonymous = await m("load", None)
+    anonymous["cart"] = ["apple"]
+    anonymous_token = (await m("commit", anonymous)).token
+    in_flight = await m("load", anonymous_token)
+    assert await m("revoke", in_flight.key) is True  # ended while the login was in flight
+    in_flight.login(Principal("eve"))
+    commit = await m("commit", in_flight)
+    assert commit.action is CommitAction.CLEAR
+    assert EventKind.EVICTED not in m.kinds()
+    assert not (await m("load", token)).is_new
+    assert [i.key for i in await m("sessions_of", "eve")] == [first.key]
 
 
 # -- concurrency -----------------------------------------------------------------------------------

@@ -128,6 +128,9 @@ def test_no_key_or_principal_reaches_outside_the_directory(tmp_path: Path, name:
     assert store.delete_sync(name) is True
     assert store.load_sync(name) is None
     assert store.principal_records_sync(principal) == []
+    store.save_sync(name, write({"d:a": "1"}, principal=principal))
+    assert store.delete_principal_records_sync(principal) == [name]
+    assert store.load_sync(name) is None
 
 
 def test_a_key_shaped_like_another_keys_hashed_name_gets_nothing(store: FileStore) -> None:

@@ -67,6 +67,8 @@ async def everything_fails(store: Store, token: str, k: str, *, quick: bool = Fa
         lambda: store.save(k, delta),
         lambda: store.principal_records_sync("user:o"),
         lambda: store.principal_records("user:o"),
+        lambda: store.delete_principal_records_sync("user:o"),
+        lambda: store.delete_principal_records("user:o"),
         lambda: store.count_sync(),
         lambda: store.delete(k),
         lambda: SyncSessionManager(store).load(token),

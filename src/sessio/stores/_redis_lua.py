@@ -10,7 +10,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-__all__ = ["DELTA", "LIST", "REGISTER", "SAVE", "VERIFY", "Script"]
+__all__ = [
+    "DELETE_IF_OWNED",
+    "DELETE_PRINCIPAL_RECORDS",
+    "DELTA",
+    "LIST",
+    "REGISTER",
+    "SAVE",
+    "VERIFY",
+    "Script",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -204,5 +213,55 @@ for i = 2, #KEYS do
   end
 end
 return out
+""",
+)
+
+#: Atomic mode: delete every record a principal index names (but one to keep), in one step, so
+#: no save can land half-way. The members are known only once the script runs, so it builds
+#: their record keys itself (ARGV[3] .. member .. ARGV[4]) rather than declaring them: Redis
+#: allows that for a script without flags on one server, and in a cluster within one slot,
+#: which the atomic mode's hash-tagged prefix guarantees. It reads every record before writing
+#: any, so a server that insists on declared keys fails it before it has deleted a session.
+#: Members whose record is gone or names another principal are dropped from the index too.
+#: Returns the members whose records it deleted.
+#: KEYS[1] index; ARGV[1] principal, ARGV[2] member to keep ('' for none), ARGV[3] and ARGV[4]
+#: what a record key puts before and after its member.
+DELETE_PRINCIPAL_RECORDS = Script(
+    "delete_principal_records",
+    _PRELUDE
+    + """
+local idx, principal, keep, head, tail = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+heal_index(idx)
+prune_index(idx, now_ms())
+local owned, stale = {}, {}
+for _, member in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
+  if member ~= keep then
+    local rec = head .. member .. tail
+    if redis.call('TYPE', rec)['ok'] == 'hash' and redis.call('HGET', rec, '#p') == principal then
+      owned[#owned + 1] = member
+    else
+      stale[#stale + 1] = member
+    end
+  end
+end
+for _, member in ipairs(owned) do
+  redis.call('DEL', head .. member .. tail)
+  redis.call('ZREM', idx, member)
+end
+for _, member in ipairs(stale) do redis.call('ZREM', idx, member) end
+return owned
+""",
+)
+
+#: Cluster mode: delete one record if it still names the principal (it may have changed hands
+#: since the index was read). Returns 1 (deleted) or 0. KEYS[1] record; ARGV[1] principal.
+DELETE_IF_OWNED = Script(
+    "delete_if_owned",
+    """
+local rec = KEYS[1]
+if redis.call('TYPE', rec)['ok'] == 'hash' and redis.call('HGET', rec, '#p') == ARGV[1] then
+  return redis.call('DEL', rec)
+end
+return 0
 """,
 )

@@ -29,6 +29,15 @@ What a store must implement, async and sync (the sync twin carries a ``_sync`` s
     Remove the record and its index entry; ``True`` if it existed.
 ``principal_records(principal)``
     The live records filed under a principal key (the per-principal index).
+``delete_principal_records(principal, keep=None)``
+    Remove every record filed under a principal key but the one under ``keep``, and return
+    the keys of the live records it removed (expired ones may go too, unreported). Atomic with
+    respect to :meth:`~Store.save`: a rotation of one of those sessions either lands first,
+    and its new record is removed too, or lands after and finds its superseded record gone,
+    so it writes nothing. This is what makes "log out everywhere" airtight; a list followed
+    by deletes lets a rotation between the two slip through with a key the list never saw.
+    The base class provides exactly that list-then-delete as a default, so a third-party store
+    keeps working, but every sessio store overrides it atomically.
 ``exists(key)``, ``count()``, ``clear()``
     Housekeeping: presence, number of live records, remove everything (returns the count).
 ``cleanup()``
@@ -111,6 +120,18 @@ class Store(abc.ABC):
     async def principal_records(self, principal: str) -> list[Record]:
         """The live records filed under ``principal``."""
 
+    async def delete_principal_records(self, principal: str, keep: str | None = None) -> list[str]:
+        """Remove every record filed under ``principal`` but ``keep``; the live keys removed.
+
+        A default for stores written before this operation: it lists, then deletes, so it is
+        *not* atomic (a rotation between the two escapes). Override it with one atomic step.
+        """
+        removed = []
+        for record in await self.principal_records(principal):
+            if record.key != keep and await self.delete(record.key):
+                removed.append(record.key)
+        return removed
+
     @abc.abstractmethod
     async def exists(self, key: str) -> bool:
         """Whether a live record is stored under ``key``."""
@@ -147,6 +168,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def principal_records_sync(self, principal: str) -> list[Record]:
         """Sync twin of :meth:`principal_records`."""
+
+    def delete_principal_records_sync(self, principal: str, keep: str | None = None) -> list[str]:
+        """Sync twin of :meth:`delete_principal_records` (the same non-atomic default)."""
+        removed = []
+        for record in self.principal_records_sync(principal):
+            if record.key != keep and self.delete_sync(record.key):
+                removed.append(record.key)
+        return removed
 
     @abc.abstractmethod
     def exists_sync(self, key: str) -> bool:
@@ -200,6 +229,9 @@ class LocalStore(Store):
 
     async def principal_records(self, principal: str) -> list[Record]:
         return self.principal_records_sync(principal)
+
+    async def delete_principal_records(self, principal: str, keep: str | None = None) -> list[str]:
+        return self.delete_principal_records_sync(principal, keep)
 
     async def exists(self, key: str) -> bool:
         return self.exists_sync(key)

@@ -132,6 +132,9 @@ class EncryptedStore(Store):
     async def principal_records(self, principal: str) -> list[Record]:
         return self._open_listed(await self.inner.principal_records(principal))
 
+    async def delete_principal_records(self, principal: str, keep: str | None = None) -> list[str]:
+        return await self.inner.delete_principal_records(principal, keep)
+
     async def exists(self, key: str) -> bool:
         return await self.inner.exists(key)
 
@@ -160,6 +163,9 @@ class EncryptedStore(Store):
 
     def principal_records_sync(self, principal: str) -> list[Record]:
         return self._open_listed(self.inner.principal_records_sync(principal))
+
+    def delete_principal_records_sync(self, principal: str, keep: str | None = None) -> list[str]:
+        return self.inner.delete_principal_records_sync(principal, keep)
 
     def exists_sync(self, key: str) -> bool:
         return self.inner.exists_sync(key)

@@ -207,6 +207,25 @@ class FileStore(LocalStore):
                     records.append(Record(key, data["fields"], data["expires_at"], principal))
         return records
 
+    def delete_principal_records_sync(self, principal: str, keep: str | None = None) -> list[str]:
+        # Under the lock every save takes (threads and processes): a rotation lands before,
+        # and its marker is found here, or after, and finds its superseded file gone.
+        with self._locked():
+            folder = self._principals / _filename(principal)
+            removed = []
+            with contextlib.suppress(FileNotFoundError):
+                for marker in list(folder.iterdir()):
+                    try:
+                        data = self._live(marker.name)
+                    except RecordCorrupt:
+                        continue  # loading that key discards it; listing never showed it
+                    if data is None or data["principal"] != principal:
+                        continue
+                    key = marker.name if data["key"] is None else data["key"]
+                    if key != keep and self._remove(key):
+                        removed.append(key)
+            return removed
+
     def exists_sync(self, key: str) -> bool:
         try:
             return self._own(key, self._live(key)) is not None

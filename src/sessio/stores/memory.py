@@ -121,6 +121,16 @@ class MemoryStore(LocalStore):
             keys = list(self._index.get(principal, ()))
             return [r for r in (self._live(k) for k in keys) if r is not None]
 
+    def delete_principal_records_sync(self, principal: str, keep: str | None = None) -> list[str]:
+        # Under the lock that every save takes: no rotation can land half-way through.
+        with self._lock:
+            removed = []
+            for key in list(self._index.get(principal, ())):
+                if key != keep and self._live(key) is not None:
+                    self._drop(key)
+                    removed.append(key)
+            return removed
+
     def exists_sync(self, key: str) -> bool:
         with self._lock:
             return self._live(key) is not None

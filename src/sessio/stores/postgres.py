@@ -43,6 +43,10 @@ __all__ = ["PostgresStore"]
 
 _CLEANUP_BATCH = 1000
 
+#: How often :meth:`PostgresStore.delete_principal_records` runs again while concurrent writes
+#: keep taking the principal's rows first (each run waits for them, so one more is the norm).
+_REVOKE_ATTEMPTS = 20
+
 _SCHEMA = [
     "CREATE SCHEMA IF NOT EXISTS {schema}",
     """CREATE TABLE IF NOT EXISTS {table} (
@@ -87,6 +91,17 @@ _SQL = {
     "principal": (
         "SELECT key, fields, expires_at, principal FROM {table} "
         "WHERE principal = %s AND expires_at > %s"
+    ),
+    # One statement, its CTEs under one snapshot: ``seen`` counts the rows the snapshot shows,
+    # ``gone`` is what the DELETE removed. Fewer removed than seen means a concurrent write took
+    # a row first (a rotation, say, whose new row the snapshot cannot show): run it again.
+    "delete_principal": (
+        "WITH seen AS (SELECT count(*) AS n FROM {table} WHERE principal = %(principal)s "
+        "AND key IS DISTINCT FROM %(keep)s::text), "
+        "gone AS (DELETE FROM {table} WHERE principal = %(principal)s "
+        "AND key IS DISTINCT FROM %(keep)s::text RETURNING key, expires_at > %(now)s AS live) "
+        "SELECT (SELECT n FROM seen), (SELECT count(*) FROM gone), "
+        "COALESCE((SELECT array_agg(key) FROM gone WHERE live), '{{}}')"
     ),
     "exists": "SELECT 1 FROM {table} WHERE key = %s AND expires_at > %s",
     "count": "SELECT count(*) FROM {table} WHERE expires_at > %s",
@@ -315,6 +330,10 @@ class PostgresStore(Store):
     def _q_principal(self, principal: str) -> _Query:
         return _Query(self._sql["principal"], (principal, self.clock()), "all")
 
+    def _q_delete_principal(self, principal: str, keep: str | None) -> _Query:
+        params = {"principal": principal, "keep": keep, "now": self.clock()}
+        return _Query(self._sql["delete_principal"], params, "one")
+
     def _q_exists(self, key: str) -> _Query:
         return _Query(self._sql["exists"], (key, self.clock()), "one")
 
@@ -357,6 +376,16 @@ class PostgresStore(Store):
     async def principal_records(self, principal: str) -> list[Record]:
         return self._records(await self._run(self._q_principal(principal)))
 
+    async def delete_principal_records(self, principal: str, keep: str | None = None) -> list[str]:
+        """See :meth:`delete_principal_records_sync`."""
+        removed: list[str] = []
+        for _ in range(_REVOKE_ATTEMPTS):
+            seen, deleted, keys = await self._run(self._q_delete_principal(principal, keep))
+            removed += keys
+            if deleted >= seen:
+                return removed
+        raise _kept_changing(principal)
+
     async def exists(self, key: str) -> bool:
         return await self._run(self._q_exists(key)) is not None
 
@@ -394,6 +423,23 @@ class PostgresStore(Store):
     def principal_records_sync(self, principal: str) -> list[Record]:
         return self._records(self._run_sync(self._q_principal(principal)))
 
+    def delete_principal_records_sync(self, principal: str, keep: str | None = None) -> list[str]:
+        """One ``DELETE`` of the principal's rows, atomic with respect to every save.
+
+        Under READ COMMITTED a statement's snapshot cannot show a row that a concurrent
+        rotation inserts, yet the superseded row it deleted is skipped: the rotation would
+        escape. The statement counts that case (a row seen but not deleted) and runs again; its
+        first run waited for the rotation to commit, so the second one sees the new row. A run
+        that deletes every row it sees leaves no rotation that can still apply.
+        """
+        removed: list[str] = []
+        for _ in range(_REVOKE_ATTEMPTS):
+            seen, deleted, keys = self._run_sync(self._q_delete_principal(principal, keep))
+            removed += keys
+            if deleted >= seen:
+                return removed
+        raise _kept_changing(principal)
+
     def exists_sync(self, key: str) -> bool:
         return self._run_sync(self._q_exists(key)) is not None
 
@@ -417,6 +463,14 @@ class PostgresStore(Store):
         if self._owns_pool and self._pool is not None:
             pool, self._pool = self._pool, None
             pool.close()
+
+
+def _kept_changing(principal: str) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"the sessions of one principal kept changing during {_REVOKE_ATTEMPTS} attempts to "
+        "delete them all",
+        principal=principal,
+    )
 
 
 def _result(cur: Any, kind: str) -> Any:

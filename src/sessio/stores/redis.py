@@ -62,6 +62,10 @@ __all__ = ["RedisStore"]
 #: Cluster URL scheme -> the scheme redis-py's RedisCluster takes.
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
+#: Cluster mode: passes over a principal's index to delete its sessions (see
+#: RedisStore.delete_principal_records).
+_CLUSTER_PASSES = 3
+
 
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
@@ -461,3 +465,55 @@ class RedisStore(Store):
 
     def _is_record(self, name: Any) -> bool:
         return _text(name).startswith(self.prefix + "s:")
+
+    # -- deleting every session of a principal -----------------------------------------------------
+
+    async def delete_principal_records(self, principal: str, keep: str | None = None) -> list[str]:
+        """Every record of ``principal`` but ``keep`` deleted; the keys deleted.
+
+        On one server, or with a hash-tagged prefix (:attr:`atomic`), one script deletes every
+        record the principal's index names, in one round trip and atomically with respect to
+        saves: a rotation that landed first is in the index (the save script files it there in
+        the same step) and goes too; one that lands after finds its superseded record gone.
+        The script reaches the records through the index, so it touches keys it does not
+        declare: Redis and Redis Cluster (within the one slot a hash-tagged prefix gives) allow
+        that, but a proxy that insists on declared keys refuses the script, before it has
+        deleted any session, with :class:`~sessio.errors.StoreUnavailable`.
+
+        **On Redis Cluster without a hash-tagged prefix this is not atomic**: the index and the
+        records live in different slots. The index is read, then each record still naming the
+        principal is deleted, and the pass repeats while it finds something (catching sessions
+        that rotated during the previous pass). A rotation whose new record is written after
+        the last pass read the index can still escape; use a hash-tagged prefix where "log out
+        everywhere" must be airtight.
+        """
+        return await self._io.run(self._delete_principal_flow(principal, keep))
+
+    def delete_principal_records_sync(self, principal: str, keep: str | None = None) -> list[str]:
+        """Sync twin of :meth:`delete_principal_records`."""
+        return self._io.run_sync(self._delete_principal_flow(principal, keep))
+
+    def _delete_principal_flow(self, principal: str, keep: str | None) -> Flow[list[str]]:
+        if not self.atomic:
+            return (yield from self._delete_principal_passes(principal, keep))
+        head, tail = self._rec("\0").split("\0")  # what a record key puts around its member
+        argv = [principal, keep or "", head, tail]
+        (deleted,) = yield [script(lua.DELETE_PRINCIPAL_RECORDS, [self._idx(principal)], argv)]
+        return [_text(m) for m in self._io.ok(deleted)]
+
+    def _delete_principal_passes(self, principal: str, keep: str | None) -> Flow[list[str]]:
+        idx = self._idx(principal)
+        removed: list[str] = []
+        for _ in range(_CLUSTER_PASSES):
+            (members,) = yield [script(lua.LIST, [idx], [])]
+            targets = [k for k in map(_text, self._io.ok(members)) if k != keep]
+            if not targets:
+                break
+            replies = yield [
+                script(lua.DELETE_IF_OWNED, [self._rec(k)], [principal]) for k in targets
+            ]
+            gone = [k for k, n in zip(targets, replies, strict=True) if self._io.ok(n)]
+            removed += gone
+            if not gone:
+                break
+        return removed

@@ -194,6 +194,21 @@ class SQLiteStore(LocalStore):
                 continue  # listing skips garbage; loading that key reports it
         return records
 
+    def delete_principal_records_sync(self, principal: str, keep: str | None = None) -> list[str]:
+        # One write transaction (BEGIN IMMEDIATE holds the database's write lock, across
+        # processes too), so no rotation lands between finding the keys and deleting them.
+        # Not DELETE ... RETURNING: SQLite has it only since 3.35, older than some distributions.
+        t = self.table
+        with self._cursor as db:
+            db.execute("BEGIN IMMEDIATE")
+            rows = db.execute(
+                f"SELECT key FROM {t} WHERE principal = ? AND key IS NOT ? AND expires_at > ?",
+                (principal, keep, self.clock()),
+            ).fetchall()
+            db.execute(f"DELETE FROM {t} WHERE principal = ? AND key IS NOT ?", (principal, keep))
+            db.execute("COMMIT")
+        return [key for (key,) in rows]
+
     def exists_sync(self, key: str) -> bool:
         with self._cursor as db:
             row = db.execute(
