@@ -13,10 +13,15 @@ round trip itself: it goes out on a connection of the driver's own (:class:`Lane
 the client's pool settings (address, credentials, TLS, timeouts) and packed by :func:`pack`.
 A reused connection that the server has closed (a restart, an idle timeout) is reconnected
 once; a timeout is not retried, so a frozen server costs one ``socket_timeout``.
+
+The async lane enforces that timeout itself, once per command: redis-py's asyncio connection
+would wrap each send in ``asyncio.wait_for`` (a new task, so one more turn of the event loop)
+and each read in a timeout of its own, which together cost more than the rest of the command.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
@@ -24,9 +29,68 @@ from typing import Any, TypeVar
 from ..errors import StoreUnavailable
 from ._redis_lua import Script
 
-__all__ = ["Cmd", "Driver", "Flow", "Lane", "pack", "script"]
+__all__ = ["Cmd", "Driver", "Flow", "Lane", "Watchdog", "pack", "script"]
 
 T = TypeVar("T")
+
+
+class Watchdog:
+    """Cuts off the async lane's commands that run past their deadline, with one timer for all.
+
+    A timer per command (``asyncio.timeout``) costs about as much Python as the command itself.
+    Instead a command notes its deadline here (:meth:`watch`), and one periodic check, armed
+    only while commands are in flight, cancels the task of each command past its deadline; the
+    command then ends in redis-py's ``TimeoutError`` and its connection is dropped. A command is
+    cut off between its timeout and half as much again after it.
+    """
+
+    def __init__(self) -> None:
+        self._inflight: dict[Any, tuple[float, asyncio.Task[Any]]] = {}
+        self._expired: set[Any] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+
+    def watch(self, conn: Any, timeout: float) -> None:
+        """Start watching the command the current task is about to run on ``conn``."""
+        task = asyncio.current_task()
+        if task is None:  # not inside a task: nothing to cancel, so nothing to watch
+            return
+        loop = task.get_loop()
+        self._inflight[conn] = (loop.time() + timeout, task)
+        if self._timer is None or self._timer_loop is not loop:
+            self._timer = loop.call_later(timeout / 2, self._check, loop, timeout / 2)
+            self._timer_loop = loop
+
+    def release(self, conn: Any) -> None:
+        """The command on ``conn`` ended (whichever way)."""
+        self._inflight.pop(conn, None)
+        self._expired.discard(conn)  # a cut-off whose cancellation something swallowed
+
+    def cut_off(self, conn: Any) -> bool:
+        """Whether the cancellation the command on ``conn`` got was this watchdog's (then the
+        task is no longer counted as being cancelled: the command ends in a timeout instead)."""
+        if conn not in self._expired:
+            return False
+        self._expired.discard(conn)
+        task = asyncio.current_task()
+        uncancel = getattr(task, "uncancel", None)  # Python 3.11+: undo our cancel() request
+        if uncancel is not None:
+            uncancel()
+        return True
+
+    def _check(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
+        now = loop.time()
+        for conn, (deadline, task) in list(self._inflight.items()):
+            if task.get_loop() is not loop:
+                continue
+            if deadline <= now:
+                del self._inflight[conn]
+                self._expired.add(conn)
+                task.cancel()
+        if any(task.get_loop() is loop for _, task in self._inflight.values()):
+            self._timer = loop.call_later(period, self._check, loop, period)
+        else:
+            self._timer = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -87,9 +151,13 @@ class Lane:
     next used.
     """
 
-    def __init__(self, client: Callable[[], Any]) -> None:
+    def __init__(self, client: Callable[[], Any], *, own_timeouts: bool = False) -> None:
         self._client = client
         self._idle: list[Any] = []
+        self._own_timeouts = own_timeouts
+        #: With ``own_timeouts``: the pool's ``socket_timeout`` and ``socket_connect_timeout``,
+        #: which the connections then leave to the driver (known once a connection was made).
+        self.timeouts: tuple[float | None, float | None] = (None, None)
 
     def take(self) -> tuple[Any, bool]:
         """A connection, and whether it was used before (so may have been closed meanwhile)."""
@@ -99,7 +167,22 @@ class Lane:
             pool = self._client().connection_pool
             # Replies stay bytes, whatever the client decodes: the store decodes them itself.
             options = {**pool.connection_kwargs, "decode_responses": False}
+            if self._own_timeouts:
+                self.timeouts = (
+                    options.get("socket_timeout"),
+                    options.get("socket_connect_timeout"),
+                )
+                options["socket_timeout"] = None
             return pool.connection_class(**options), False
+
+    def timeout(self, conn: Any) -> float | None:
+        """Seconds one command on ``conn`` may take (connecting first, if it must)."""
+        timeout, connect = self.timeouts
+        if timeout is None:
+            return None
+        if connect is not None and not conn.is_connected:
+            return timeout + connect
+        return timeout
 
     def put(self, conn: Any) -> None:
         """Give ``conn`` back for the next command."""
@@ -131,7 +214,8 @@ class Driver:
         self.async_client = async_client
         self.direct = direct
         self.sync_lane = Lane(sync_client)
-        self.async_lane = Lane(async_client)
+        self.async_lane = Lane(async_client, own_timeouts=True)
+        self.watchdog = Watchdog()
 
     def unavailable(self, exc: Exception) -> StoreUnavailable:
         """The error a failed call becomes."""
@@ -265,6 +349,9 @@ class Driver:
 
     async def _direct(self, cmd: Cmd) -> Any:
         conn, reused = self.async_lane.take()
+        timeout = self.async_lane.timeout(conn)
+        if timeout is not None:
+            self.watchdog.watch(conn, timeout)
         try:
             try:
                 return await self._ask(conn, cmd)
@@ -273,7 +360,14 @@ class Driver:
                     raise
                 await conn.disconnect()  # closed by the server meanwhile: reconnect, once
                 return await self._ask(conn, cmd)
+        except asyncio.CancelledError:
+            if not self.watchdog.cut_off(conn):
+                raise
+            # redis-py dropped the connection on the cancel: a late reply reaches no one.
+            await conn.disconnect(nowait=True)
+            raise self.errors.TimeoutError(f"Timeout waiting for Redis ({timeout} s)") from None
         finally:
+            self.watchdog.release(conn)
             self.async_lane.put(conn)
 
     async def _ask(self, conn: Any, cmd: Cmd) -> Any:
