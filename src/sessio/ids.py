@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -25,11 +26,13 @@ def is_well_formed(session_id: str) -> bool:
     return _ID_PATTERN.fullmatch(session_id) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def store_key(session_id: str) -> str:
     """The key a store sees: SHA-256 of the ID, so a dump of the store yields no usable token.
 
     A plain hash is enough (no salt, no HMAC): the input has 256 bits of entropy, so the hash
-    cannot be reversed or brute-forced, and it must be deterministic for lookups.
+    cannot be reversed or brute-forced, and it must be deterministic for lookups. The keys of
+    the IDs seen last are remembered: a client presents the same ID request after request.
     """
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()
 

@@ -110,10 +110,42 @@ def test_every_ascii_value_round_trips(value: str) -> None:
     assert signer.unsign(signer.sign(value)) == value
 
 
-@given(st.binary(max_size=200), st.binary(max_size=300))
-def test_the_precomputed_hmac_is_hmac_sha256(key: bytes, message: bytes) -> None:
-    from sessio.transports.signing import _HmacSha256
+@given(st.binary(min_size=32, max_size=200), st.text(string.ascii_letters, max_size=300))
+def test_the_mac_is_hmac_sha256_under_the_derived_key(secret: bytes, value: str) -> None:
+    signer = TokenSigner(secret)
+    derived = hmac.digest(secret, b"sessio.session-token", "sha256")
+    expected = hmac.digest(derived, value.encode("ascii"), "sha256")
+    mac = signer.sign(value).rpartition(".")[2]
+    assert base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4)) == expected
+    assert signer.sign(value) == signer.sign(value)  # the keyed HMAC is copied, never consumed
 
-    mac = _HmacSha256(key)
-    assert mac(message) == hmac.digest(key, message, "sha256")
-    assert mac(message) == mac(message)  # the keyed states are copied, never consumed
+
+def test_verified_tokens_are_remembered_and_forged_ones_are_not() -> None:
+    signer = TokenSigner(NEW)
+    token = signer.sign("abc")
+    assert signer.unsign(token) == "abc"
+    assert signer.unsign(token) == "abc"  # answered from memory
+    forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert signer.unsign(forged) is None
+    assert signer.unsign(forged) is None
+    assert forged not in signer._verified
+    assert token in signer._verified
+
+
+def test_the_verified_cache_is_bounded() -> None:
+    from sessio.transports.signing import VERIFIED_CACHE_SIZE
+
+    signer = TokenSigner(NEW)
+    tokens = [signer.sign(f"id{i}") for i in range(VERIFIED_CACHE_SIZE + 10)]
+    for token in tokens:
+        assert signer.unsign(token) is not None
+    assert len(signer._verified) == VERIFIED_CACHE_SIZE
+    assert tokens[0] not in signer._verified  # the oldest went first
+    assert signer.unsign(tokens[0]) == "id0"  # and is verified again, by its MAC
+
+
+def test_a_signer_without_the_old_key_does_not_inherit_its_memory() -> None:
+    old = TokenSigner([OLD, NEW])
+    token_by_old = TokenSigner(OLD).sign("abc")
+    assert old.unsign(token_by_old) == "abc"
+    assert TokenSigner(NEW).unsign(token_by_old) is None  # rotation: a new signer, new memory

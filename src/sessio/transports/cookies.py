@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from email.utils import formatdate
@@ -41,7 +42,7 @@ def render_set_cookie(
         seconds = max(0, math.ceil(max_age))
         now = time.time() if now is None else now
         parts.append(f"Max-Age={seconds}")
-        parts.append(f"Expires={formatdate(now + seconds, usegmt=True)}")
+        parts.append(f"Expires={_http_date(int(now + seconds))}")
     if options.domain is not None:
         parts.append(f"Domain={options.domain}")
     if options.secure:
@@ -53,6 +54,12 @@ def render_set_cookie(
     if options.partitioned:
         parts.append("Partitioned")
     return "; ".join(parts)
+
+
+@functools.lru_cache(maxsize=16)
+def _http_date(epoch_seconds: int) -> str:
+    # The date changes once a second while every response of that second renders it.
+    return formatdate(epoch_seconds, usegmt=True)
 
 
 def render_delete_cookie(options: CookieOptions, *, style: CookieStyle = "sessio") -> str:

@@ -9,6 +9,7 @@ sealed tokens of client-side stores, which authenticate themselves.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -16,7 +17,14 @@ from collections.abc import Sequence
 from ..keys import Secret
 from ..stores.client import TOKEN_PATTERN
 
-__all__ = ["MAX_RAW_TOKEN_LENGTH", "MAX_TOKEN_LENGTH", "RawTokens", "Secret", "TokenSigner"]
+__all__ = [
+    "MAX_RAW_TOKEN_LENGTH",
+    "MAX_TOKEN_LENGTH",
+    "VERIFIED_CACHE_SIZE",
+    "RawTokens",
+    "Secret",
+    "TokenSigner",
+]
 
 #: Anything longer than this is rejected before any parsing or hashing.
 MAX_TOKEN_LENGTH = 256
@@ -24,55 +32,54 @@ MAX_TOKEN_LENGTH = 256
 MAX_RAW_TOKEN_LENGTH = 8192
 
 _SALT = b"sessio.session-token"
-_BLOCK = 64  # SHA-256's block size in bytes
+#: How many verified tokens a signer remembers (see :meth:`TokenSigner.unsign`).
+VERIFIED_CACHE_SIZE = 4096
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-class _HmacSha256:
-    """HMAC-SHA256 under one key, with the key's two padded blocks hashed once (RFC 2104).
-
-    ``hmac.digest`` sets its key up again on every call, which costs more than the hashing of
-    a session ID itself; copying the two keyed SHA-256 states costs about half as much. The
-    result is byte for byte ``hmac.digest(key, message, "sha256")`` (tested).
-    """
-
-    __slots__ = ("_inner", "_outer")
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) > _BLOCK:
-            key = hashlib.sha256(key).digest()
-        block = key.ljust(_BLOCK, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
-
-    def __call__(self, message: bytes) -> bytes:
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.digest()
-
-
 class TokenSigner:
-    """Signs session IDs as ``<id>.<mac>`` and verifies them under every listed key."""
+    """Signs session IDs as ``<id>.<mac>`` and verifies them under every listed key.
+
+    The MAC is HMAC-SHA256 under a key derived per purpose from each secret. A browser sends
+    the same token with every request (and a refreshed cookie carries the same token again),
+    so a signer remembers the last :data:`VERIFIED_CACHE_SIZE` tokens it verified or issued
+    (their IDs are in this process's memory for the request anyway) and answers them again
+    without hashing. Forged tokens are never remembered, so they cannot push the good ones
+    out faster than real traffic does.
+    """
 
     def __init__(self, secret: str | bytes | Secret | Sequence[str | bytes]) -> None:
         self.secret = Secret(secret)
-        # Derive per-purpose keys so the same app secret can safely sign other things.
-        self._macs = [_HmacSha256(hmac.digest(key, _SALT, "sha256")) for key in self.secret.keys]
+        # Derive per-purpose keys so the same app secret can safely sign other things. Each
+        # keyed HMAC is set up once and copied per use: set-up costs more than the hashing.
+        self._macs = [
+            hmac.new(hmac.digest(key, _SALT, "sha256"), digestmod=hashlib.sha256)
+            for key in self.secret.keys
+        ]
+        self._verified: dict[str, str] = {}  # token -> session ID
+        self._issued: dict[str, str] = {}  # session ID -> token
 
-    def _mac(self, mac: _HmacSha256, value: str) -> str:
-        return _b64(mac(value.encode("ascii")))
+    def _mac(self, keyed: hmac.HMAC, value: str) -> str:
+        mac = keyed.copy()
+        mac.update(value.encode("ascii"))
+        return _b64(mac.digest())
 
     def sign(self, session_id: str) -> str:
         """The token for ``session_id``, signed with the newest key."""
-        return f"{session_id}.{self._mac(self._macs[-1], session_id)}"
+        token = self._issued.get(session_id)
+        if token is None:
+            token = f"{session_id}.{self._mac(self._macs[-1], session_id)}"
+            _remember(self._issued, session_id, token)
+        return token
 
     def unsign(self, token: str) -> str | None:
         """The session ID inside ``token`` if any key verifies it, else ``None`` (never raises)."""
+        known = self._verified.get(token)
+        if known is not None:
+            return known
         if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             return None
         value, sep, mac = token.rpartition(".")
@@ -80,8 +87,18 @@ class TokenSigner:
             return None
         for key in reversed(self._macs):
             if hmac.compare_digest(self._mac(key, value), mac):
+                _remember(self._verified, token, value)
                 return value
         return None
+
+
+def _remember(cache: dict[str, str], key: str, value: str) -> None:
+    if len(cache) >= VERIFIED_CACHE_SIZE:
+        # Forget the oldest entry (dicts keep insertion order). Under threads, two may race
+        # here; losing a cache entry is harmless, so no lock is taken.
+        with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+            del cache[next(iter(cache))]
+    cache[key] = value
 
 
 class RawTokens:
