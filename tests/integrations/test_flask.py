@@ -511,3 +511,31 @@ def test_a_real_server_rotates_on_login(served: tuple[str, SQLiteStore]) -> None
         assert not store.exists_sync(store_key(before.rsplit(".", 1)[0]))
         assert client.get("/private").text == "secret"
         assert client.get("/get").json() == {"cart": "apple"}
+
+
+# -- config read per request ------------------------------------------------------------------------
+
+
+def test_cookie_settings_changed_between_requests_apply_at_once() -> None:
+    app = make_app(SessionInterface(MemoryStore()))
+    client = app.test_client()
+    first = client.get("/set?a=1").headers["Set-Cookie"]
+    assert first.startswith("session=")
+    app.config["SESSION_COOKIE_NAME"] = "sid"
+    app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    second = client.get("/set?a=2").headers["Set-Cookie"]
+    assert second.startswith("sid=")
+    assert "SameSite=Strict" in second
+
+
+def test_an_overridden_cookie_hook_is_asked_on_every_request() -> None:
+    names = iter(["one", "two"])
+
+    class Rotating(SessionInterface):
+        def get_cookie_name(self, app: flask.Flask) -> str:
+            return next(names)
+
+    app = make_app(Rotating(MemoryStore()))
+    client = app.test_client()
+    assert client.get("/set?a=1").headers["Set-Cookie"].startswith("one=")
+    assert client.get("/set?a=2").headers["Set-Cookie"].startswith("two=")

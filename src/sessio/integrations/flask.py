@@ -32,6 +32,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import operator
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -66,6 +67,7 @@ from ..transports.signing import TokenSigner
 from ._common import emit_csrf_failed, error_json, with_vary
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
 from .csrf import FORM_TYPES, SAFE_METHODS, CSRFOptions, check_request
+from .wsgi import environ_headers
 
 __all__ = [
     "MARKUP_TAG",
@@ -83,6 +85,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _KEY_SALT = b"sessio.flask-session-key"
 _CACHE_LIMIT = 32
+
+#: The ``get_cookie_*`` hooks of Flask's interface read these config values and nothing else.
+_COOKIE_HOOKS = (
+    "get_cookie_name",
+    "get_cookie_domain",
+    "get_cookie_path",
+    "get_cookie_httponly",
+    "get_cookie_secure",
+    "get_cookie_samesite",
+    "get_cookie_partitioned",
+)
+#: Every config value the settings depend on when those hooks are Flask's own, read in one call.
+_CONFIG_VALUES = operator.itemgetter(
+    "SECRET_KEY",
+    "PERMANENT_SESSION_LIFETIME",
+    "SESSION_COOKIE_NAME",
+    "SESSION_COOKIE_DOMAIN",
+    "SESSION_COOKIE_PATH",
+    "APPLICATION_ROOT",
+    "SESSION_COOKIE_HTTPONLY",
+    "SESSION_COOKIE_SECURE",
+    "SESSION_COOKIE_SAMESITE",
+    "SESSION_COOKIE_PARTITIONED",
+)
 
 
 class _FlaskManager(SyncSessionManager):
@@ -155,6 +181,16 @@ class SessionInterface(_FlaskSessionInterface):
         self.events = events if events is not None else Events()
         self.clock = clock
         self._cache: dict[tuple[Any, ...], _Settings] = {}
+        # Raw config values -> settings, when no get_cookie_* hook is overridden (a subclass
+        # may compute a cookie setting from anything, so then only the hooks' answers will do).
+        self._by_config: dict[tuple[Any, ...], _Settings] | None = (
+            {}
+            if all(
+                getattr(type(self), hook) is getattr(_FlaskSessionInterface, hook)
+                for hook in _COOKIE_HOOKS
+            )
+            else None
+        )
         self._short_keys_reported: set[bytes] = set()
 
     def __repr__(self) -> str:
@@ -182,6 +218,24 @@ class SessionInterface(_FlaskSessionInterface):
     # -- config, read per request like Flask does -------------------------------------------------
 
     def _settings(self, app: flask.Flask) -> _Settings | None:
+        by_config = self._by_config
+        if by_config is None:
+            return self._settings_from_hooks(app)
+        config = app.config
+        try:
+            key = (*_CONFIG_VALUES(config), tuple(config.get("SECRET_KEY_FALLBACKS") or ()))
+            settings = by_config.get(key)
+        except (KeyError, TypeError):  # a value missing or unhashable: Flask's own way decides
+            return self._settings_from_hooks(app)
+        if settings is None:
+            settings = self._settings_from_hooks(app)
+            if settings is not None:
+                if len(by_config) >= _CACHE_LIMIT:
+                    by_config.clear()
+                by_config[key] = settings
+        return settings
+
+    def _settings_from_hooks(self, app: flask.Flask) -> _Settings | None:
         secret = app.secret_key
         if not secret:
             return None
@@ -258,10 +312,11 @@ class SessionInterface(_FlaskSessionInterface):
         settings = self._settings(app)
         if settings is None:
             return None  # Flask answers with its NullSession: "no secret key was set"
-        token = settings.browser.read(request.headers.getlist)
+        environ = request.environ
+        token = settings.browser.read(environ_headers(environ))
         try:
             session = settings.manager.load(
-                token, ip=request.remote_addr, user_agent=request.headers.get("User-Agent")
+                token, ip=environ.get("REMOTE_ADDR"), user_agent=environ.get("HTTP_USER_AGENT")
             )
         except SessionError as exc:
             logger.warning("session load failed: %s", exc)
