@@ -149,3 +149,25 @@ def test_metadata_is_written_as_the_plain_encoder_writes_it(
             meta.dumps()
     else:
         assert meta.dumps() == expected
+
+
+def test_remembered_metadata_is_handed_out_as_independent_copies() -> None:
+    from sessio.fields import _meta_memo
+
+    text = '{"c":1700000000.25,"s":1700000100.5,"ip":"10.0.0.1"}'
+    first = decode(default_codec, {META: text}).meta
+    assert text in _meta_memo
+    first.last_seen = 1.0
+    first.ip = "changed"
+    again = decode(default_codec, {META: text}).meta
+    assert (again.created_at, again.last_seen, again.ip) == (1700000000.25, 1700000100.5, "10.0.0.1")
+    assert again is not first
+
+
+def test_malformed_metadata_is_never_remembered() -> None:
+    from sessio.fields import _meta_memo
+
+    for text in ('{"c":"x","s":1}', '{"c":1}', "[1, 2]", "{nope"):
+        with pytest.raises((RecordCorrupt, KeyError)):
+            decode(default_codec, {META: text})
+        assert text not in _meta_memo

@@ -216,16 +216,21 @@ class Codec:
         except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
             raise RecordCorrupt(f"undecodable session value: {exc.__class__.__name__}") from None
 
-    def loads_each(self, texts: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    def loads_each(
+        self, texts: Mapping[str, str], *, skip: str | None = None
+    ) -> tuple[dict[str, Any], list[str]]:
         """Every text of ``texts`` decoded, by name, and the names whose text is malformed.
 
         Each text is parsed and validated on its own, exactly as :meth:`loads` would, but a
-        whole record takes one call instead of one per field.
+        whole record takes one call instead of one per field. The field named ``skip`` (one
+        the caller decodes its own way) is left out.
         """
         scan = self._scan
         values: dict[str, Any] = {}
         failed: list[str] = []
         for name, text in texts.items():
+            if name == skip:
+                continue
             try:
                 value, end = scan(text, 0)
                 if end == len(text):

@@ -8,6 +8,7 @@ of them in one pass when a session is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -82,6 +83,16 @@ class SessionMeta:
             text += ',"a":' + _json(self.authenticated_at)
         return text + "}"
 
+    def copy(self) -> SessionMeta:
+        """An independent copy (the manager changes ``last_seen``, ``ip`` and ``user_agent``)."""
+        twin = SessionMeta.__new__(SessionMeta)
+        twin.created_at = self.created_at
+        twin.last_seen = self.last_seen
+        twin.ip = self.ip
+        twin.user_agent = self.user_agent
+        twin.authenticated_at = self.authenticated_at
+        return twin
+
     @classmethod
     def from_data(cls, data: Any) -> SessionMeta:
         """The inverse of :meth:`to_data`; raises :class:`RecordCorrupt` on anything else."""
@@ -111,6 +122,28 @@ def _json(value: Any) -> str:
     return dumps_plain(value)
 
 
+#: How many metadata texts :func:`decode` remembers, decoded.
+META_MEMO_SIZE = 4096
+# Text -> its SessionMeta (handed out as copies). A session read again before its next touch
+# carries the same text, and parsing JSON floats costs more than the rest of a small record.
+_meta_memo: dict[str, SessionMeta] = {}
+
+
+def _meta(codec: Codec, text: str) -> SessionMeta:
+    known = _meta_memo.get(text)
+    if known is not None:
+        return known.copy()
+    meta = SessionMeta.from_data(codec.loads(text))
+    if len(_meta_memo) >= META_MEMO_SIZE:
+        # Forget the oldest (dicts keep insertion order); a race between threads at worst
+        # loses an entry, which only costs a parse.
+        with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+            del _meta_memo[next(iter(_meta_memo))]
+    if type(text) is str:  # never remember a str subclass's object under its text
+        _meta_memo[text] = meta.copy()
+    return meta
+
+
 class Loaded:
     """A stored record's fields, decoded: the state a loaded :class:`~sessio.Session` starts from.
 
@@ -138,10 +171,11 @@ def decode(codec: Codec, fields: Mapping[str, str]) -> Loaded:
     the wrong shape, and ``KeyError`` when the metadata is missing: the record is then
     unusable as a whole. A data value that will not decode is only left out.
     """
-    decoded, failed = codec.loads_each(fields)
+    meta = _meta(codec, fields[META])  # first: without it the record is unusable
+    decoded, failed = codec.loads_each(fields, skip=META)
     if failed:
-        return _decode_strictly(codec, fields, decoded)
-    loaded = Loaded(SessionMeta.from_data(decoded[META]), fields)
+        return _decode_strictly(codec, fields, decoded, meta)
+    loaded = Loaded(meta, fields)
     values = loaded.values
     for name, value in decoded.items():
         if name.startswith(DATA_PREFIX):
@@ -151,10 +185,12 @@ def decode(codec: Codec, fields: Mapping[str, str]) -> Loaded:
     return loaded
 
 
-def _decode_strictly(codec: Codec, fields: Mapping[str, str], decoded: dict[str, Any]) -> Loaded:
+def _decode_strictly(
+    codec: Codec, fields: Mapping[str, str], decoded: dict[str, Any], meta: SessionMeta
+) -> Loaded:
     # Some text is malformed: decide field by field, in the record's order, which failure
-    # condemns the whole record (metadata first, then system fields) and which is one lost key.
-    loaded = Loaded(SessionMeta.from_data(codec.loads(fields[META])), fields)
+    # condemns the whole record (system fields) and which is one lost key.
+    loaded = Loaded(meta, fields)
     for name, text in fields.items():
         if name.startswith(DATA_PREFIX):
             if name in decoded:
