@@ -20,10 +20,10 @@ from ..stores.client import TOKEN_PATTERN
 __all__ = [
     "MAX_RAW_TOKEN_LENGTH",
     "MAX_TOKEN_LENGTH",
-    "VERIFIED_CACHE_SIZE",
     "RawTokens",
     "Secret",
     "TokenSigner",
+    "VERIFIED_CACHE_SIZE",
 ]
 
 #: Anything longer than this is rejected before any parsing or hashing.
