@@ -133,13 +133,13 @@ def test_verified_tokens_are_remembered_and_forged_ones_are_not() -> None:
 
 
 def test_the_verified_cache_is_bounded() -> None:
-    from sessio.transports.signing import VERIFIED_CACHE_SIZE
+    from sessio.transports.signing import MAX_REMEMBERED_TOKENS
 
     signer = TokenSigner(NEW)
-    tokens = [signer.sign(f"id{i}") for i in range(VERIFIED_CACHE_SIZE + 10)]
+    tokens = [signer.sign(f"id{i}") for i in range(MAX_REMEMBERED_TOKENS + 10)]
     for token in tokens:
         assert signer.unsign(token) is not None
-    assert len(signer._verified) == VERIFIED_CACHE_SIZE
+    assert len(signer._verified) == MAX_REMEMBERED_TOKENS
     assert tokens[0] not in signer._verified  # the oldest went first
     assert signer.unsign(tokens[0]) == "id0"  # and is verified again, by its MAC
 

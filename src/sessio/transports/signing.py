@@ -19,11 +19,11 @@ from ..stores.client import TOKEN_PATTERN
 
 __all__ = [
     "MAX_RAW_TOKEN_LENGTH",
+    "MAX_REMEMBERED_TOKENS",
     "MAX_TOKEN_LENGTH",
     "RawTokens",
     "Secret",
     "TokenSigner",
-    "VERIFIED_CACHE_SIZE",
 ]
 
 #: Anything longer than this is rejected before any parsing or hashing.
@@ -33,7 +33,7 @@ MAX_RAW_TOKEN_LENGTH = 8192
 
 _SALT = b"sessio.session-token"
 #: How many verified tokens a signer remembers (see :meth:`TokenSigner.unsign`).
-VERIFIED_CACHE_SIZE = 4096
+MAX_REMEMBERED_TOKENS = 4096
 
 
 def _b64(data: bytes) -> str:
@@ -45,7 +45,7 @@ class TokenSigner:
 
     The MAC is HMAC-SHA256 under a key derived per purpose from each secret. A browser sends
     the same token with every request (and a refreshed cookie carries the same token again),
-    so a signer remembers the last :data:`VERIFIED_CACHE_SIZE` tokens it verified or issued
+    so a signer remembers the last :data:`MAX_REMEMBERED_TOKENS` tokens it verified or issued
     (their IDs are in this process's memory for the request anyway) and answers them again
     without hashing. Forged tokens are never remembered, so they cannot push the good ones
     out faster than real traffic does.
@@ -93,7 +93,7 @@ class TokenSigner:
 
 
 def _remember(cache: dict[str, str], key: str, value: str) -> None:
-    if len(cache) >= VERIFIED_CACHE_SIZE:
+    if len(cache) >= MAX_REMEMBERED_TOKENS:
         # Forget the oldest entry (dicts keep insertion order). Under threads, two may race
         # here; losing a cache entry is harmless, so no lock is taken.
         with contextlib.suppress(StopIteration, KeyError, RuntimeError):
