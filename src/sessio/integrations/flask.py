@@ -62,8 +62,9 @@ from ..policy import CookieOptions, Policy
 from ..principal import Principal
 from ..session import Session
 from ..stores.base import Clock, Store
+from ..stores.client import ClientSideStore
 from ..transports.base import CookieTransport
-from ..transports.signing import TokenSigner
+from ..transports.signing import RawTokens, TokenSigner
 from ._common import emit_csrf_failed, error_json, with_vary
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
 from .csrf import FORM_TYPES, SAFE_METHODS, CSRFOptions, check_request
@@ -134,7 +135,9 @@ def _derive(key: str | bytes) -> bytes:
 class SessionInterface(_FlaskSessionInterface):
     """A Flask ``SessionInterface`` that keeps sessions in a sessio store.
 
-    * ``store`` -- default ``SQLiteStore("sessio.db")`` in the working directory.
+    * ``store`` -- default ``SQLiteStore("sessio.db")`` in the working directory. A client-side
+      store (``SignedCookieStore``, ``EncryptedCookieStore``, ``JWTStore``) puts the whole
+      session in the cookie instead, sealed with the store's own keys.
     * ``policy`` -- everything but the idle timeout (``PERMANENT_SESSION_LIFETIME`` replaces
       it) and the cookie (``SESSION_COOKIE_*``), which come from ``app.config``; e.g.
       ``Policy(ttl=timedelta(hours=12))`` adds an absolute limit. The default has none, like
@@ -154,7 +157,7 @@ class SessionInterface(_FlaskSessionInterface):
 
     def __init__(
         self,
-        store: Store | None = None,
+        store: Store | ClientSideStore | None = None,
         *,
         policy: Policy | None = None,
         codec: Codec | None = None,
@@ -166,8 +169,10 @@ class SessionInterface(_FlaskSessionInterface):
             from ..stores.sqlite import SQLiteStore
 
             store = SQLiteStore("sessio.db")
-        if not isinstance(store, Store):
-            raise TypeError(f"store must be a sessio Store, got {type(store).__name__}")
+        if not isinstance(store, (Store, ClientSideStore)):
+            raise TypeError(
+                f"store must be a sessio Store or ClientSideStore, got {type(store).__name__}"
+            )
         if csrf is not None and not isinstance(csrf, CSRFOptions):
             raise ConfigurationError("csrf must be a CSRFOptions or None")
         self.store = store
@@ -277,7 +282,13 @@ class SessionInterface(_FlaskSessionInterface):
                     "a SECRET_KEY (or fallback) is shorter than 32 bytes; generate one with "
                     "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
                 )
-        signer = TokenSigner([_derive(k) for k in keys])
+        # A client-side store's token is the sealed session, authenticated by the store's own
+        # keys: the cookie carries it as it is.
+        signer: TokenSigner | RawTokens = (
+            RawTokens()
+            if isinstance(self.store, ClientSideStore)
+            else TokenSigner([_derive(k) for k in keys])
+        )
         name, domain, path, httponly, secure, samesite, partitioned = cookie
         options = CookieOptions(
             name=name,
@@ -351,14 +362,22 @@ class SessionInterface(_FlaskSessionInterface):
             return
         # Flask's should_set_cookie(): a modified session, or a permanent one that slides; a
         # server-side touch alone is no reason to send the cookie (Flask's would not go out).
+        # A client-side store's token is the session itself: every new one (a touch included)
+        # must go out, and re-sending the old one would not move the expiry sealed inside it.
         refresh = modified or (permanent and app.config["SESSION_REFRESH_EACH_REQUEST"])
-        if commit.action is CommitAction.SET and touch_only and not refresh:
-            commit = Commit(CommitAction.NONE)
-        elif commit.action is CommitAction.NONE and refresh and not session.is_new:
-            expires = session.expires_at.timestamp()
-            cookie_end = manager.policy.cookie_expires_at(session.meta.created_at, expires)
-            commit = Commit(CommitAction.SET, session.id, expires, commit.wrote, cookie_end)
-        cookies = transport.response_headers(commit, had_token=True)
+        if not manager.seals_tokens:
+            if commit.action is CommitAction.SET and touch_only and not refresh:
+                commit = Commit(CommitAction.NONE)
+            elif commit.action is CommitAction.NONE and refresh and not session.is_new:
+                expires = session.expires_at.timestamp()
+                cookie_end = manager.policy.cookie_expires_at(session.meta.created_at, expires)
+                commit = Commit(CommitAction.SET, session.id, expires, commit.wrote, cookie_end)
+        try:
+            cookies = transport.response_headers(commit, had_token=True)
+        except SessionError as exc:  # a client-side session grown past what a cookie holds
+            logger.warning("session cookie refused: %s", exc)
+            _json(exc, response)
+            return
         for _, value in cookies:
             response.headers.add("Set-Cookie", value)
         if session.accessed or cookies:
