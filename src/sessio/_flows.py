@@ -160,7 +160,7 @@ class BaseManager(Generic[T]):
     def _emit(
         self, kind: EventKind, key: str | None, principal: str | None = None, **detail: Any
     ) -> None:
-        if self.events:
+        if self.events.listeners:
             short = None if key is None else ids.short_hash(key)
             self.events.emit(SessionEvent(kind, short, principal, self.clock(), detail))
 
@@ -241,18 +241,20 @@ class BaseManager(Generic[T]):
         except (RecordCorrupt, KeyError) as exc:
             return (yield from self._discard_corrupt(key, exc, ip, user_agent))
         self._note_client(session, ip, user_agent)
-        self._emit(EventKind.LOADED, key, record.principal)
+        if self.events.listeners:  # (the hot path spares itself the call otherwise)
+            self._emit(EventKind.LOADED, key, record.principal)
         return session
 
     def _note_client(self, session: Session, ip: str | None, user_agent: str | None) -> None:
-        meta = session.meta
-        ip, user_agent = self._ip(ip), self._agent(user_agent)
-        if (ip is not None and ip != meta.ip) or (
-            user_agent is not None and user_agent != meta.user_agent
-        ):
-            meta.ip = ip or meta.ip
-            meta.user_agent = user_agent or meta.user_agent
+        meta, policy = session.meta, self.policy
+        if ip is not None and ip != meta.ip and policy.capture_ip:
+            meta.ip = ip
             session._system_dirty.add(META)
+        if user_agent is not None and policy.capture_user_agent:
+            user_agent = user_agent[:512]
+            if user_agent != meta.user_agent:
+                meta.user_agent = user_agent
+                session._system_dirty.add(META)
 
     def _discard_corrupt(
         self, key: str, exc: Exception, ip: str | None, user_agent: str | None
@@ -319,7 +321,10 @@ class BaseManager(Generic[T]):
         session._committed(expires_at)
         if was_new or superseded is not None or auth_change is not None:
             self._announce(session.key, principal, was_new, superseded, auth_change)
-        self._emit(EventKind.SAVED, session.key, principal, fields=len(fields), replace=replace)
+        if self.events.listeners:
+            self._emit(
+                EventKind.SAVED, session.key, principal, fields=len(fields), replace=replace
+            )
         send = was_new or superseded is not None or policy.rolling
         action = CommitAction.SET if send else CommitAction.NONE
         cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)

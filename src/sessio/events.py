@@ -69,12 +69,20 @@ class Events:
     """
 
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        #: The listeners, in subscription order: a tuple replaced on every change, so emitting
+        #: iterates a snapshot and "anyone listening?" is a plain truth test.
+        self.listeners: tuple[Listener, ...] = ()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Add ``listener``; returns a function that removes it."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        self.listeners = (*self.listeners, listener)
+
+        def unsubscribe() -> None:
+            listeners = list(self.listeners)
+            listeners.remove(listener)  # ValueError if already removed, as list.remove says
+            self.listeners = tuple(listeners)
+
+        return unsubscribe
 
     def __call__(self, listener: Listener) -> Listener:
         """Decorator form of :meth:`subscribe`."""
@@ -82,11 +90,11 @@ class Events:
         return listener
 
     def __bool__(self) -> bool:
-        return bool(self._listeners)
+        return bool(self.listeners)
 
     def emit(self, event: SessionEvent) -> None:
         """Deliver ``event`` to every listener."""
-        for listener in list(self._listeners):
+        for listener in self.listeners:
             try:
                 listener(event)
             except Exception:

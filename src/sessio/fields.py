@@ -8,7 +8,6 @@ of them in one pass when a session is loaded.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from . import csrf
+from ._memo import Memo
 from .codec import Codec, dumps_plain
 from .errors import RecordCorrupt
 from .principal import Principal
@@ -126,7 +126,7 @@ def _json(value: Any) -> str:
 META_MEMO_SIZE = 4096
 # Text -> its SessionMeta (handed out as copies). A session read again before its next touch
 # carries the same text, and parsing JSON floats costs more than the rest of a small record.
-_meta_memo: dict[str, SessionMeta] = {}
+_meta_memo: Memo[str, SessionMeta] = Memo(META_MEMO_SIZE)
 
 
 def _meta(codec: Codec, text: str) -> SessionMeta:
@@ -134,13 +134,8 @@ def _meta(codec: Codec, text: str) -> SessionMeta:
     if known is not None:
         return known.copy()
     meta = SessionMeta.from_data(codec.loads(text))
-    if len(_meta_memo) >= META_MEMO_SIZE:
-        # Forget the oldest (dicts keep insertion order); a race between threads at worst
-        # loses an entry, which only costs a parse.
-        with contextlib.suppress(StopIteration, KeyError, RuntimeError):
-            del _meta_memo[next(iter(_meta_memo))]
     if type(text) is str:  # never remember a str subclass's object under its text
-        _meta_memo[text] = meta.copy()
+        _meta_memo.put(text, meta.copy())
     return meta
 
 

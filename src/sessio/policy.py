@@ -275,9 +275,8 @@ class Policy:
 
     def cookie_expires_at(self, created_at: float, expires_at: float) -> float:
         """When the client may forget the token: the absolute end if any, else ``expires_at``."""
-        if self.ttl is not None:
-            return created_at + self.ttl.total_seconds()
-        return expires_at
+        ttl = self.ttl_seconds
+        return expires_at if ttl is None else created_at + ttl
 
     # -- variants ---------------------------------------------------------------------------------
 

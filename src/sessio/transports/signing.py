@@ -9,11 +9,11 @@ sealed tokens of client-side stores, which authenticate themselves.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 from collections.abc import Sequence
 
+from .._memo import Memo
 from ..keys import Secret
 from ..stores.client import TOKEN_PATTERN
 
@@ -59,8 +59,8 @@ class TokenSigner:
             hmac.new(hmac.digest(key, _SALT, "sha256"), digestmod=hashlib.sha256)
             for key in self.secret.keys
         ]
-        self._verified: dict[str, str] = {}  # token -> session ID
-        self._issued: dict[str, str] = {}  # session ID -> token
+        self._verified: Memo[str, str] = Memo(MAX_REMEMBERED_TOKENS)  # token -> session ID
+        self._issued: Memo[str, str] = Memo(MAX_REMEMBERED_TOKENS)  # session ID -> token
 
     def _mac(self, keyed: hmac.HMAC, value: str) -> str:
         mac = keyed.copy()
@@ -72,7 +72,7 @@ class TokenSigner:
         token = self._issued.get(session_id)
         if token is None:
             token = f"{session_id}.{self._mac(self._macs[-1], session_id)}"
-            _remember(self._issued, session_id, token)
+            self._issued.put(session_id, token)
         return token
 
     def unsign(self, token: str) -> str | None:
@@ -87,18 +87,9 @@ class TokenSigner:
             return None
         for key in reversed(self._macs):
             if hmac.compare_digest(self._mac(key, value), mac):
-                _remember(self._verified, token, value)
+                self._verified.put(token, value)
                 return value
         return None
-
-
-def _remember(cache: dict[str, str], key: str, value: str) -> None:
-    if len(cache) >= MAX_REMEMBERED_TOKENS:
-        # Forget the oldest entry (dicts keep insertion order). Under threads, two may race
-        # here; losing a cache entry is harmless, so no lock is taken.
-        with contextlib.suppress(StopIteration, KeyError, RuntimeError):
-            del cache[next(iter(cache))]
-    cache[key] = value
 
 
 class RawTokens:
