@@ -347,8 +347,10 @@ class SessionInterface(_FlaskSessionInterface):
             settings = self._settings(app)
             if settings is None:
                 return
-        session._modified_flag = modified = session.modified  # what the app saw stays visible
         touch_only = not session.is_modified  # nothing to write but, maybe, a later expiry
+        flag = session._modified_flag  # set by the app (session.modified = True), or None
+        # What the app saw stays visible after the commit.
+        session._modified_flag = modified = (not touch_only) if flag is None else flag
         if modified and not session.is_new and session._holds_nothing():
             session.destroy()  # Flask deletes an emptied session's cookie; we drop the record too
         permanent = bool(dict.get(session, "_permanent", False))
@@ -369,7 +371,7 @@ class SessionInterface(_FlaskSessionInterface):
             if commit.action is CommitAction.SET and touch_only and not refresh:
                 commit = Commit(CommitAction.NONE)
             elif commit.action is CommitAction.NONE and refresh and not session.is_new:
-                expires = session.expires_at.timestamp()
+                expires = session._expires_at  # (the float behind expires_at)
                 cookie_end = manager.policy.cookie_expires_at(session.meta.created_at, expires)
                 commit = Commit(CommitAction.SET, session.id, expires, commit.wrote, cookie_end)
         try:
