@@ -47,8 +47,8 @@ class Watchdog:
     def __init__(self) -> None:
         self._inflight: dict[Any, tuple[float, asyncio.Task[Any]]] = {}
         self._expired: set[Any] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        # One check per event loop with commands in flight.
+        self._timers: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
 
     def watch(self, conn: Any, timeout: float) -> None:
         """Start watching the command the current task is about to run on ``conn``."""
@@ -57,9 +57,17 @@ class Watchdog:
             return
         loop = task.get_loop()
         self._inflight[conn] = (loop.time() + timeout, task)
-        if self._timer is None or self._timer_loop is not loop:
-            self._timer = loop.call_later(timeout / 2, self._check, loop, timeout / 2)
-            self._timer_loop = loop
+        if loop not in self._timers:
+            self._forget_closed_loops()
+            self._timers[loop] = loop.call_later(timeout / 2, self._check, loop, timeout / 2)
+
+    def _forget_closed_loops(self) -> None:
+        # A loop closed with commands in flight: its check never ran, nor will it.
+        for gone in [loop for loop in self._timers if loop.is_closed()]:
+            del self._timers[gone]
+        for conn, (_, task) in list(self._inflight.items()):
+            if task.get_loop().is_closed():
+                self._inflight.pop(conn, None)
 
     def release(self, conn: Any) -> None:
         """The command on ``conn`` ended (whichever way)."""
@@ -88,9 +96,9 @@ class Watchdog:
                 self._expired.add(conn)
                 task.cancel()
         if any(task.get_loop() is loop for _, task in self._inflight.values()):
-            self._timer = loop.call_later(period, self._check, loop, period)
+            self._timers[loop] = loop.call_later(period, self._check, loop, period)
         else:
-            self._timer = None
+            self._timers.pop(loop, None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
