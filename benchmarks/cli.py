@@ -110,6 +110,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="profile sessio's hot path with pyinstrument instead of benchmarking",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request with cachegrind (INSTRUCTIONS.md) instead of timing",
+    )
+    # One counted child of --instructions: NAME SCENARIO REQUESTS REDIS_URL POSTGRES_URL.
+    parser.add_argument("--instructions-child", nargs=5, help=argparse.SUPPRESS)
     return parser
 
 
@@ -126,6 +133,16 @@ def main(argv: list[str]) -> int:
         from .profile import main as profile_main
 
         return profile_main(quick=args.quick)
+    if args.instructions_child:
+        from .instructions import child
+
+        name, scenario, requests, redis_url, postgres_url = args.instructions_child
+        child(name, scenario, int(requests), redis_url, postgres_url)
+        return 0
+    if args.instructions:
+        from .instructions import main as instructions_main
+
+        return instructions_main(quick=args.quick, argv=argv)
     if args.from_json:
         results = report.Results.from_json(args.from_json.read_text())
         _write(results, args.output or args.from_json.parent)
