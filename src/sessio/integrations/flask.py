@@ -29,14 +29,10 @@ A refusal raises :class:`~sessio.errors.CSRFFailed` (403 JSON), so
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import logging
-import operator
 import time
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 try:
     import flask
@@ -58,14 +54,13 @@ from ..errors import (
 )
 from ..events import Events
 from ..manager import Commit, CommitAction, SyncSessionManager
-from ..policy import CookieOptions, Policy
+from ..policy import Policy
 from ..principal import Principal
 from ..session import Session
 from ..stores.base import Clock, Store
 from ..stores.client import ClientSideStore
-from ..transports.base import CookieTransport
-from ..transports.signing import RawTokens, TokenSigner
 from ._common import emit_csrf_failed, error_json, with_vary
+from ._flask_config import ConfigCache, Settings
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
 from .csrf import FORM_TYPES, SAFE_METHODS, CSRFOptions, check_request
 from .wsgi import environ_headers
@@ -83,54 +78,6 @@ __all__ = [
 logger = logging.getLogger("sessio.flask")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_KEY_SALT = b"sessio.flask-session-key"
-_CACHE_LIMIT = 32
-
-#: The ``get_cookie_*`` hooks of Flask's interface read these config values and nothing else.
-_COOKIE_HOOKS = (
-    "get_cookie_name",
-    "get_cookie_domain",
-    "get_cookie_path",
-    "get_cookie_httponly",
-    "get_cookie_secure",
-    "get_cookie_samesite",
-    "get_cookie_partitioned",
-)
-#: Every config value the settings depend on when those hooks are Flask's own, read in one call.
-_CONFIG_VALUES = operator.itemgetter(
-    "SECRET_KEY",
-    "PERMANENT_SESSION_LIFETIME",
-    "SESSION_COOKIE_NAME",
-    "SESSION_COOKIE_DOMAIN",
-    "SESSION_COOKIE_PATH",
-    "APPLICATION_ROOT",
-    "SESSION_COOKIE_HTTPONLY",
-    "SESSION_COOKIE_SECURE",
-    "SESSION_COOKIE_SAMESITE",
-    "SESSION_COOKIE_PARTITIONED",
-)
-
-
-class _FlaskManager(SyncSessionManager):
-    session_class = FlaskSession
-
-
-class _Settings(NamedTuple):
-    """What one combination of ``app.config`` values needs, built once and cached."""
-
-    manager: SyncSessionManager
-    permanent: CookieTransport  # the cookie of a permanent session: Max-Age and Expires
-    browser: CookieTransport  # any other: a browser-session cookie
-
-
-def _derive(key: str | bytes) -> bytes:
-    # Flask apps commonly carry short, human-typed keys; sessio's signer wants 32 bytes, so
-    # each key is stretched through HMAC. The session ID, 256 random bits that only the store
-    # can resolve, stays the real secret; the key only authenticates it.
-    raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
-    return hmac.new(raw, _KEY_SALT, hashlib.sha256).digest()
-
 
 class SessionInterface(_FlaskSessionInterface):
     """A Flask ``SessionInterface`` that keeps sessions in a sessio store.
@@ -185,18 +132,7 @@ class SessionInterface(_FlaskSessionInterface):
         self.csrf = csrf if self.policy.csrf else None
         self.events = events if events is not None else Events()
         self.clock = clock
-        self._cache: dict[tuple[Any, ...], _Settings] = {}
-        # Raw config values -> settings, when no get_cookie_* hook is overridden (a subclass
-        # may compute a cookie setting from anything, so then only the hooks' answers will do).
-        self._by_config: dict[tuple[Any, ...], _Settings] | None = (
-            {}
-            if all(
-                getattr(type(self), hook) is getattr(_FlaskSessionInterface, hook)
-                for hook in _COOKIE_HOOKS
-            )
-            else None
-        )
-        self._short_keys_reported: set[bytes] = set()
+        self._config = ConfigCache(self)
 
     def __repr__(self) -> str:
         return f"SessionInterface({self.store!r})"
@@ -220,99 +156,8 @@ class SessionInterface(_FlaskSessionInterface):
             raise ConfigurationError("SECRET_KEY is not set")
         return settings.manager
 
-    # -- config, read per request like Flask does -------------------------------------------------
-
-    def _settings(self, app: flask.Flask) -> _Settings | None:
-        by_config = self._by_config
-        if by_config is None:
-            return self._settings_from_hooks(app)
-        config = app.config
-        try:
-            key = (*_CONFIG_VALUES(config), tuple(config.get("SECRET_KEY_FALLBACKS") or ()))
-            settings = by_config.get(key)
-        except (KeyError, TypeError):  # a value missing or unhashable: Flask's own way decides
-            return self._settings_from_hooks(app)
-        if settings is None:
-            settings = self._settings_from_hooks(app)
-            if settings is not None:
-                if len(by_config) >= _CACHE_LIMIT:
-                    by_config.clear()
-                by_config[key] = settings
-        return settings
-
-    def _settings_from_hooks(self, app: flask.Flask) -> _Settings | None:
-        secret = app.secret_key
-        if not secret:
-            return None
-        fallbacks = tuple(app.config.get("SECRET_KEY_FALLBACKS") or ())
-        samesite = self.get_cookie_samesite(app)
-        key = (
-            secret,
-            fallbacks,
-            app.permanent_session_lifetime,
-            self.get_cookie_name(app),
-            self.get_cookie_domain(app),
-            self.get_cookie_path(app),
-            self.get_cookie_httponly(app),
-            self.get_cookie_secure(app),
-            samesite.lower() if isinstance(samesite, str) else samesite,
-            self.get_cookie_partitioned(app),
-        )
-        settings = self._cache.get(key)
-        if settings is None:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            settings = self._cache[key] = self._build(*key)
-        return settings
-
-    def _build(
-        self,
-        secret: str | bytes,
-        fallbacks: tuple[str | bytes, ...],
-        lifetime: timedelta,
-        *cookie: Any,
-    ) -> _Settings:
-        keys = [*fallbacks, secret]  # oldest first: SECRET_KEY signs, fallbacks verify
-        for k in keys:
-            raw = k.encode("utf-8") if isinstance(k, str) else bytes(k)
-            seen = hashlib.sha256(raw).digest()
-            if len(raw) < 32 and seen not in self._short_keys_reported:
-                self._short_keys_reported.add(seen)
-                logger.warning(
-                    "a SECRET_KEY (or fallback) is shorter than 32 bytes; generate one with "
-                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
-                )
-        # A client-side store's token is the sealed session, authenticated by the store's own
-        # keys: the cookie carries it as it is.
-        signer: TokenSigner | RawTokens = (
-            RawTokens()
-            if isinstance(self.store, ClientSideStore)
-            else TokenSigner([_derive(k) for k in keys])
-        )
-        name, domain, path, httponly, secure, samesite, partitioned = cookie
-        options = CookieOptions(
-            name=name,
-            # RFC 6265 5.2.3: agents ignore a leading dot; Werkzeug drops it, and so do we.
-            domain=domain.lstrip(".") if domain else None,
-            path=path,
-            httponly=bool(httponly),
-            secure=bool(secure),
-            samesite=samesite,
-            partitioned=bool(partitioned),
-        )
-        base = self.policy
-        ends = [s for s in (base.ttl, lifetime) if s is not None]
-        policy = base.replace(
-            idle_timeout=lifetime, refresh_interval=min(base.refresh_interval, min(ends) / 2)
-        )
-        manager = _FlaskManager(
-            self.store, policy, codec=self.codec, clock=self.clock, events=self.events
-        )
-        return _Settings(
-            manager,
-            CookieTransport(signer, options, clock=self.clock),
-            CookieTransport(signer, options.replace(max_age="session"), clock=self.clock),
-        )
+    def _settings(self, app: flask.Flask) -> Settings | None:
+        return self._config.settings(app)
 
     # -- Flask's contract -------------------------------------------------------------------------
 
@@ -343,7 +188,7 @@ class SessionInterface(_FlaskSessionInterface):
         if not isinstance(session, FlaskSession):
             return
         settings = session._settings
-        if not isinstance(settings, _Settings):  # not opened by this interface
+        if not isinstance(settings, Settings):  # not opened by this interface
             settings = self._settings(app)
             if settings is None:
                 return
