@@ -74,13 +74,13 @@ class SessionMeta:
 
     def dumps(self) -> str:
         """:meth:`to_data` as compact JSON text, spelled out here: every commit writes it."""
-        text = '{"c":' + _json(self.created_at) + ',"s":' + _json(self.last_seen)
+        text = '{"c":' + _fixed_time(self.created_at) + ',"s":' + _json(self.last_seen)
         if self.ip is not None:
             text += ',"ip":' + _json(self.ip)
         if self.user_agent is not None:
             text += ',"ua":' + _json(self.user_agent)
         if self.authenticated_at is not None:
-            text += ',"a":' + _json(self.authenticated_at)
+            text += ',"a":' + _fixed_time(self.authenticated_at)
         return text + "}"
 
     def copy(self) -> SessionMeta:
@@ -137,6 +137,22 @@ def _meta(codec: Codec, text: str) -> SessionMeta:
     if type(text) is str:  # never remember a str subclass's object under its text
         _meta_memo.put(text, meta.copy())
     return meta
+
+
+# A session's creation (and login) time is written again with every commit of its life; its
+# shortest float text costs more to compute than the rest of the metadata.
+_time_texts: Memo[float, str] = Memo(META_MEMO_SIZE)
+
+
+def _fixed_time(value: Any) -> str:
+    """:func:`_json` of a time that stays the same over a session's commits, remembered."""
+    if type(value) is not float:  # (1, 1.0 and True are one key, not one text; a record
+        return _json(value)  # may hold anything, and that goes the long way)
+    text = _time_texts.get(value)
+    if text is None:
+        text = _json(value)
+        _time_texts.put(value, text)
+    return text
 
 
 class Loaded:
