@@ -54,3 +54,28 @@ def test_sessions_share_their_field_names_in_a_memory_store() -> None:
         assert record is not None
         names.append(next(n for n in record.fields if n == "d:cart"))
     assert names[0] is names[1]
+
+
+def test_a_memo_forgets_its_oldest_entry_first_and_stays_bounded() -> None:
+    from sessio._memo import Memo
+
+    memo: Memo[str, int] = Memo(3)
+    for i in range(5):
+        memo.put(f"k{i}", i)
+    assert len(memo) == 3
+    assert "k0" not in memo
+    assert "k1" not in memo
+    assert [memo.get(f"k{i}") for i in range(2, 5)] == [2, 3, 4]
+    memo.put("k2", 20)  # replacing keeps the bound
+    assert len(memo) == 3
+    assert memo.get("k2") == 20
+
+
+def test_the_creation_time_is_written_the_same_from_memory() -> None:
+    from sessio.fields import SessionMeta
+
+    first = SessionMeta(1764662400.123456, 1764662401.5).dumps()
+    again = SessionMeta(1764662400.123456, 1764662402.25).dumps()
+    assert first == '{"c":1764662400.123456,"s":1764662401.5}'
+    assert again == '{"c":1764662400.123456,"s":1764662402.25}'
+    assert SessionMeta(True, 1.0).dumps() == '{"c":true,"s":1.0}'  # never 1.0's text
