@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -72,15 +73,18 @@ class Events:
         #: The listeners, in subscription order: a tuple replaced on every change, so emitting
         #: iterates a snapshot and "anyone listening?" is a plain truth test.
         self.listeners: tuple[Listener, ...] = ()
+        self._changing = threading.Lock()  # two threads subscribing at once both stay
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Add ``listener``; returns a function that removes it."""
-        self.listeners = (*self.listeners, listener)
+        with self._changing:
+            self.listeners = (*self.listeners, listener)
 
         def unsubscribe() -> None:
-            listeners = list(self.listeners)
-            listeners.remove(listener)  # ValueError if already removed, as list.remove says
-            self.listeners = tuple(listeners)
+            with self._changing:
+                listeners = list(self.listeners)
+                listeners.remove(listener)  # ValueError if already removed, as list.remove
+                self.listeners = tuple(listeners)
 
         return unsubscribe
 
