@@ -50,8 +50,10 @@ class Watchdog:
         # One check per event loop with commands in flight.
         self._timers: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
 
-    def watch(self, conn: Any, timeout: float) -> None:
-        """Start watching the command the current task is about to run on ``conn``."""
+    def watch(self, conn: Any, timeout: float, *, base: float) -> None:
+        """Start watching the command the current task is about to run on ``conn``, which may
+        take ``timeout`` seconds; the check runs every ``base / 2`` (``base``: the lane's
+        timeout for a command on an open connection, so none overruns it by more than half)."""
         task = asyncio.current_task()
         if task is None:  # not inside a task: nothing to cancel, so nothing to watch
             return
@@ -59,7 +61,7 @@ class Watchdog:
         self._inflight[conn] = (loop.time() + timeout, task)
         if loop not in self._timers:
             self._forget_closed_loops()
-            self._timers[loop] = loop.call_later(timeout / 2, self._check, loop, timeout / 2)
+            self._timers[loop] = loop.call_later(base / 2, self._check, loop, base / 2)
 
     def _forget_closed_loops(self) -> None:
         # A loop closed with commands in flight: its check never ran, nor will it.
@@ -359,7 +361,7 @@ class Driver:
         conn, reused = self.async_lane.take()
         timeout = self.async_lane.timeout(conn)
         if timeout is not None:
-            self.watchdog.watch(conn, timeout)
+            self.watchdog.watch(conn, timeout, base=self.async_lane.timeouts[0] or timeout)
         try:
             try:
                 return await self._ask(conn, cmd)
