@@ -5,16 +5,24 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+DEMO   := $(VENV)/.installed-demo
 
 .PHONY: demo test test-fast security lint typecheck bench bench-quick browser wrk clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+# The demo needs only sessio and its `demo` extra; the tests need the whole `dev` toolchain.
+$(DEMO): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
 	touch $@
 
-demo: $(STAMP)
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEMO) $@
+
+demo: $(DEMO)
 	$(BIN)/sessio demo $(ARGS)
 
 # $(call apt-ensure,COMMAND,PACKAGE,WHAT HAPPENS WITHOUT IT): install Debian's PACKAGE when
