@@ -25,8 +25,15 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     require("django", "django")
     raise
 
+from ...stores import Store
 from . import devices
 from ._engine import EVENTS as events
+from ._engine import engine as _engine
 from ._store import SessionStore
 
-__all__ = ["SessionStore", "devices", "events"]
+__all__ = ["SessionStore", "devices", "events", "store"]
+
+
+def store() -> Store:
+    """The sessio store the settings name (built on first use; a settings change rebuilds it)."""
+    return _engine().store
