@@ -100,7 +100,14 @@ def _sessio_settings(kind: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
         yield {"SESSIO_STORE": f"sqlite:///{tmp_path}/sessions.db"}
     elif kind == "redis":
         require_redis()
-        yield {"SESSIO_STORE": REDIS_URL, "SESSIO_STORE_OPTIONS": {"prefix": unique("dj") + ":"}}
+        prefix = unique("dj") + ":"
+        try:
+            yield {"SESSIO_STORE": REDIS_URL, "SESSIO_STORE_OPTIONS": {"prefix": prefix}}
+        finally:
+            from sessio.stores.redis import RedisStore
+
+            with RedisStore(REDIS_URL, prefix=prefix) as leftovers:
+                leftovers.clear_sync()
     else:
         require_postgres()
         schema = unique("sessio_dj")
@@ -120,12 +127,7 @@ def _engine_settings(name: str, tmp_path: Path) -> Iterator[str]:
         return
     for values in _sessio_settings(kind, tmp_path):
         with override_settings(SESSION_ENGINE=ENGINE, **values):
-            try:
-                yield ENGINE
-            finally:
-                from sessio.integrations.django import store
-
-                store().clear_sync()
+            yield ENGINE
 
 
 SESSIO = [
