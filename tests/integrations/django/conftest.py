@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-django = pytest.importorskip("django", reason="Django is not installed: pip install 'sessio[django]'")
+django = pytest.importorskip(
+    "django", reason="Django is not installed: pip install 'sessio[django]'"
+)
 
 from django.conf import settings  # noqa: E402
 from django.contrib.sessions.backends.base import SessionBase  # noqa: E402

@@ -329,7 +329,8 @@ def test_ids_are_hashed_at_rest(backend: Backend) -> None:
     session["a"] = 1
     session.save()
     key = session.session_key
-    assert key is not None and len(key) == 43
+    assert key is not None
+    assert len(key) == 43
     record = store().load_sync(backend(key).sessio_session().key)
     assert record is not None
     assert key not in record.key
@@ -385,7 +386,7 @@ def test_parallel_threads_of_one_session_lose_nothing(backend: Backend) -> None:
         thread.join(30)
     assert not errors
     final = backend(key)
-    assert {k: final[k] for k in final.keys() if k.startswith("w")} == {f"w{i}": i for i in range(8)}
+    assert {k: final[k] for k in final if k.startswith("w")} == {f"w{i}": i for i in range(8)}
 
 
 def test_a_rotation_after_a_logout_elsewhere_keeps_nothing(backend: Backend) -> None:

@@ -69,7 +69,8 @@ def test_login_carries_a_message_across_the_redirect(backend: Backend, users: An
     anonymous = key_of(client)
     sign_in(client, "ann")
     key = key_of(client)
-    assert len(key) == 43 and key != anonymous  # login rotated the sessio ID
+    assert len(key) == 43
+    assert key != anonymous
     assert SessionStore().exists(anonymous) is False
     page = client.get("/after/")
     assert page.json() == {"messages": ["Welcome, ann"], "user": "ann"}
@@ -102,7 +103,8 @@ def test_the_admin_logs_in(backend: Backend, users: Any) -> None:
         "/admin/login/?next=/admin/",
         {"username": "ann", "password": "ann-password", "csrfmiddlewaretoken": str(token)},
     )
-    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/auth/user/").status_code == 200
 
@@ -118,7 +120,9 @@ def test_re_login_as_the_same_user_rotates_the_key(backend: Backend, users: Any)
     assert client.get("/private/").status_code == 200
 
 
-def test_secret_key_rotation(backend: Backend, users: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_secret_key_rotation(
+    backend: Backend, users: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     client = Client()
     with override_settings(SECRET_KEY="old-" + "k" * 40):
         sign_in(client, "ann")
@@ -143,9 +147,7 @@ def test_two_parallel_requests_writing_different_keys_both_land(backend: Backend
     second = Client()
     second.cookies[COOKIE] = key_of(first)
     urls.GATE["held"] = threading.Barrier(2, timeout=20)
-    a, b = in_parallel(
-        lambda: first.get("/held-put/a/1/"), lambda: second.get("/held-put/b/2/")
-    )
+    a, b = in_parallel(lambda: first.get("/held-put/a/1/"), lambda: second.get("/held-put/b/2/"))
     assert (a.status_code, b.status_code) == (200, 200)
     assert first.get("/show/").json()["data"] == {"start": "1", "a": "1", "b": "2"}
 
@@ -218,7 +220,8 @@ def test_save_every_request_and_cookie_settings(backend: Backend) -> None:
         client = Client()
         client.get("/put/a/1/")
         morsel = client.cookies[COOKIE]
-        assert morsel["secure"] is True and morsel["httponly"] is True
+        assert morsel["secure"] is True
+        assert morsel["httponly"] is True
         assert morsel["max-age"] == 600
         response = client.get("/show/")
         assert response.cookies[COOKIE].value == morsel.value  # saved again, same key

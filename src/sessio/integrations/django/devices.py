@@ -97,7 +97,9 @@ def logout_everywhere(user: Any) -> int:
     return engine().loader.revoke_all(_principal(user))
 
 
-def _link_on_login(sender: Any, request: HttpRequest | None = None, user: Any = None, **_: Any) -> None:
+def _link_on_login(
+    sender: Any, request: HttpRequest | None = None, user: Any = None, **_: Any
+) -> None:
     session = getattr(request, "session", None)
     if request is None or user is None or not isinstance(session, SessionStore):
         return
