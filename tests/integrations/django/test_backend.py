@@ -386,7 +386,8 @@ def test_parallel_threads_of_one_session_lose_nothing(backend: Backend) -> None:
         thread.join(30)
     assert not errors
     final = backend(key)
-    assert {k: final[k] for k in final if k.startswith("w")} == {f"w{i}": i for i in range(8)}
+    keys = list(final.keys())  # (SessionBase has no __iter__)
+    assert {k: final[k] for k in keys if k.startswith("w")} == {f"w{i}": i for i in range(8)}
 
 
 def test_a_rotation_after_a_logout_elsewhere_keeps_nothing(backend: Backend) -> None:
