@@ -213,6 +213,31 @@ def test_events_announce_the_login(backend: Backend, users: Any) -> None:
     assert all(key_part not in str(e.as_dict()) for e in seen for key_part in ("sessionid",))
 
 
+@pytest.mark.parametrize(
+    "cookie", ["", "x" * 43, "A" * 4096, "\u00e9" * 43, "a;b=c", "1' OR '1'='1", "../" * 20]
+)
+def test_a_hostile_cookie_gives_a_fresh_session(backend: Backend, cookie: str) -> None:
+    client = Client()
+    client.cookies[COOKIE] = cookie
+    assert client.get("/show/").json() == {"data": {}, "user": None}
+    client.get("/put/a/1/")
+    assert key_of(client) != cookie
+    assert len(key_of(client)) == 43
+    assert client.get("/show/").json()["data"] == {"a": "1"}
+
+
+def test_logout_is_announced_as_destroyed(backend: Backend, users: Any) -> None:
+    client = Client()
+    sign_in(client, "ann")
+    seen: list[SessionEvent] = []
+    unsubscribe = events.subscribe(seen.append)
+    try:
+        client.get("/logout/")
+    finally:
+        unsubscribe()
+    assert EventKind.DESTROYED in [e.kind for e in seen]
+
+
 def test_save_every_request_and_cookie_settings(backend: Backend) -> None:
     with override_settings(
         SESSION_SAVE_EVERY_REQUEST=True, SESSION_COOKIE_SECURE=True, SESSION_COOKIE_AGE=600

@@ -177,16 +177,31 @@ class SessionStore(SessionBase):
     def flush(self) -> None:
         """Drop the data and delete the record now; the next save stores a new session."""
         self.clear()
-        self.delete()
+        held = self._held()
+        if held is not None:
+            self._engine.loader.destroy(held)  # announced as "destroyed" (logout() comes here)
+        else:
+            self.delete()
         self._session_key = None
         self._sessio = None
 
     async def aflush(self) -> None:
         """See :meth:`flush`."""
         self.clear()
-        await self.adelete()
+        held = self._held()
+        if held is not None:
+            await self._engine.async_loader.destroy(held)
+        else:
+            await self.adelete()
         self._session_key = None
         self._sessio = None
+
+    def _held(self) -> Session | None:
+        """The loaded sessio session stored under this key, if there is one."""
+        held = self._sessio
+        if held is None or held.is_new or held.id != self.session_key:
+            return None
+        return held
 
     @classmethod
     def clear_expired(cls) -> None:
