@@ -201,6 +201,17 @@ def test_the_policy_limits_sessions_per_user(backend: Backend, users: Any) -> No
         assert second.get("/private/").status_code == 200
 
 
+def test_a_rejected_login_is_forbidden_and_saves_nothing(backend: Backend, users: Any) -> None:
+    limit = ConcurrencyPolicy(max_sessions_per_principal=1, on_limit="reject")
+    with override_settings(SESSIO_POLICY=Policy(ttl=None, concurrency=limit)):
+        first, second = Client(), Client(raise_request_exception=False)
+        sign_in(first, "bob")
+        response = second.post("/login/", {"username": "bob"})
+        assert response.status_code == 403
+        assert second.get("/private/").status_code == 302
+        assert first.get("/private/").status_code == 200  # the first login keeps its session
+
+
 def test_events_announce_the_login(backend: Backend, users: Any) -> None:
     seen: list[SessionEvent] = []
     unsubscribe = events.subscribe(seen.append)

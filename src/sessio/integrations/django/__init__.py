@@ -29,9 +29,9 @@ from ...stores import Store
 from . import devices
 from ._engine import EVENTS as events
 from ._engine import engine as _engine
-from ._store import SessionStore
+from ._store import SessionLimitReached, SessionStore
 
-__all__ = ["SessionStore", "devices", "events", "store"]
+__all__ = ["SessionLimitReached", "SessionStore", "devices", "events", "store"]
 
 
 def store() -> Store:

@@ -13,17 +13,27 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.core.exceptions import PermissionDenied
 
 from ... import ids
+from ...errors import ConcurrencyLimitExceeded
 from ...manager import Commit, CommitAction
 from ...principal import Principal
 from ...session import Session
 from ._engine import Engine, engine
 from ._values import apply, decode_all
 
-__all__ = ["SessionStore"]
+__all__ = ["SessionLimitReached", "SessionStore"]
 
 _UA_LIMIT = 512
+
+
+class SessionLimitReached(ConcurrencyLimitExceeded, PermissionDenied):
+    """A login past the policy's per-user limit with ``on_limit="reject"``: nothing was saved.
+
+    A sessio error (``code`` ``CONCURRENCY_LIMIT``) that Django answers as ``PermissionDenied``
+    (403), raised by the save that would have stored the login.
+    """
 
 
 class SessionStore(SessionBase):
@@ -271,19 +281,25 @@ class SessionStore(SessionBase):
 
     def _commit(self, session: Session) -> Commit | None:
         age = self._age()
-        if age > 0:
+        if age <= 0:
+            self._engine.loader.destroy(session)
+            self._sessio = None
+            return None
+        try:
             return self._engine.writer(age).commit(session)
-        self._engine.loader.destroy(session)
-        self._sessio = None
-        return None
+        except ConcurrencyLimitExceeded as exc:
+            raise SessionLimitReached(exc.message, **exc.evidence) from exc
 
     async def _acommit(self, session: Session) -> Commit | None:
         age = self._age()
-        if age > 0:
+        if age <= 0:
+            await self._engine.async_loader.destroy(session)
+            self._sessio = None
+            return None
+        try:
             return await self._engine.async_writer(age).commit(session)
-        await self._engine.async_loader.destroy(session)
-        self._sessio = None
-        return None
+        except ConcurrencyLimitExceeded as exc:
+            raise SessionLimitReached(exc.message, **exc.evidence) from exc
 
     def _finish(self, session: Session, commit: Commit | None) -> None:
         if commit is not None and commit.action is CommitAction.CLEAR:
