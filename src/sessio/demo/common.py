@@ -56,22 +56,21 @@ def principal_for(username: str) -> Principal:
 
 
 class Throttled(Exception):
-    """Too many failed logins for this username or address lately."""
+    """Too many failed logins lately for this username from this address, or from this address."""
 
 
 async def check_password(request: Request, username: str, password: str) -> str | None:
     """The account name if the password is right, else ``None``; :class:`Throttled` if limited.
 
-    Failures count against the username and the client address; scrypt runs in a thread so
-    the event loop keeps serving while it works.
+    The attempt is checked and counted in one step *before* scrypt runs (in a thread, so the
+    event loop keeps serving): parallel guesses cannot all slip past a limit that none of them
+    has counted against yet. A right password gives its attempt back.
     """
     state = state_of(request)
-    keys = (f"name:{normalize_username(username)}", f"ip:{client_ip(request)}")
-    if state.throttle.blocked(*keys):
-        raise Throttled(username)
-    name = await run_in_threadpool(state.users.authenticate, username, password)
-    if name is None:
-        state.throttle.failed(*keys)
-    else:
-        state.throttle.succeeded(keys[0])
-    return name
+    name, address = normalize_username(username), client_ip(request)
+    if not state.throttle.attempt(name, address):
+        raise Throttled(name)
+    found = await run_in_threadpool(state.users.authenticate, username, password)
+    if found is not None:
+        state.throttle.succeeded(name, address)
+    return found
