@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+
+from sessio.demo.api import MAX_LOGIN_BODY
 
 from .conftest import Demo, csrf_from
 from .test_app import PASSWORD, flashes, login, register, signed_in_as
@@ -115,3 +118,30 @@ def test_password_limits_are_stated_as_they_are(demo: Demo) -> None:
     # A login with an overlong password is simply wrong: no account can have one.
     assert flashes(login(client, "ada", "y" * 5000).text) == [("error", WRONG)]
     assert login(client, "ada", "y" * 1024).status_code == 303
+
+
+def test_the_api_reads_no_more_than_a_login_needs(demo: Demo) -> None:
+    client = demo.client()
+    huge = '{"username": "ada", "password": "' + "x" * (MAX_LOGIN_BODY + 1) + '"}'
+    declared = client.post("/api/login", content=huge, headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413
+    assert declared.json()["error"] == "BODY_TOO_LARGE"
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the size shows only as it comes
+        for start in range(0, len(huge), 4096):
+            yield huge[start : start + 4096].encode()
+
+    streamed = client.post(
+        "/api/login", content=chunked(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    register(client, "ada")
+    fine = client.post("/api/login", json={"username": "ada", "password": PASSWORD})
+    assert fine.status_code == 200
+
+
+def test_megabyte_usernames_share_one_count(demo: Demo) -> None:
+    client = demo.client()
+    names = [("n" * 100_000) + str(i) for i in range(6)]  # alike in their first 64 characters
+    answers = [flashes(login(client, name, "not the password").text) for name in names]
+    assert answers == [[("error", WRONG)]] * 5 + [[("error", THROTTLED)]]

@@ -7,6 +7,7 @@ import dataclasses
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from ..errors import SessionError
 from ..integrations.asgi import get_session
 from ..principal import Principal
 from ..session import Session
@@ -55,8 +56,11 @@ def principal_for(username: str) -> Principal:
     return Principal(username, roles=("customer",))
 
 
-class Throttled(Exception):
+class Throttled(SessionError):
     """Too many failed logins lately for this username from this address, or from this address."""
+
+    code = "TOO_MANY_ATTEMPTS"
+    status_code = 429
 
 
 async def check_password(request: Request, username: str, password: str) -> str | None:
@@ -67,9 +71,11 @@ async def check_password(request: Request, username: str, password: str) -> str 
     has counted against yet. A right password gives its attempt back.
     """
     state = state_of(request)
-    name, address = normalize_username(username), client_ip(request)
+    # No account name is longer than 32 characters: a longer one is counted by its first 64,
+    # so a flood of megabyte names cannot make the throttle's memory hold megabytes each.
+    name, address = normalize_username(username)[:64], client_ip(request)
     if not state.throttle.attempt(name, address):
-        raise Throttled(name)
+        raise Throttled("try again in a few minutes", address=address)
     found = await run_in_threadpool(state.users.authenticate, username, password)
     if found is not None:
         state.throttle.succeeded(name, address)
