@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from sessio.demo.api import MAX_LOGIN_BODY
 
@@ -27,19 +28,23 @@ def from_address(demo: Demo, address: str) -> httpx.Client:
     return demo.client(transport=httpx.HTTPTransport(local_address=address))
 
 
-def test_parallel_wrong_passwords_are_counted_before_any_is_checked(demo: Demo) -> None:
+@pytest.mark.parametrize("sessions", [24, 1], ids=["24-browsers", "one-session"])
+def test_parallel_wrong_passwords_are_counted_before_any_is_checked(
+    demo: Demo, sessions: int
+) -> None:
     register(demo.client(), "ada")
-    visitors = [demo.client() for _ in range(24)]
+    visitors = [demo.client() for _ in range(sessions)]
     tokens = [csrf_from(v.get("/login").text) for v in visitors]
-    start = threading.Barrier(len(visitors))
+    start = threading.Barrier(24)
 
     def guess(i: int) -> list[tuple[str, str]]:
-        form = {"username": "ada", "password": f"guess number {i}", "csrf_token": tokens[i]}
+        who = i % sessions
+        form = {"username": "ada", "password": f"guess number {i}", "csrf_token": tokens[who]}
         start.wait(timeout=30)
-        return flashes(visitors[i].post("/login", data=form).text)
+        return flashes(visitors[who].post("/login", data=form).text)
 
-    with ThreadPoolExecutor(len(visitors)) as pool:
-        answers = list(pool.map(guess, range(len(visitors))))
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(guess, range(24)))
     said = [message for found in answers for _, message in found]
     assert said.count(WRONG) == 5
     assert said.count(THROTTLED) == 19

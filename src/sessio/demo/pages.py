@@ -46,8 +46,8 @@ def _redirect(url: str) -> RedirectResponse:
 
 def _page(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
     session = session_of(request)
-    if signed_out_elsewhere(request.scope) and not session.has_flash():
-        # Said once: the page's own CSRF token stores this new session, so the next request
+    if signed_out_elsewhere(request.scope):
+        # Said once: this page's CSRF token gets the new session stored, so the next request
         # brings a cookie that loads.
         session.flash("info", SIGNED_OUT)
     principal = session.principal
