@@ -13,7 +13,7 @@ from sessio.stores.redis import RedisStore
 from tests.integrations.apps import serve
 
 from .conftest import SECRET, Demo, csrf_from
-from .test_app import flashes, login, post_form, register, signed_in_as
+from .forms import flashes, login, post_form, register, signed_in_as
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 

@@ -17,7 +17,7 @@ import pytest
 from sessio.demo.api import MAX_LOGIN_BODY
 
 from .conftest import Demo, csrf_from
-from .test_app import PASSWORD, flashes, login, register, signed_in_as
+from .forms import PASSWORD, flashes, login, register, signed_in_as
 
 WRONG = "Wrong username or password."
 THROTTLED = "Too many failed attempts; wait a few minutes and try again."
