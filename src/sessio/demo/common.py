@@ -75,7 +75,7 @@ async def check_password(request: Request, username: str, password: str) -> str 
     # so a flood of megabyte names cannot make the throttle's memory hold megabytes each.
     name, address = normalize_username(username)[:64], client_ip(request)
     if not state.throttle.attempt(name, address):
-        raise Throttled("try again in a few minutes", address=address)
+        raise Throttled("try again in a few minutes")
     found = await run_in_threadpool(state.users.authenticate, username, password)
     if found is not None:
         state.throttle.succeeded(name, address)
