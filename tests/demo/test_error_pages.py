@@ -83,6 +83,19 @@ def test_a_session_revoked_elsewhere_says_so(demo: Demo) -> None:
     assert flashes(laptop.get("/").text) == []
 
 
+def test_the_device_list_of_a_revoked_session_says_why_it_is_gone(demo: Demo) -> None:
+    laptop, phone = demo.client(), demo.client()
+    register(laptop, "ada")
+    for device in (laptop, phone):
+        login(device, "ada")
+    post_form(phone, "/devices/revoke-others", {}, via="/devices")
+    sent_away = laptop.get("/devices")
+    assert sent_away.headers["location"] == "/login"
+    assert flashes(laptop.get("/login").text) == [
+        ("info", "You were signed out on another device, or your session expired.")
+    ]
+
+
 def test_a_forged_cookie_is_not_called_a_signed_out_session(demo: Demo) -> None:
     visitor = demo.client(headers=BROWSER, cookies={"sessio": "forged.value"})
     assert flashes(visitor.get("/").text) == []

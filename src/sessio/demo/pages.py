@@ -72,7 +72,11 @@ async def _form(request: Request) -> dict[str, str]:
 def _signed_in(request: Request) -> Principal | None:
     principal = session_of(request).principal
     if principal is None:
-        session_of(request).flash("info", "Log in to see the devices signed in to your account.")
+        if signed_out_elsewhere(request.scope):
+            message = SIGNED_OUT  # say why, rather than only what to do now
+        else:
+            message = "Log in to see the devices signed in to your account."
+        session_of(request).flash("info", message)
     return principal
 
 
