@@ -20,7 +20,10 @@ import pytest
 from sessio import SQLiteStore
 from sessio.demo import create_app
 from sessio.demo.users import ScryptParams, UserStore
+from tests.conftest import unavailable
 from tests.integrations.apps import serve
+
+from .browsing import CHROMIUM, CHROMIUM_ARGS
 
 #: Cheap hashing for tests only; the demo itself uses ScryptParams() (OWASP's minimum).
 FAST = ScryptParams(n=2**10, r=8, p=1)
@@ -118,3 +121,18 @@ def sessio_demo(
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium under Playwright (never Playwright's own download)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        unavailable("Debian's chromium (/usr/bin/chromium, installed by `make browser`)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright for Python (pip install -e '.[dev]')")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

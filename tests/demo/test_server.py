@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from sessio import MemoryStore, SQLiteStore
-from sessio.demo.server import SECRET_ENV, data_files, load_secret_key
+from sessio.demo.server import SECRET_ENV, data_files, load_secret_key, redact_url, serve
 from sessio.errors import ConfigurationError
 
 from .conftest import csrf_from, sessio_demo
@@ -99,3 +99,36 @@ def test_sessio_demo_command_survives_a_restart(tmp_path: Path) -> None:
         out = second.stop()
     assert f"secret key: read from {tmp_path / 'shop.secret'}" in out
     assert key not in out
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cret@db:6379/0", "redis://:***@db:6379/0"),
+        ("redis://ada:s3cret@db/0", "redis://ada:***@db/0"),
+        ("postgresql://ada:p%40ss@db/shop", "postgresql://ada:***@db/shop"),
+        ("redis://db/0?password=s3cret&ssl=1", "redis://db/0?password=***&ssl=1"),
+        ("redis://ada@db/0", "redis://ada@db/0"),
+        ("sqlite:///shop.db", "sqlite:///shop.db"),
+        ("redis://[::1", "<unparseable store URL>"),
+    ],
+)
+def test_store_urls_are_redacted(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_a_refused_store_url_does_not_print_its_password() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        serve(store_url="mysql://ada:s3cret@db/shop")
+    assert "s3cret" not in str(info.value)
+    assert "mysql://ada:***@db/shop" in str(info.value)
+
+
+@pytest.mark.slow
+def test_the_startup_banner_hides_the_store_password(tmp_path: Path) -> None:
+    # Redis is only reached on the first session request; the banner and /static need none.
+    url = "redis://:s3cret-pw@127.0.0.1:6379/15?password=s3cret-too"
+    with sessio_demo(tmp_path, url) as running:
+        out = running.stop()
+    assert "sessions: redis://:***@127.0.0.1:6379/15?password=*** (RedisStore)" in out
+    assert "s3cret" not in out

@@ -56,8 +56,10 @@ def test_hashes_keep_their_own_cost_settings(tmp_path: Path) -> None:
         ("-ada", "long enough", "starting with a letter or digit"),
         ("a" * 33, "long enough", "3 to 32 characters"),
         ("ada<script>", "long enough", "letters, digits"),
-        ("ada", "short", "at least 8 characters"),
-        ("ada", "x" * 1025, "at least 8 characters"),
+        ("ada", "short", "Passwords need 8 to 1024 characters; that one has 5."),
+        ("ada", "x" * 1025, "Passwords need 8 to 1024 characters; that one has 1025."),
+        ("ada", "x" * 2000, "Passwords need 8 to 1024 characters; that one has 2000."),
+        ("ada", "long \ud800 enough", "valid Unicode text"),
     ],
 )
 def test_registration_is_validated(
@@ -66,6 +68,13 @@ def test_registration_is_validated(
     with pytest.raises(AccountError) as info:
         users.register(username, password)
     assert message in info.value.message
+
+
+def test_the_password_bounds_are_inclusive_and_any_characters_count(users: UserStore) -> None:
+    for i, password in enumerate(("x" * 8, "é" * 1024, "        ", "日本語のパスワード")):
+        name = users.register(f"user{i}", password)
+        assert users.authenticate(name, password) == name
+    assert users.authenticate("user0", "x" * 1025) is None
 
 
 def test_usernames_are_unique_whatever_the_case(users: UserStore) -> None:

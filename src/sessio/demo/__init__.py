@@ -26,9 +26,16 @@ Routes (stable; every form carries ``csrf_token``, which may also come as ``X-CS
                                  401 {"error": "AUTHENTICATION_REQUIRED", ...} without one
 
 Security: sessions rotate at login and are deleted at logout; at most five per user (a sixth
-login ends the oldest); failed logins say nothing about which part was wrong and are limited
-per username and per address; passwords are hashed with scrypt and a per-user salt; pages
-are autoescaped and sent with a strict Content-Security-Policy (no script at all).
+login ends the oldest); signing in as another account leaves the first one's cart behind;
+failed logins say nothing about which part was wrong, and each attempt is counted before its
+password is checked: five per username and address, twenty per address, in five minutes (per
+process), so nobody elsewhere can lock an owner out; passwords are 8 to 1024 characters,
+hashed with scrypt and a per-user salt; pages are autoescaped and sent with a strict
+Content-Security-Policy (no script at all).
+
+Errors: a browser on the shop's pages gets a page of the demo's own (a refused form, "you were
+signed out on another device", no such page, a crash, a store outage); ``/api/`` and clients
+that ask for no HTML get ``{"error": CODE, "detail": ...}`` with the same status.
 """
 
 from __future__ import annotations

@@ -12,7 +12,10 @@ from ..ids import short_hash
 from ..integrations.asgi import get_manager
 from .common import Throttled, check_password, client_ip, principal_for, session_of, state_of
 
-__all__ = ["api_login", "api_me", "api_session"]
+__all__ = ["MAX_LOGIN_BODY", "api_login", "api_me", "api_session"]
+
+#: The largest ``POST /api/login`` body read: two strings, the password up to 1024 characters.
+MAX_LOGIN_BODY = 16 * 1024
 
 
 async def api_session(request: Request) -> Response:
@@ -29,6 +32,21 @@ async def api_session(request: Request) -> Response:
     )
 
 
+async def _read_at_most(request: Request, limit: int) -> bytes | None:
+    """The body, or ``None`` as soon as it proves longer than ``limit`` (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def api_login(request: Request) -> Response:
     """``POST /api/login``: JSON credentials in, a bearer token for a new session out."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -36,8 +54,12 @@ async def api_login(request: Request) -> Response:
         return JSONResponse(
             {"error": "UNSUPPORTED_MEDIA_TYPE", "detail": "send application/json"}, 415
         )
+    raw = await _read_at_most(request, MAX_LOGIN_BODY)
+    if raw is None:
+        detail = f"credentials take at most {MAX_LOGIN_BODY} bytes"
+        return JSONResponse({"error": "BODY_TOO_LARGE", "detail": detail}, 413)
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
         username, password = body["username"], body["password"]
         if not isinstance(username, str) or not isinstance(password, str):
             raise TypeError("username and password must be strings")
@@ -46,10 +68,8 @@ async def api_login(request: Request) -> Response:
         return JSONResponse({"error": "INVALID_REQUEST", "detail": detail}, 400)
     try:
         name = await check_password(request, username, password)
-    except Throttled:
-        return JSONResponse(
-            {"error": "TOO_MANY_ATTEMPTS", "detail": "try again in a few minutes"}, 429
-        )
+    except Throttled as exc:
+        return JSONResponse(exc.to_dict(), exc.status_code)
     if name is None:
         return JSONResponse(
             {"error": "INVALID_CREDENTIALS", "detail": "wrong username or password"}, 401

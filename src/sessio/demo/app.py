@@ -6,18 +6,19 @@ import secrets
 from collections.abc import Sequence
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from ..integrations._types import ASGIApp, Message, Receive, Scope, Send
 from ..integrations.asgi import SessionMiddleware
 from ..integrations.csrf import CSRFOptions
 from ..manager import SessionManager
 from ..policy import ConcurrencyPolicy, Policy
 from ..stores.base import Store
 from ..transports.signing import TokenSigner
-from . import api, pages
+from . import api, error_pages, pages
 from .common import DemoState
+from .headers import SecurityHeaders
 from .throttle import LoginThrottle
 from .users import UserStore
 
@@ -46,43 +47,6 @@ ROUTES = [
     Route("/static/{name}", pages.static),
 ]
 
-# No script runs anywhere and every style comes from /static, so the policy can be this strict.
-_SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        b"frame-ancestors 'none'; base-uri 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"DENY"),
-]
-
-
-class SecurityHeaders:
-    """Adds CSP, ``nosniff``, a referrer policy and ``Cache-Control: no-store`` (unless set)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in headers}
-                headers += [(n, v) for n, v in _SECURITY_HEADERS if n not in present]
-                if b"cache-control" not in present:
-                    # Pages show who is signed in: no shared cache may keep them.
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
 
 def create_app(
     store: Store,
@@ -97,7 +61,8 @@ def create_app(
     ``secret_key`` signs session tokens (one key, or a list with the newest last); without it
     a random key is made and sessions die with the process. ``users`` defaults to accounts in
     memory, ``policy`` to :data:`DEMO_POLICY` (plain-HTTP cookies: use ``.production()`` on it
-    behind TLS), ``throttle`` to five failed logins per username or address in five minutes.
+    behind TLS), ``throttle`` to five failed logins per username and address, and twenty per
+    address, in five minutes.
     """
     policy = policy if policy is not None else DEMO_POLICY
     signer = TokenSigner(secret_key if secret_key is not None else secrets.token_urlsafe(32))
@@ -110,8 +75,17 @@ def create_app(
         # which no cross-site form can send: it needs no CSRF token.
         csrf=CSRFOptions(exempt_paths=("/api/login",)),
         exclude_paths=("/static/*",),
+        # A refused form or a store outage: a page for people, JSON for the API and scripts.
+        on_error=error_pages.session_error,
     )
-    app = Starlette(routes=ROUTES, middleware=[Middleware(SecurityHeaders), session_middleware])
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[Middleware(SecurityHeaders), session_middleware],
+        exception_handlers={
+            HTTPException: error_pages.http_error,
+            500: error_pages.server_error,
+        },
+    )
     app.state.demo = DemoState(
         users=users if users is not None else UserStore(),
         signer=signer,

@@ -7,6 +7,7 @@ import dataclasses
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from ..errors import SessionError
 from ..integrations.asgi import get_session
 from ..principal import Principal
 from ..session import Session
@@ -55,23 +56,27 @@ def principal_for(username: str) -> Principal:
     return Principal(username, roles=("customer",))
 
 
-class Throttled(Exception):
-    """Too many failed logins for this username or address lately."""
+class Throttled(SessionError):
+    """Too many failed logins lately for this username from this address, or from this address."""
+
+    code = "TOO_MANY_ATTEMPTS"
+    status_code = 429
 
 
 async def check_password(request: Request, username: str, password: str) -> str | None:
     """The account name if the password is right, else ``None``; :class:`Throttled` if limited.
 
-    Failures count against the username and the client address; scrypt runs in a thread so
-    the event loop keeps serving while it works.
+    The attempt is checked and counted in one step *before* scrypt runs (in a thread, so the
+    event loop keeps serving): parallel guesses cannot all slip past a limit that none of them
+    has counted against yet. A right password gives its attempt back.
     """
     state = state_of(request)
-    keys = (f"name:{normalize_username(username)}", f"ip:{client_ip(request)}")
-    if state.throttle.blocked(*keys):
-        raise Throttled(username)
-    name = await run_in_threadpool(state.users.authenticate, username, password)
-    if name is None:
-        state.throttle.failed(*keys)
-    else:
-        state.throttle.succeeded(keys[0])
-    return name
+    # No account name is longer than 32 characters: a longer one is counted by its first 64,
+    # so a flood of megabyte names cannot make the throttle's memory hold megabytes each.
+    name, address = normalize_username(username)[:64], client_ip(request)
+    if not state.throttle.attempt(name, address):
+        raise Throttled("try again in a few minutes")
+    found = await run_in_threadpool(state.users.authenticate, username, password)
+    if found is not None:
+        state.throttle.succeeded(name, address)
+    return found

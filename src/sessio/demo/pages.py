@@ -14,6 +14,7 @@ from ..ids import short_hash
 from ..integrations.asgi import get_manager
 from ..principal import Principal
 from .common import Throttled, check_password, principal_for, session_of, state_of
+from .error_pages import signed_out_elsewhere
 from .templates import STATIC, render
 from .users import AccountError
 
@@ -34,6 +35,8 @@ __all__ = [
 CATALOG = ("Coffee", "Tea", "Croissant", "Muffin")
 
 _STORE_KEY = re.compile(r"[0-9a-f]{64}")
+#: Shown when a browser's session ended elsewhere (revoked, evicted by a newer login, expired).
+SIGNED_OUT = "You were signed out on another device, or your session expired."
 
 
 def _redirect(url: str) -> RedirectResponse:
@@ -43,6 +46,10 @@ def _redirect(url: str) -> RedirectResponse:
 
 def _page(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
     session = session_of(request)
+    if signed_out_elsewhere(request.scope):
+        # Said once: this page's CSRF token gets the new session stored, so the next request
+        # brings a cookie that loads.
+        session.flash("info", SIGNED_OUT)
     principal = session.principal
     html = render(
         template,
@@ -65,7 +72,11 @@ async def _form(request: Request) -> dict[str, str]:
 def _signed_in(request: Request) -> Principal | None:
     principal = session_of(request).principal
     if principal is None:
-        session_of(request).flash("info", "Log in to see the devices signed in to your account.")
+        if signed_out_elsewhere(request.scope):
+            message = SIGNED_OUT  # say why, rather than only what to do now
+        else:
+            message = "Log in to see the devices signed in to your account."
+        session_of(request).flash("info", message)
     return principal
 
 
@@ -125,7 +136,9 @@ async def login(request: Request) -> Response:
         return _page(
             request, "auth.html", status=400, title="Log in", page="login", username=username
         )
-    session.login(principal_for(name))
+    # A guest's cart comes along into the account; another account's never does.
+    previous = session.principal
+    session.login(principal_for(name), keep_data=previous is None or previous.id == name)
     session.flash("success", f"Welcome, {name}! You are signed in, under a brand-new session ID.")
     return _redirect("/")
 

@@ -6,6 +6,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import uvicorn
 
@@ -16,11 +17,38 @@ from ..stores.sqlite import SQLiteStore
 from .app import create_app
 from .users import UserStore
 
-__all__ = ["DEFAULT_STORE_URL", "SECRET_ENV", "load_secret_key", "serve"]
+__all__ = ["DEFAULT_STORE_URL", "SECRET_ENV", "load_secret_key", "redact_url", "serve"]
 
 DEFAULT_STORE_URL = "sqlite:///sessio-demo.db"
 #: One key, or several separated by commas (oldest first: the last signs, all verify).
 SECRET_ENV = "SESSIO_SECRET_KEY"  # noqa: S105 - the variable's name, not a secret
+
+
+#: Query options that carry a credential in some store URLs (``redis://host?password=...``).
+_SECRET_OPTIONS = frozenset({"password", "pass", "passwd", "pwd", "secret", "token", "key"})
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to print: a password in it, or in a credential option, becomes ``***``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not parseable as a URL: show nothing of it
+        return "<unparseable store URL>"
+    netloc = parts.netloc
+    if password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        netloc = f"{user}:***@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(name.lower() in _SECRET_OPTIONS for name, _ in pairs):
+            pairs = [(n, "***" if n.lower() in _SECRET_OPTIONS else v) for n, v in pairs]
+            query = urlencode(pairs, safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # (urlunsplit would also drop the empty authority of sqlite:///)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def data_files(store: Store) -> tuple[Path, Path]:
@@ -75,13 +103,18 @@ def serve(host: str = "127.0.0.1", port: int = 8000, store_url: str | None = Non
     ``store_url`` defaults to ``$SESSIO_STORE_URL``, then ``sqlite:///sessio-demo.db``.
     """
     url = store_url or os.environ.get("SESSIO_STORE_URL") or DEFAULT_STORE_URL
-    store = store_from_url(url)
+    shown = redact_url(url)
+    try:
+        store = store_from_url(url)
+    except ConfigurationError as exc:
+        # Its message quotes the URL whole; a terminal or a log is no place for the password.
+        raise ConfigurationError(str(exc).replace(url, shown)) from None
     users_path, secret_path = data_files(store)
     keys, origin = load_secret_key(secret_path)
     users = UserStore(users_path)
     app = create_app(store, secret_key=keys, users=users)
     print(f"sessio demo: http://{host}:{port}/")
-    print(f"  sessions: {store!r}")
+    print(f"  sessions: {shown} ({type(store).__name__})")
     print(f"  accounts: {users_path}")
     print(f"  secret key: {origin}")
     try:

@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 
 from ..ids import short_hash
+from .users import MAX_PASSWORD, MIN_PASSWORD
 
 __all__ = ["STATIC", "ago", "describe_agent", "duration", "render"]
 
@@ -89,6 +90,7 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
 )
 _env.filters.update(duration=duration, ago=ago, device=describe_agent, short=short_hash)
+_env.globals.update(min_password=MIN_PASSWORD, max_password=MAX_PASSWORD)
 
 
 def render(name: str, **context: Any) -> str:

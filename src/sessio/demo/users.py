@@ -16,11 +16,21 @@ from pathlib import Path
 
 from ..errors import ConfigurationError
 
-__all__ = ["AccountError", "ScryptParams", "UserStore"]
+__all__ = [
+    "MAX_PASSWORD",
+    "MIN_PASSWORD",
+    "PASSWORD_RULE",
+    "AccountError",
+    "ScryptParams",
+    "UserStore",
+]
 
 #: Lower-case letters, digits and ``._-``; shown in pages and used as the principal id.
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,31}")
+#: Password length in characters (code points), any characters. The upper bound keeps one
+#: request from making scrypt hash megabytes; the form's hint and errors state both bounds.
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+PASSWORD_RULE = f"Passwords need {MIN_PASSWORD} to {MAX_PASSWORD} characters"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS demo_users (
@@ -137,7 +147,11 @@ class UserStore:
                 "starting with a letter or digit."
             )
         if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-            raise AccountError(f"Passwords need at least {MIN_PASSWORD} characters.")
+            raise AccountError(f"{PASSWORD_RULE}; that one has {len(password)}.")
+        try:
+            password.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which only hand-made JSON can carry
+            raise AccountError(f"{PASSWORD_RULE} of valid Unicode text.") from None
         encoded = self.params.hash(password)
         with self._lock:
             try:
