@@ -58,6 +58,7 @@ returning a miss. The contract is proven by ``tests/stores/test_contract.py``.
 from __future__ import annotations
 
 import abc
+import asyncio
 import dataclasses
 import enum
 import time
@@ -274,6 +275,10 @@ class Store(abc.ABC):
     async def cleanup(self) -> int:
         """Remove expired records; how many were removed."""
 
+    async def page(self, cursor: str | None = None, limit: int = 100) -> Page:
+        """One page of live records (housekeeping: by default the sync twin, in a thread)."""
+        return await asyncio.to_thread(self.page_sync, cursor, limit)
+
     async def close(self) -> None:  # noqa: B027 - most stores hold nothing to release
         """Release connections and files."""
 
@@ -318,6 +323,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def cleanup_sync(self) -> int:
         """Sync twin of :meth:`cleanup`."""
+
+    @abc.abstractmethod
+    def page_sync(self, cursor: str | None = None, limit: int = 100) -> Page:
+        """Sync twin of :meth:`page`."""
 
     def close_sync(self) -> None:  # noqa: B027
         """Sync twin of :meth:`close`."""
