@@ -141,19 +141,20 @@ def test_durations_may_be_given_in_seconds() -> None:
     assert policy.ttl_seconds == 3600.0
     assert policy.idle_seconds == 600.5
     assert policy.refresh_seconds == 30.0
-    assert policy.expires_at(1000.0, 1000.0) == 1600.5
+    assert policy.expires_at(1000.0, 1000.0) == 1630.5  # idle + the refresh slack
     assert Policy(transports=["cookie", "header"]).transports == ("cookie", "header")  # type: ignore[arg-type]
 
 
 def test_expiry_is_the_earlier_of_idle_and_absolute() -> None:
     policy = Policy(ttl=timedelta(hours=1), idle_timeout=timedelta(minutes=10))
-    assert policy.expires_at(0.0, 0.0) == 600.0
+    # The idle part carries one refresh_interval (60 s) of slack: never early.
+    assert policy.expires_at(0.0, 0.0) == 660.0
     assert policy.expires_at(0.0, 3000.0) == 3600.0  # busy, but the hour is over
-    assert policy.cookie_expires_at(0.0, 600.0) == 3600.0  # the client keeps it to the end
+    assert policy.cookie_expires_at(0.0, 660.0) == 3600.0  # the client keeps it to the end
     idle_only = Policy(ttl=None, idle_timeout=timedelta(minutes=10))
     assert idle_only.ttl_seconds is None
-    assert idle_only.expires_at(0.0, 10_000.0) == 10_600.0
-    assert idle_only.cookie_expires_at(0.0, 10_600.0) == 10_600.0
+    assert idle_only.expires_at(0.0, 10_000.0) == 10_660.0
+    assert idle_only.cookie_expires_at(0.0, 10_660.0) == 10_660.0
     absolute_only = Policy(ttl=timedelta(hours=1), idle_timeout=None)
     assert absolute_only.idle_seconds is None
     assert absolute_only.expires_at(0.0, 3000.0) == 3600.0
