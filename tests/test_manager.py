@@ -638,3 +638,33 @@ async def test_a_manager_given_another_store_uses_it(clock: FakeClock) -> None:
     assert not await first.exists(session.key)
     with pytest.raises(TypeError):
         manager.store = {}  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("expires_at", [float("nan"), float("inf"), float("-inf")])
+async def test_a_non_finite_expiry_is_corrupt_not_eternal(drive: Drive, expires_at: float) -> None:
+    session, token = await drive.stored(a=1)
+    record = await drive.store.load(session.key)
+    assert record is not None
+    inner = drive.counting.inner
+    assert isinstance(inner, MemoryStore)
+    await inner.delete(session.key)
+    await inner.save(session.key, Create(dict(record.fields), expires_at))
+    if expires_at != float("inf"):  # the store itself sees those as expired
+        assert (await drive.load(token)).is_new
+        return
+    fresh = await drive.load(token)
+    assert fresh.is_new
+    assert fresh.id != token
+    assert EventKind.CORRUPT in drive.kinds()
+    assert not await inner.exists(session.key)
+
+
+@pytest.mark.parametrize("field", ["c", "s"])
+async def test_non_finite_metadata_times_expire_the_session(drive: Drive, field: str) -> None:
+    session, token = await drive.stored(a=1)
+    record = await drive.store.load(session.key)
+    assert record is not None
+    meta = {"c": repr(session.meta.created_at), "s": repr(session.meta.last_seen), field: "NaN"}
+    text = '{"c":' + meta["c"] + ',"s":' + meta["s"] + "}"
+    await drive.counting.inner.save(session.key, Update({"s:meta": text}, record.expires_at))
+    assert (await drive.load(token)).is_new

@@ -252,3 +252,42 @@ def test_the_prefix_rules_name_the_fix() -> None:
         CookieOptions(samesite="none", secure=False)
     with pytest.raises(ConfigurationError, match="refresh_interval"):
         Policy(refresh_interval=timedelta(hours=1))
+
+
+def test_rotation_grace_is_a_few_positive_seconds() -> None:
+    assert Policy().rotation_grace == timedelta(seconds=10)
+    assert Policy().grace_seconds == 10.0
+    assert Policy(rotation_grace=2).rotation_grace == timedelta(seconds=2)  # type: ignore[arg-type]
+    for bad in (0, -1, None, timedelta(minutes=2), "10"):
+        with pytest.raises(ConfigurationError):
+            Policy(rotation_grace=bad)  # type: ignore[arg-type]
+
+
+def test_anonymous_sessions_have_a_shorter_idle_timeout() -> None:
+    policy = Policy()
+    assert policy.anonymous_idle_timeout == timedelta(minutes=15)
+    assert policy.anonymous_idle_seconds == 15 * 60
+    assert policy.expires_at(0.0, 0.0, anonymous=True) == 15 * 60 + 60
+    assert policy.expires_at(0.0, 0.0) == 30 * 60 + 60
+    # Never longer than everyone's idle timeout; None: the same as everyone's.
+    assert Policy(anonymous_idle_timeout=timedelta(hours=2)).anonymous_idle_seconds == 30 * 60
+    assert Policy(anonymous_idle_timeout=None).anonymous_idle_seconds == 30 * 60
+    # An absolute-only policy still ends anonymous sessions that go quiet.
+    ttl_only = Policy(ttl=timedelta(hours=1), idle_timeout=None)
+    assert ttl_only.expires_at(0.0, 0.0, anonymous=True) == 15 * 60 + 60
+    assert ttl_only.expires_at(0.0, 0.0) == 3600.0
+    for bad in (0, -5, "x"):
+        with pytest.raises(ConfigurationError):
+            Policy(anonymous_idle_timeout=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="refresh_interval"):
+        Policy(anonymous_idle_timeout=timedelta(seconds=30))  # the touch could never keep up
+
+
+def test_the_cookie_never_ends_before_the_session() -> None:
+    for policy in (Policy(), Policy(ttl=None), Policy.ephemeral(), Policy.api()):
+        for last_seen in (0.0, 100.0, 5000.0):
+            for anonymous in (True, False):
+                end = policy.expires_at(0.0, last_seen, anonymous=anonymous)
+                assert policy.cookie_expires_at(0.0, end) >= end
+    assert Policy(ttl=None).cookie_slides
+    assert not Policy().cookie_slides

@@ -187,16 +187,17 @@ class BaseManager(Generic[T]):
             # Strict IDs: a token the store does not know is never adopted.
             return self.start(ip=ip, user_agent=user_agent)
         try:
-            if not math.isfinite(record.expires_at):  # NaN would compare as "not expired"
-                raise RecordCorrupt("non-finite expiry")
             loaded = decode(self.codec, record.fields)
             meta = loaded.meta
+            # NaN compares as "not expired" and inf never ends: such a record is corrupt.
+            if not _finite(record.expires_at, meta.created_at, meta.last_seen):
+                raise RecordCorrupt("non-finite time in the record")
             now = self.clock()
             anonymous = loaded.principal is None
             policy_end = self.policy.expires_at(
                 meta.created_at, meta.last_seen, anonymous=anonymous
             )
-            if not min(record.expires_at, policy_end) > now:  # (NaN in the metadata: expired)
+            if min(record.expires_at, policy_end) <= now:
                 yield ("delete", key)
                 self._emit(EventKind.EXPIRED, key, record.principal)
                 return self.start(ip=ip, user_agent=user_agent)
@@ -285,6 +286,10 @@ class BaseManager(Generic[T]):
         for key in removed:
             self._emit(EventKind.REVOKED, key, owner)
         return len(removed)
+
+
+def _finite(*times: float) -> bool:
+    return all(math.isfinite(t) for t in times)
 
 
 def _principal_key(principal: Any) -> str:
