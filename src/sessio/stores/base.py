@@ -71,10 +71,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = [
-    "APPLIED",
-    "EXISTS",
-    "MISSING",
-    "REJECTED",
     "Clock",
     "Create",
     "Page",
@@ -211,6 +207,8 @@ class Saved:
         return self.outcome is SaveOutcome.APPLIED
 
 
+# The outcomes that carry no evicted keys, shared (a Saved is immutable). Left out of
+# ``__all__``: a store module imports them by name.
 APPLIED = Saved(SaveOutcome.APPLIED)
 MISSING = Saved(SaveOutcome.MISSING)
 EXISTS = Saved(SaveOutcome.EXISTS)
