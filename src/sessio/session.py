@@ -25,16 +25,7 @@ from typing import Any, Literal, overload
 from . import csrf, ids
 from ._tracked import IMMUTABLE, TrackedDict
 from .codec import Codec
-from .fields import (
-    CSRF,
-    CSRF_SALT,
-    DATA_PREFIX,
-    META,
-    PRINCIPAL,
-    Loaded,
-    SessionMeta,
-    data_field,
-)
+from .fields import CSRF, CSRF_SALT, DATA_PREFIX, META, PRINCIPAL, Loaded, SessionMeta, data_field
 from .flash import Flashes
 from .principal import Principal
 
