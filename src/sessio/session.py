@@ -125,7 +125,8 @@ class Session(TrackedDict):
 
     @property
     def expires_at(self) -> dt.datetime:
-        """When the session ends (UTC), the earliest of its timeouts."""
+        """When the session ends (UTC), the earliest of its timeouts (the idle one is never
+        early and at most ``refresh_interval`` late: see :class:`~sessio.Policy`)."""
         self.is_accessed = True
         return dt.datetime.fromtimestamp(self._expires_at, dt.timezone.utc)
 
