@@ -209,7 +209,8 @@ async def test_sessions_without_messages_share_one_empty_queue_that_nothing_chan
     quiet.clear_flash()
     busy.flash("info", "mine")
     assert busy._flashes is not NO_FLASHES
-    assert not NO_FLASHES and not NO_FLASHES.changed
+    assert not NO_FLASHES
+    assert not NO_FLASHES.changed
     await drive.commit(quiet)
     await drive.commit(busy)
     assert quiet.peek_flash() == []

@@ -102,10 +102,9 @@ class Session(TrackedDict):
         self._principal = loaded.principal
         self._csrf_secret = loaded.csrf_secret
         self._csrf_salt = loaded.csrf_salt
+        self._flashes = NO_FLASHES
         if loaded.flash_fields or loaded.flashes or loaded.flash_broken:
             self._flashes = Flashes(loaded.flash_fields, loaded.flashes, loaded.flash_broken)
-        else:
-            self._flashes = NO_FLASHES
         # Undecodable values were left out; the commit removes them from the store too.
         self._removed.update(loaded.corrupt)
 
@@ -371,9 +370,8 @@ class Session(TrackedDict):
         return fields, removed, False
 
     def _own_changes(self) -> tuple[dict[str, str], set[str]]:
-        """What this request itself changed, as a delta (after :meth:`_pending`): its data
-        writes and removals, its principal, its flash messages -- not what a rotation copied.
-        This is what a commit forwards to a parallel request's rotation of the same session."""
+        """What this request itself changed (after :meth:`_pending`), not what a rotation
+        copied: the delta a commit forwards to a parallel request's rotation of the session."""
         fields = {data_field(k): self._encoding(k) for k in self._dirty}
         removed = {DATA_PREFIX + k for k in self._removed}
         if PRINCIPAL in self._system_dirty:
