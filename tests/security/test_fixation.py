@@ -117,7 +117,8 @@ def test_only_the_configured_exchange_mechanism_is_accepted(site: Site) -> None:
 
 
 def test_a_fixated_request_in_flight_during_the_login_learns_nothing(site: Site) -> None:
-    """Rotation survives parallel requests without reopening fixation: an attacker's request
+    """ASVS 5.0 7.2.4 / cheat sheet "Renew the Session ID After Any Privilege Level Change":
+    rotation survives parallel requests without reopening fixation. An attacker's request
     holding the planted pre-login ID, in flight while the victim logs in, finds the tombstone
     of another principal -- it writes nothing, is handed no ID, and the tombstone (under a key
     only the old ID yields) holds the new ID sealed, never in the clear."""
