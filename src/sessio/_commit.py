@@ -16,7 +16,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from . import ids
-from .errors import ConcurrencyLimitExceeded
+from .errors import ConcurrencyLimitExceeded, StoreUnavailable
 from .events import EventKind
 from .fields import META
 from .results import CLEARED, DESTROYED, UNCHANGED, Commit, CommitAction, CommitOutcome
@@ -82,14 +82,16 @@ def commit_flow(m: Manager, session: Session) -> Flow[Commit]:
     for _ in range(MAX_HOPS):  # a Create retried under a fresh ID on the (2**-256) collision
         write = _write(m, session, fields, removed, whole, expires_at, principal, now)
         saved: Saved = yield ("save", session.key, write)
-        if saved.outcome is not SaveOutcome.EXISTS:
+        if saved.outcome is not SaveOutcome.EXISTS or not isinstance(write, Create):
             break
         session._id, session._key = ids.new_session_id(), None
     outcome = saved.outcome
     if outcome is SaveOutcome.MISSING:
         return (yield from _follow(m, session, principal, expires_at))
-    if outcome is not SaveOutcome.APPLIED:
+    if outcome is SaveOutcome.REJECTED:
         return _refused(m, session, principal)
+    if outcome is not SaveOutcome.APPLIED:  # EXISTS for no Create, or three times over
+        raise StoreUnavailable(f"the store answered {outcome.value} to a {type(write).__name__}")
     limit = policy.concurrency.max_sessions_per_principal
     for key in saved.evicted:  # removed in the login's own atomic step
         m._emit(EventKind.EVICTED, key, principal, limit=limit)
