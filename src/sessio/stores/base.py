@@ -10,21 +10,22 @@ What a store must implement, async and sync (the sync twin carries a ``_sync`` s
     The live record, or ``None`` for a miss, an expired record or one that cannot be decoded.
     One round trip on network stores.
 ``save(key, write)``
-    Apply a :class:`Write` atomically, in one round trip, and return whether it applied. No
-    write may bring back a session that was revoked, evicted, destroyed or expired meanwhile:
+    Apply a :data:`Write` atomically, in one round trip, and return a :class:`Saved`. No write
+    may bring back a session that was revoked, evicted, destroyed or expired meanwhile:
 
-    * a *delta* (``write.replace`` false) sets ``write.fields`` and drops ``write.removed`` on
-      the live record under ``key``; if there is none, nothing is written and ``False`` is
-      returned;
-    * a *replace* that names ``write.supersedes`` applies only if the live record under
-      ``supersedes`` still exists: that record is deleted and ``key`` becomes exactly
-      ``write.fields``, in one atomic step; otherwise nothing is written and ``False`` is
-      returned. ``supersedes`` is the previous key on ID rotation, or ``key`` itself for a
-      forced rewrite of a stored session ("rewrite it only if it is still there");
-    * a *replace* without ``supersedes`` is a plain create (a new session): it always applies.
+    * :class:`Create` -- a new record; :attr:`SaveOutcome.EXISTS` if ``key`` is live (no
+      upsert);
+    * :class:`Update` -- a delta on the live record under ``key``; :attr:`SaveOutcome.MISSING`
+      if there is none;
+    * :class:`Rotate` -- delete the live record under ``write.supersedes``, create ``key``
+      and write the tombstone, in one step; ``MISSING`` (nothing written) if ``supersedes``
+      is not live;
+    * :class:`Rewrite` -- replace the live record under ``key``; ``MISSING`` if there is none.
 
-    ``supersedes`` means nothing in a delta, and stores ignore it there. The principal index
-    follows ``write.principal``.
+    Every write files the record under ``write.principal`` in the per-principal index and
+    enforces ``write.limit`` (:class:`PrincipalLimit`) in the same atomic step. A value the
+    store cannot hold raises :class:`~sessio.errors.ValueNotSerializable` (a data error,
+    never ``StoreUnavailable``) and leaves everything as it was.
 ``delete(key)``
     Remove the record and its index entry; ``True`` if it existed.
 ``principal_records(principal)``
@@ -38,6 +39,10 @@ What a store must implement, async and sync (the sync twin carries a ``_sync`` s
     by deletes lets a rotation between the two slip through with a key the list never saw.
     The base class provides exactly that list-then-delete as a default, so a third-party store
     keeps working, but every sessio store overrides it atomically.
+``page(cursor=None, limit=100)``
+    Housekeeping: one :class:`Page` of live records (at most ``limit``) and the cursor of the
+    next; start with ``None``. Every live record appears in exactly one page of a full walk
+    that no write disturbs; the order is the store's own.
 ``exists(key)``, ``count()``, ``clear()``
     Housekeeping: presence, number of live records, remove everything (returns the count).
 ``cleanup()``
@@ -53,15 +58,34 @@ returning a miss. The contract is proven by ``tests/stores/test_contract.py``.
 from __future__ import annotations
 
 import abc
+import asyncio
 import dataclasses
+import enum
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from ._storable import ensure_storable
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["Clock", "Record", "Store", "Write"]
+__all__ = [
+    "Clock",
+    "Create",
+    "Page",
+    "PrincipalLimit",
+    "Record",
+    "Rewrite",
+    "Rotate",
+    "SaveOutcome",
+    "Saved",
+    "Store",
+    "Tombstone",
+    "Update",
+    "Write",
+    "ensure_storable",
+]
 
 Clock = Callable[[], float]
 
@@ -77,19 +101,127 @@ class Record:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Write:
-    """One commit, as a store applies it in a single atomic operation.
+class PrincipalLimit:
+    """At most ``max_sessions`` live records per principal, enforced by the store in the write.
 
-    A delta (``replace=False``) changes a record only if it exists; a replace creates one, or,
-    naming ``supersedes``, takes over a record only if it exists (see :meth:`Store.save`).
+    The count is taken inside the write's atomic step and leaves out the written key and the
+    key a rotation supersedes. When the others already number ``max_sessions`` or more,
+    ``"reject"`` writes nothing (:attr:`SaveOutcome.REJECTED`) and ``"evict_oldest"`` deletes
+    the ``others - max_sessions + 1`` records of that principal with the earliest
+    ``expires_at`` (the least recently active) in the same step, reporting their keys in
+    :attr:`Saved.evicted`.
     """
+
+    max_sessions: int
+    on_limit: Literal["evict_oldest", "reject"] = "evict_oldest"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tombstone:
+    """A short-lived record a rotation leaves behind so requests still in flight can follow it.
+
+    It is a plain record (no principal index) under its own ``key``, which only the holder of
+    the superseded session ID can compute (:func:`sessio.ids.successor_key`); the store
+    treats it like any other record: ``load`` returns it, it expires at ``expires_at``.
+    """
+
+    key: str
+    fields: Mapping[str, str]
+    expires_at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Create:
+    """A new record under ``key``; applies only if no live record holds that key."""
+
+    fields: Mapping[str, str]
+    expires_at: float
+    principal: str | None = None
+    limit: PrincipalLimit | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Update:
+    """A delta on the live record under ``key``: set ``fields``, drop ``removed``, move the
+    expiry to ``expires_at`` and file the record under ``principal``. Missing record: nothing
+    is written (a session that is gone stays gone)."""
 
     fields: Mapping[str, str]
     expires_at: float
     principal: str | None = None
     removed: Collection[str] = ()
-    replace: bool = False
-    supersedes: str | None = None
+    limit: PrincipalLimit | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rotate:
+    """ID rotation: if the live record under ``supersedes`` exists, delete it, create ``key``
+    holding exactly ``fields``, and write ``tombstone`` (if given), all in one atomic step.
+    If ``supersedes`` is not live, nothing is written."""
+
+    supersedes: str
+    fields: Mapping[str, str]
+    expires_at: float
+    principal: str | None = None
+    limit: PrincipalLimit | None = None
+    tombstone: Tombstone | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rewrite:
+    """Replace the live record under ``key`` by exactly ``fields`` (resave, a forced rewrite).
+    Missing record: nothing is written."""
+
+    fields: Mapping[str, str]
+    expires_at: float
+    principal: str | None = None
+    limit: PrincipalLimit | None = None
+
+
+#: One commit, as a store applies it in a single atomic step: a tagged union, so no store
+#: decodes flags again. ``match`` on it (``case Update(): ...``).
+Write = Create | Update | Rotate | Rewrite
+
+
+class SaveOutcome(enum.Enum):
+    """What a :meth:`Store.save` did."""
+
+    APPLIED = "applied"
+    #: The record an Update/Rewrite targets, or the one a Rotate supersedes, is not live.
+    MISSING = "missing"
+    #: A Create found a live record under its key.
+    EXISTS = "exists"
+    #: The principal limit said ``"reject"``: nothing written.
+    REJECTED = "rejected"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Saved:
+    """The result of :meth:`Store.save`; true when the write applied."""
+
+    outcome: SaveOutcome
+    #: Keys removed by ``PrincipalLimit(on_limit="evict_oldest")`` in the same atomic step.
+    evicted: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.outcome is SaveOutcome.APPLIED
+
+
+# The outcomes that carry no evicted keys, shared (a Saved is immutable). Left out of
+# ``__all__``: a store module imports them by name.
+APPLIED = Saved(SaveOutcome.APPLIED)
+MISSING = Saved(SaveOutcome.MISSING)
+EXISTS = Saved(SaveOutcome.EXISTS)
+REJECTED = Saved(SaveOutcome.REJECTED)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Page:
+    """One page of :meth:`Store.page`: live records, and the cursor of the next page."""
+
+    records: list[Record]
+    #: Pass it back for the next page; ``None`` when there is none.
+    cursor: str | None = None
 
 
 class Store(abc.ABC):
@@ -109,8 +241,8 @@ class Store(abc.ABC):
         """The live record under ``key``, or ``None``."""
 
     @abc.abstractmethod
-    async def save(self, key: str, write: Write) -> bool:
-        """Apply ``write`` to the record under ``key``, atomically; whether it applied."""
+    async def save(self, key: str, write: Write) -> Saved:
+        """Apply ``write`` to the record under ``key``, atomically; see the module docs."""
 
     @abc.abstractmethod
     async def delete(self, key: str) -> bool:
@@ -148,6 +280,10 @@ class Store(abc.ABC):
     async def cleanup(self) -> int:
         """Remove expired records; how many were removed."""
 
+    async def page(self, cursor: str | None = None, limit: int = 100) -> Page:
+        """One page of live records (housekeeping: by default the sync twin, in a thread)."""
+        return await asyncio.to_thread(self.page_sync, cursor, limit)
+
     async def close(self) -> None:  # noqa: B027 - most stores hold nothing to release
         """Release connections and files."""
 
@@ -158,7 +294,7 @@ class Store(abc.ABC):
         """Sync twin of :meth:`load`."""
 
     @abc.abstractmethod
-    def save_sync(self, key: str, write: Write) -> bool:
+    def save_sync(self, key: str, write: Write) -> Saved:
         """Sync twin of :meth:`save`."""
 
     @abc.abstractmethod
@@ -193,6 +329,10 @@ class Store(abc.ABC):
     def cleanup_sync(self) -> int:
         """Sync twin of :meth:`cleanup`."""
 
+    @abc.abstractmethod
+    def page_sync(self, cursor: str | None = None, limit: int = 100) -> Page:
+        """Sync twin of :meth:`page`."""
+
     def close_sync(self) -> None:  # noqa: B027
         """Sync twin of :meth:`close`."""
 
@@ -221,7 +361,7 @@ class LocalStore(Store):
     async def load(self, key: str) -> Record | None:
         return self.load_sync(key)
 
-    async def save(self, key: str, write: Write) -> bool:
+    async def save(self, key: str, write: Write) -> Saved:
         return self.save_sync(key, write)
 
     async def delete(self, key: str) -> bool:
@@ -244,6 +384,9 @@ class LocalStore(Store):
 
     async def cleanup(self) -> int:
         return self.cleanup_sync()
+
+    async def page(self, cursor: str | None = None, limit: int = 100) -> Page:
+        return self.page_sync(cursor, limit)
 
     async def close(self) -> None:
         self.close_sync()
