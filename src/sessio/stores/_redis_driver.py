@@ -20,7 +20,7 @@ import dataclasses
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-from ..errors import StoreUnavailable, ValueNotSerializable
+from ..errors import SessionError, StoreUnavailable, ValueNotSerializable
 from ._redis_lua import Script
 
 __all__ = ["Cmd", "Driver", "Flow", "script"]
@@ -86,7 +86,10 @@ class Driver:
         return StoreUnavailable(f"Redis error: {name}: {self.scrub(str(exc))}", error=name)
 
     def failure(self, exc: Exception) -> Exception:
-        """What an exception from the client becomes: a data error or an outage."""
+        """What an exception from the client becomes: a data error or an outage (sessio's own
+        errors, such as a ConfigurationError from making the client, stay what they are)."""
+        if isinstance(exc, SessionError):
+            return exc
         if isinstance(exc, UnicodeError | self.errors.DataError):
             return ValueNotSerializable(
                 f"Redis cannot take this value: {exc.__class__.__name__}: {self.scrub(str(exc))}"

@@ -198,7 +198,9 @@ class RedisStore(Store):
         if scheme not in _SCHEMES:
             raise ConfigurationError(f"not a Redis URL (scheme {scheme!r}): {_redact(url)!r}")
         try:
-            self._redis.connection.parse_url(self._client_url(url))
+            parsed = self._redis.connection.parse_url(self._client_url(url))
+            if int(parsed.get("max_connections", 1)) < 1:
+                raise ValueError("max_connections must be a positive integer")
         except Exception as exc:  # redis-py's ValueError, or whatever a malformed URL raises
             raise ConfigurationError(
                 f"bad Redis URL {_redact(url)!r}: {self._scrub(str(exc))}"
@@ -224,6 +226,14 @@ class RedisStore(Store):
     def __repr__(self) -> str:
         where = _redact(self.url) if self.url else "<client>"
         return f"RedisStore({where!r}, prefix={self.prefix!r})"
+
+    def record_key(self, key: str) -> str:
+        """The Redis key of the record under ``key`` (for inspection and operations)."""
+        return self._flows.rec(key)
+
+    def index_key(self, principal: str) -> str:
+        """The Redis key of ``principal``'s index (a sorted set of record keys)."""
+        return self._flows.idx(principal)
 
     # -- clients --------------------------------------------------------------------------------------
 
