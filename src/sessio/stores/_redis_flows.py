@@ -125,8 +125,9 @@ class Flows:
         """Replies remembered by request id for writes to ``key`` (its record's slot)."""
         return f"{self.prefix}q:{{{key}}}"
 
-    def revocations(self, principal: str) -> str:
-        """Replies remembered by request id for revocations of ``principal`` (its index's slot)."""
+    def notes(self, principal: str) -> str:
+        """The index's working notes: recent filings, evictions under way, and replies by
+        request id (its slot; see :data:`~sessio.stores._redis_lua.REGISTER`)."""
         return f"{self.prefix}v:{{{principal}}}"
 
     # -- load ---------------------------------------------------------------------------------------
@@ -230,13 +231,20 @@ class Flows:
         victims: list[str] = []
         score = ""
         # 1. A new record, or one under a limit, is filed (and the limit enforced) first.
-        if principal is not None and (mode in ("create", "rotate") or limit is not None):
+        filed = mode in ("create", "rotate") or limit is not None
+        if principal is not None and filed and exp > time.time():
             score = self._score(exp)
-            argv = [key, score, old, "", ""]
+            argv: list[Any] = [key, score, old, "", "", rid, ""]
             if limit is not None:
-                argv[3:] = [str(int(limit.max_sessions)), limit.on_limit]
-            (reply,) = yield [script(lua.REGISTER, [idx], argv)]
+                argv[3:5] = [str(int(limit.max_sessions)), limit.on_limit]
+            notes = [idx, self.notes(principal)]
+            (reply,) = yield [script(lua.REGISTER, notes, argv)]
             reply = [text(r) for r in self.io.ok(reply)]
+            if reply[0] == "check":
+                dead, live = yield from self._check(principal, reply[1:])
+                argv[6:] = [len(dead), *dead, *live]
+                (reply,) = yield [script(lua.REGISTER, notes, argv)]
+                reply = [text(r) for r in self.io.ok(reply)]
             if reply[0] == "rejected":
                 return _OUTCOMES["rejected"]
             victims = reply[1:]
@@ -245,7 +253,7 @@ class Flows:
         save_mode = "put" if mode == "rotate" else mode
         head = [save_mode, rid, principal or "", flag, repr(exp), exp_ms]
         tail = [len(pairs) // 2, *pairs, *removed]
-        batch = [script(lua.SAVE, [self.rec(key), self.marker(key)], [*head, score, *tail])]
+        batch = [script(lua.SAVE, [self.rec(key)], [*head, score, *tail])]
         if tomb is not None:
             targv = [repr(float(tomb.expires_at)), math.floor(tomb.expires_at * 1000)]
             batch.append(script(lua.PUT, [self.rec(tomb.key)], [*targv, *_pairs(tomb.fields)]))
@@ -253,11 +261,10 @@ class Flows:
         reply = [text(r) for r in self.io.ok(replies[0])]
         if reply[0] == "register":  # an update/rewrite past its filed score: file it, again
             score = self._score(exp)
-            (filed,) = yield [script(lua.REGISTER, [idx], [key, score, "", "", ""])]
-            self.io.ok(filed)
-            (again,) = yield [
-                script(lua.SAVE, [self.rec(key), self.marker(key)], [*head, score, *tail])
-            ]
+            argv = [key, score, "", "", "", "", ""]
+            (done,) = yield [script(lua.REGISTER, [idx, self.notes(principal or "")], argv)]
+            self.io.ok(done)
+            (again,) = yield [script(lua.SAVE, [self.rec(key)], [*head, score, *tail])]
             reply = [text(r) for r in self.io.ok(again)]
         if reply[0] != "applied":
             return _OUTCOMES[reply[0]]
@@ -291,6 +298,26 @@ class Flows:
             (result,) = yield [Cmd(("ZREM", idx, *victims))]
             self.io.ok(result)
         return Saved(SaveOutcome.APPLIED, tuple(victims))
+
+    def _check(self, principal: str, others: list[str]) -> Flow[tuple[list[str], list[str]]]:
+        """Of the members an index names, those whose record is not live under ``principal``,
+        and the live ones, earliest expiry first (cluster: the records are on other nodes)."""
+        if not others:  # every other one was filed within the minute: counted, not read
+            return [], []
+        rows = yield [Cmd(("HMGET", self.rec(m), "#e", "#p")) for m in others]
+        dead: list[str] = []
+        live: list[tuple[float, str]] = []
+        for member, row in zip(others, rows, strict=True):
+            if isinstance(row, Exception) or row[0] is None or row[1] is None:
+                dead.append(member)  # gone, expired, or garbage under its key
+            elif text(row[1]) != principal:
+                dead.append(member)  # changed hands: not this principal's any more
+            else:
+                try:
+                    live.append((float(text(row[0])), member))
+                except ValueError:
+                    dead.append(member)
+        return dead, [member for _, member in sorted(live)]
 
     def _score(self, expires_at: float) -> str:
         # Headroom: a session extended by each request is refiled once per lifetime or so.
@@ -347,7 +374,7 @@ class Flows:
         rid = secrets.token_hex(8)
         idx = self.idx(principal)
         if self.atomic:
-            keys = [idx, self.revocations(principal)]
+            keys = [idx, self.notes(principal)]
             argv = [principal, keep or "", self.rhead, self.rtail, rid]
             (deleted,) = yield [script(lua.DELETE_PRINCIPAL_RECORDS, keys, argv)]
             return [text(m) for m in self.io.ok(deleted)]
