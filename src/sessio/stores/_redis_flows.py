@@ -251,7 +251,10 @@ class Flows:
         # 2. The record (and a rotation's tombstone), before the superseded record goes.
         flag = "0" if principal is None else "1"
         save_mode = "put" if mode == "rotate" else mode
-        head = [save_mode, rid, principal or "", flag, repr(exp), exp_ms]
+        # A rotation's new record lives one marker window until the takeover succeeded: a
+        # rotation that fails half-way leaves no record behind for longer than that.
+        ttl_ms = min(exp_ms, math.floor(time.time() * 1000) + lua.MARKER_MS) if old else exp_ms
+        head = [save_mode, rid, principal or "", flag, repr(exp), ttl_ms]
         tail = [len(pairs) // 2, *pairs, *removed]
         batch = [script(lua.SAVE, [self.rec(key)], [*head, score, *tail])]
         if tomb is not None:
@@ -282,6 +285,7 @@ class Flows:
                 for result in (yield undo):
                     self.io.ok(result)
                 return MISSING
+            last.append(Cmd(("PEXPIREAT", self.rec(key), exp_ms)))
             owner = text(claimed[1])
             if owner:
                 last.append(Cmd(("ZREM", self.idx(owner), old)))
