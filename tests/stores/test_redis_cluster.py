@@ -151,11 +151,13 @@ def test_round_trips_and_order_on_a_cluster(
         print(f"  {label:<48} {len(log)}: {log}")
     assert seen["update, anonymous"] == [["delta"]]
     assert seen["load"] == [["HGETALL"]]
-    # Filed first; the record and tombstone before the superseded record is taken over.
+    # Filed first; the record (provisional) and tombstone before the superseded record is
+    # taken over; then the record gets its lifetime.
     assert seen["login: rotate + principal + tombstone"] == [
         ["register"],
         ["save", "put"],
         ["claim"],
+        ["PEXPIREAT"],
     ]
     # The superseded record was gone: what was written is undone.
     assert seen["rotation of a revoked session (refused, undone)"] == [

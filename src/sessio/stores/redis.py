@@ -26,21 +26,25 @@ The braces are Redis Cluster hash tags. **What is atomic, and what is not:**
   session of a principal is one script too, atomic with respect to saves.
 * **Redis Cluster, untagged prefix.** A record, its principal's index, a rotation's superseded
   record and its tombstone live in different slots; no single script covers them. Each step is
-  atomic on its own slot, and idempotent (a retry after a timeout returns the first run's
-  reply). The invariant kept is the one revocation needs: *every live record that names a
-  principal is filed in that principal's index* (a record carries ``#i``, the score it is
-  filed under, and the save script refuses to name a principal beyond it). A login (Rotate
-  with a principal) takes three round trips: (1) the index files the new key and enforces
-  the limit, atomically on the index, so two racing logins count each other; (2) the new
-  record and the tombstone are written; (3) the superseded record is taken over (deleted if
-  live). If it was gone (revoked meanwhile), steps 1-2 are undone and the save is MISSING.
-  Evicted records are deleted after that, then leave the index (two more round trips).
-  **Not atomic there:** a reader may see the new record and the old one live at once for one
-  round trip; a crash between the steps leaves the new record, unreachable (its ID was never
-  handed out), until it expires, but never logs the user out; the limit counts index entries,
-  so a session whose principal changed stays counted until its score passes; revoking a
-  principal's sessions reads the index, then deletes, in up to three passes (a rotation landing
-  after the last pass escapes).
+  atomic on its own slot and idempotent (a retry after a timeout gets the first run's reply).
+  The invariant kept is the one revocation needs: *every live record that names a principal is
+  filed in that principal's index* (a record carries ``#i``, the score it is filed under, and
+  the save script refuses to name a principal beyond it). A login (Rotate with a principal)
+  takes four round trips: (1) the index files the new key and enforces the limit, atomically
+  on the index's slot, so racing logins count each other (past the limit the others' records
+  are read first: one more round trip); (2) the new record, provisional (it lives one minute),
+  and the tombstone are written; (3) the superseded record is taken over: deleted if live, and
+  if it was gone (revoked meanwhile) steps 1-2 are undone and the save is MISSING; (4) the new
+  record gets its lifetime, the old index entry and the evicted records go (their index
+  entries one round trip later). **Not atomic there:** between steps 2 and 3 the old and the
+  new record are both live (the new ID is not handed out yet); a failure before step 3 leaves
+  the old session live and at most a provisional record for a minute; a failure after step 3
+  loses the session (the old record is gone, the response never carried the new ID). The
+  limit reads the others' records outside the index's step, so a record that changes between
+  that read and the count is counted as it was read; a member filed within the last minute is
+  counted unread. A delete is two round trips (the record, then its index entry). Revoking a
+  principal's sessions reads the index, then deletes, in up to three passes: a rotation that
+  lands after the last pass escapes.
 
 A load is one ``HGETALL``. All I/O goes through redis-py's public client API: its connection
 pool (a ``BlockingConnectionPool`` of ``max_connections``, waited on for ``pool_timeout``), its
