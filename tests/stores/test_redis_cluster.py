@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sessio.ids import new_session_id, store_key
-from sessio.stores import Store, _redis_lua
+from sessio.stores import Store, _redis_lua_cluster
 from sessio.stores.base import PrincipalLimit, SaveOutcome, Tombstone
 from sessio.stores.redis import RedisStore
 
@@ -205,7 +205,7 @@ def test_the_save_script_refuses_an_unfiled_principal(cstore: RedisStore) -> Non
     client = cstore._sync()
     exp = time.time() + 60
     argv = ["update", "", "user:x", "1", repr(exp), str(int(exp * 1000)), "", 1, "d:b", "2"]
-    script = client.register_script(_redis_lua.SAVE.body)
+    script = client.register_script(_redis_lua_cluster.SAVE.body)
     assert script(keys=[cstore.record_key(k)], args=argv, client=client) == [b"register"]
     assert dict(cstore.load_sync(k).fields) == {"d:a": "1"}
     assert cstore.load_sync(k).principal is None

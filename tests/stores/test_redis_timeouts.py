@@ -69,7 +69,8 @@ async def test_a_silent_server_costs_one_socket_timeout_async(silent_port: int) 
             # One timeout (the handshake's read), never one per retry.
             assert TIMEOUT <= took < 2 * TIMEOUT, took
         task = asyncio.current_task()
-        assert task is not None and task.cancelling() == 0
+        assert task is not None
+        assert task.cancelling() == 0
     finally:
         await store.close()
 

@@ -57,48 +57,20 @@ not UTF-8 make :meth:`~RedisStore.load` raise :class:`~sessio.errors.RecordCorru
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import ConfigurationError, RecordCorrupt, require
+from ..errors import ConfigurationError, require
+from . import _redis_config as config
 from ._redis_driver import Driver
-from ._redis_flows import Flows, decode_record, text
+from ._redis_flows import Flows
+from ._redis_keyspace import Keyspace
 from .base import Clock, Page, Record, Saved, Store, Write
 
 __all__ = ["RedisStore"]
-
-#: Cluster URL scheme -> the scheme redis-py's RedisCluster takes.
-_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-_SCHEMES = {"redis", "rediss", "unix", *_CLUSTER_SCHEMES}
-
-
-def _glob_escape(value: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in value)
-
-
-def _password(url: str | None, options: Mapping[str, Any]) -> str | None:
-    if isinstance(options.get("password"), str):
-        return str(options["password"])
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name == "password" and value:
-            return value
-    return parts.password or None
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-    query = [(n, "***" if n == "password" else v) for n, v in parse_qsl(parts.query, True)]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*:")))
 
 
 class RedisStore(Store):
@@ -141,8 +113,8 @@ class RedisStore(Store):
         self._redis = require("redis", "redis")
         require("redis.asyncio", "redis")
         options = dict(client_options or {})
-        self._secret = _password(url, options)
-        tagged = _check_prefix(prefix)
+        self._secret = config.password_of(url, options)
+        tagged = config.check_prefix(prefix)
         for name, value in (("socket_timeout", socket_timeout), ("connect_timeout", connect_timeout),
                             ("pool_timeout", pool_timeout)):  # fmt: skip
             if not isinstance(value, int | float) or not value > 0:
@@ -154,7 +126,7 @@ class RedisStore(Store):
         if url is None and client is None and async_client is None:
             url = "redis://localhost:6379/0"
         if url is not None:
-            self._check_url(url)
+            config.check_url(self._redis, url, self._scrub)
         self.cluster = self._is_cluster(url, client, async_client)
         self.url = url
         self.prefix = prefix
@@ -173,6 +145,7 @@ class RedisStore(Store):
             self._redis, self._sync, self._async, cluster=self.cluster, scrub=self._scrub
         )
         self._flows = Flows(self._io, prefix, atomic=self.atomic)
+        self._keys = Keyspace(prefix)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -195,21 +168,6 @@ class RedisStore(Store):
         except TypeError as exc:
             raise ConfigurationError(f"RedisStore does not take these options: {exc}") from None
 
-    def _check_url(self, url: str) -> None:
-        if not isinstance(url, str):
-            raise ConfigurationError("a Redis URL must be a string")
-        scheme = urlsplit(url).scheme.lower()
-        if scheme not in _SCHEMES:
-            raise ConfigurationError(f"not a Redis URL (scheme {scheme!r}): {_redact(url)!r}")
-        try:
-            parsed = self._redis.connection.parse_url(self._client_url(url))
-            if int(parsed.get("max_connections", 1)) < 1:
-                raise ValueError("max_connections must be a positive integer")
-        except Exception as exc:  # redis-py's ValueError, or whatever a malformed URL raises
-            raise ConfigurationError(
-                f"bad Redis URL {_redact(url)!r}: {self._scrub(str(exc))}"
-            ) from None
-
     def _scrub(self, message: str) -> str:
         return message.replace(self._secret, "***") if self._secret else message
 
@@ -218,7 +176,7 @@ class RedisStore(Store):
         async_cluster = require("redis.asyncio.cluster", "redis").RedisCluster
         kinds = set()
         if url is not None:
-            kinds.add(urlsplit(url).scheme.lower() in _CLUSTER_SCHEMES)
+            kinds.add(urlsplit(url).scheme.lower() in config.CLUSTER_SCHEMES)
         if client is not None:
             kinds.add(isinstance(client, sync_cluster))
         if async_client is not None:
@@ -228,7 +186,7 @@ class RedisStore(Store):
         return kinds.pop()
 
     def __repr__(self) -> str:
-        where = _redact(self.url) if self.url else "<client>"
+        where = config.redact(self.url) if self.url else "<client>"
         return f"RedisStore({where!r}, prefix={self.prefix!r})"
 
     def record_key(self, key: str) -> str:
@@ -241,55 +199,43 @@ class RedisStore(Store):
 
     # -- clients --------------------------------------------------------------------------------------
 
-    def _client_url(self, url: str | None = None) -> str:
-        url = self.url if url is None else url
-        if url is None:
+    def _client_url(self) -> str:
+        if self.url is None:
             raise ConfigurationError(
                 "this RedisStore was given one client only; pass both client= and async_client= "
                 "(or a url=) to use both the sync and the async methods"
             )
-        parts = urlsplit(url)
-        scheme = _CLUSTER_SCHEMES.get(parts.scheme.lower())
-        return url if scheme is None else urlunsplit(parts._replace(scheme=scheme))
-
-    def _kwargs(self, retry: Any) -> dict[str, Any]:
-        timeout, connect, _ = self._timeouts
-        return {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": connect,
-            "max_connections": self._max_connections,
-            "retry": retry,
-            **self._options,
-        }
+        return config.client_url(self.url)
 
     def _sync(self) -> Any:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._make(self._redis, self._redis.retry.Retry)
+                    self._client = self._make(self._redis)
         return self._client
 
     def _async(self) -> Any:
         if self._async_client is None:
-            self._async_client = self._make(self._redis.asyncio, self._redis.asyncio.retry.Retry)
+            self._async_client = self._make(self._redis.asyncio)
         return self._async_client
 
-    def _make(self, module: Any, retry_class: Any) -> Any:
-        r = self._redis
-        backoff = r.backoff.ExponentialBackoff(cap=0.25, base=0.025)
-        url = self._client_url()
-        if self.cluster:
-            return module.cluster.RedisCluster.from_url(
-                url, **self._kwargs(retry_class(backoff, self._retries))
-            )
-        # One server: retry what failed to reach it, never a timeout (a silent server costs one).
-        retry = retry_class(
-            backoff, self._retries, supported_errors=(r.exceptions.ConnectionError,)
+    def _make(self, module: Any) -> Any:
+        timeout, connect, pool_timeout = self._timeouts
+        options = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": connect,
+            "max_connections": self._max_connections,
+            **self._options,
+        }
+        return config.make_client(
+            self._redis,
+            module,
+            self._client_url(),
+            cluster=self.cluster,
+            retries=self._retries,
+            pool_timeout=pool_timeout,
+            options=options,
         )
-        pool = module.BlockingConnectionPool.from_url(
-            url, timeout=self._timeouts[2], **self._kwargs(retry)
-        )
-        return module.Redis(connection_pool=pool)
 
     # -- contract: async ------------------------------------------------------------------------------
 
@@ -321,7 +267,7 @@ class RedisStore(Store):
     async def count(self) -> int:
         """Counts with ``SCAN`` (on every primary of a cluster): for housekeeping, not hot paths."""
         try:
-            return sum([1 async for _ in self._async().scan_iter(**self._scan("s:"))])
+            return sum([1 async for _ in self._async().scan_iter(**self._keys.scan("s:"))])
         except Exception as exc:
             raise self._io.failure(exc) from exc
 
@@ -331,8 +277,8 @@ class RedisStore(Store):
         n = 0
         try:
             batch: list[Any] = []
-            async for name in client.scan_iter(**self._scan("")):
-                n += self._take(name, batch)
+            async for name in client.scan_iter(**self._keys.scan()):
+                n += self._keys.take(name, batch)
                 if len(batch) >= 500:
                     await client.unlink(*batch)
                     batch = []
@@ -379,7 +325,7 @@ class RedisStore(Store):
     def count_sync(self) -> int:
         """Sync twin of :meth:`count`."""
         try:
-            return sum(1 for _ in self._sync().scan_iter(**self._scan("s:")))
+            return sum(1 for _ in self._sync().scan_iter(**self._keys.scan("s:")))
         except Exception as exc:
             raise self._io.failure(exc) from exc
 
@@ -389,8 +335,8 @@ class RedisStore(Store):
         n = 0
         try:
             batch: list[Any] = []
-            for name in client.scan_iter(**self._scan("")):
-                n += self._take(name, batch)
+            for name in client.scan_iter(**self._keys.scan()):
+                n += self._keys.take(name, batch)
                 if len(batch) >= 500:
                     client.unlink(*batch)
                     batch = []
@@ -407,45 +353,17 @@ class RedisStore(Store):
     def page_sync(self, cursor: str | None = None, limit: int = 100) -> Page:
         """One page of records by ``SCAN`` (node by node on a cluster); the cursor says where
         the walk stands (``node:scan-cursor:skip``). Index and marker keys are never listed."""
-        if type(limit) is not int or limit < 1:
-            raise ConfigurationError("limit must be a positive integer")
-        node, scan, skip = _parse_cursor(cursor)
         try:
             client = self._sync()
-            nodes = (
-                [client.get_redis_connection(n) for n in Driver.primaries(client)]
-                if self.cluster
-                else [client]
-            )
-            names: list[Any] = []
-            while node < len(nodes) and len(names) < limit:
-                following, found = nodes[node].scan(scan, **self._scan("s:", count=limit))
-                found = [n for n in found if self._is_record(n)][skip:]
-                room = limit - len(names)
-                names += found[:room]
-                if len(found) > room:
-                    skip += room
-                    break
-                node, scan, skip = (node, following, 0) if following else (node + 1, 0, 0)
-            records: list[Record] = []
-            with client.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.hgetall(name)
-                rows = pipe.execute(raise_on_error=False)
+            if self.cluster:
+                nodes = [client.get_redis_connection(n) for n in Driver.primaries(client)]
+            else:
+                nodes = [client]
+            return self._keys.page(nodes, client, cursor, limit)
+        except ConfigurationError:
+            raise
         except Exception as exc:
             raise self._io.failure(exc) from exc
-        head = len(self.prefix) + 3  # "<prefix>s:{"
-        for name, raw in zip(names, rows, strict=True):
-            if isinstance(raw, Exception):
-                continue
-            try:
-                record = decode_record(text(name)[head:-1], raw)
-            except RecordCorrupt:
-                continue
-            if record is not None:
-                records.append(record)
-        done = node >= len(nodes)
-        return Page(records, None if done else f"{node}:{scan}:{skip}")
 
     def close_sync(self) -> None:
         """Close the sync client the store created (an async one needs :meth:`close`)."""
@@ -454,55 +372,3 @@ class RedisStore(Store):
             client.close()
             if not self.cluster:
                 client.connection_pool.disconnect()
-
-    # -- housekeeping helpers ------------------------------------------------------------------------
-
-    def _scan(self, kind: str, count: int = 1000) -> dict[str, Any]:
-        pattern = _glob_escape(self.prefix) + (kind + "{*}" if kind else "[spqv]:{*}")
-        return {"match": pattern, "count": count}
-
-    def _is_record(self, name: Any) -> bool:
-        return self._own(name) == "s"
-
-    def _own(self, name: Any) -> str | None:
-        """The kind of one of this store's keys (``s``, ``p``, ``q``, ``v``), else ``None``."""
-        value = text(name)
-        if not value.startswith(self.prefix):
-            return None
-        rest = value[len(self.prefix) :]
-        return rest[0] if re.fullmatch(r"[spqv]:\{.*\}", rest, re.DOTALL) else None
-
-    def _take(self, name: Any, batch: list[Any]) -> int:
-        kind = self._own(name)
-        if kind is not None:
-            batch.append(name)
-        return kind == "s"
-
-
-def _check_prefix(prefix: object) -> bool:
-    """Refuse a prefix that would share keys with other data; whether it holds a hash tag."""
-    if not isinstance(prefix, str):
-        raise ConfigurationError(f"prefix must be a string, got {type(prefix).__name__}")
-    if not prefix:
-        raise ConfigurationError(
-            "prefix must not be empty: it keeps sessio's keys apart from others"
-        )
-    open_, close = prefix.find("{"), prefix.find("}")
-    tagged = 0 <= open_ < close - 1
-    if ("{" in prefix or "}" in prefix) and not tagged:
-        raise ConfigurationError(
-            f"prefix {prefix!r} holds a brace that is not a whole hash tag like '{{app}}:'"
-        )
-    return tagged
-
-
-def _parse_cursor(cursor: str | None) -> tuple[int, int, int]:
-    if cursor is None:
-        return 0, 0, 0
-    try:
-        node, scan, skip = (int(part) for part in cursor.split(":"))
-    except (AttributeError, ValueError):
-        raise ConfigurationError(f"not a RedisStore page cursor: {cursor!r}") from None
-    if min(node, scan, skip) < 0:
-        raise ConfigurationError(f"not a RedisStore page cursor: {cursor!r}")
-    return node, scan, skip
