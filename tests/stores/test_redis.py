@@ -391,6 +391,7 @@ def test_bad_options_are_configuration_errors(options: dict[str, Any]) -> None:
         RedisStore.from_url("redis://127.0.0.1:6379/0", **options)
 
 
+@pytest.mark.slow
 async def test_a_password_never_shows_in_repr_or_errors(tmp_path: Path) -> None:
     """A wrong password, given in the URL or as ?password=: the error says so without it."""
     with redis_server(tmp_path / "auth") as server:
