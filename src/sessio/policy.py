@@ -174,9 +174,9 @@ class Policy:
     * ``ttl`` -- absolute lifetime from creation (``None``: no absolute limit).
     * ``idle_timeout`` -- expiry after this long without a request (``None``: no idle limit).
     * ``anonymous_idle_timeout`` -- the idle timeout of a session nobody is signed in to
-      (default 15 minutes; ``None``: the same as everyone's). Short, so cookieless page views
-      (a crawler reading a form's CSRF token) fill no store for long and cannot outlast the
-      signed-in sessions they would otherwise push out.
+      (default 15 minutes; ``None``: the same as everyone's), in server-side stores. Short, so
+      cookieless page views (a crawler reading a form's CSRF token) fill no store for long;
+      client-side tokens, which fill no store, keep ``idle_timeout``.
 
     The idle timeouts are exact in one direction: a session idle for less than its timeout is
     never expired, yet the touch that records activity is throttled to one per

@@ -46,7 +46,8 @@ def load_flow(
         meta = loaded.meta
         ends = m.policy.expires_at(meta.created_at, meta.last_seen)
         live = min(record.expires_at, ends) > m.clock()
-        session = m._session(session_id, meta, is_new=False, loaded=loaded)
+        # (anonymous_idle_timeout is for server-side stores: a token fills no store)
+        session = m._session(session_id, meta, is_new=False, loaded=loaded, expires_at=ends)
     except (RecordCorrupt, KeyError) as exc:
         # Authentic but undecodable: a codec change, or a field written by another app.
         m._emit(EventKind.CORRUPT, key, reason=str(exc))

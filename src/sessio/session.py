@@ -25,16 +25,7 @@ from typing import Any, Literal, overload
 from . import csrf, ids
 from ._tracked import IMMUTABLE, TrackedDict
 from .codec import Codec
-from .fields import (
-    CSRF,
-    CSRF_SALT,
-    DATA_PREFIX,
-    META,
-    PRINCIPAL,
-    Loaded,
-    SessionMeta,
-    data_field,
-)
+from .fields import CSRF, CSRF_SALT, DATA_PREFIX, META, PRINCIPAL, Loaded, SessionMeta, data_field
 from .flash import Flashes
 from .principal import Principal
 
@@ -111,7 +102,10 @@ class Session(TrackedDict):
         self._principal = loaded.principal
         self._csrf_secret = loaded.csrf_secret
         self._csrf_salt = loaded.csrf_salt
-        self._flashes = Flashes(loaded.flash_fields, loaded.flashes, loaded.flash_broken)
+        if loaded.flash_fields or loaded.flashes or loaded.flash_broken:
+            self._flashes = Flashes(loaded.flash_fields, loaded.flashes, loaded.flash_broken)
+        else:
+            self._flashes = Flashes()
         # Undecodable values were left out; the commit removes them from the store too.
         self._removed.update(loaded.corrupt)
 
@@ -366,14 +360,16 @@ class Session(TrackedDict):
         if self._replace or force:
             fields = {data_field(k): self._encoding(k) for k in dict.keys(self)}
             fields.update(self._system_fields({PRINCIPAL, CSRF, CSRF_SALT}))
-            self._flashes.full(self._codec, fields)
+            if self._flashes:
+                self._flashes.full(self._codec, fields)
             return fields, set(), True
         fields = {data_field(k): self._raw[k] for k in self._dirty}
         removed = {DATA_PREFIX + k for k in self._removed}
         if self._system_dirty:
             fields.update(self._system_fields(self._system_dirty))
             removed.update(n for n in self._system_dirty if n not in fields and n != META)
-        self._flashes.delta(self._codec, fields, removed)
+        if self._flashes.changed:
+            self._flashes.delta(self._codec, fields, removed)
         return fields, removed, False
 
     def _own_changes(self) -> tuple[dict[str, str], set[str]]:
@@ -401,5 +397,7 @@ class Session(TrackedDict):
         self._dirty.clear()
         self._removed.clear()
         self._system_dirty.clear()
-        self._flashes.committed(whole=whole)
+        flashes = self._flashes
+        if flashes.changed or flashes.legacy:
+            flashes.committed(whole=whole)
         self.auth_change = None
