@@ -74,9 +74,11 @@ def save(
     head = [save_mode, rid, principal or "", flag, repr(exp), ttl_ms]
     tail = [len(encoded) // 2, *encoded, *removed]
     batch = [script(steps.SAVE, [flows.rec(key)], [*head, score, *tail])]
+    stone: list[Any] = []
     if tomb is not None:
-        targv = [repr(float(tomb.expires_at)), math.floor(tomb.expires_at * 1000)]
-        batch.append(script(steps.PUT, [flows.rec(tomb.key)], [*targv, *pairs(tomb.fields)]))
+        stone = [rid, repr(float(tomb.expires_at)), math.floor(tomb.expires_at * 1000)]
+        stone += pairs(tomb.fields)
+        batch.append(script(steps.PUT, [flows.rec(tomb.key)], ["new", *stone]))
     replies = yield batch
     reply = [text(r) for r in flows.io.ok(replies[0])]
     if reply[0] == "register":  # an update/rewrite past its filed score: file it, again
@@ -96,13 +98,15 @@ def save(
         if not int(claimed[0]):
             undo = [Cmd(("DEL", flows.rec(key)))]
             if tomb is not None:
-                undo.append(Cmd(("DEL", flows.rec(tomb.key))))
+                undo.append(script(steps.DROP, [flows.rec(tomb.key)], [rid]))
             if principal is not None:
                 undo.append(Cmd(("ZREM", idx, key)))
             for result in (yield undo):
                 flows.io.ok(result)
             return MISSING
         last.append(Cmd(("PEXPIREAT", flows.rec(key), exp_ms)))
+        if tomb is not None:  # the winner's tombstone, whatever a losing rotation did to it
+            last.append(script(steps.PUT, [flows.rec(tomb.key)], ["force", *stone]))
         owner = text(claimed[1])
         if owner:
             last.append(Cmd(("ZREM", flows.idx(owner), old)))

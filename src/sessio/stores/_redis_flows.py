@@ -19,8 +19,9 @@ from ..errors import RecordCorrupt
 from . import _redis_cluster as cluster
 from . import _redis_lua as lua
 from ._redis_driver import Cmd, Driver, Flow, script
-from ._redis_records import OUTCOMES, checked, decode_record, stored, text
+from ._redis_records import OUTCOMES, decode_record, stored, text
 from ._redis_records import pairs as encode_pairs
+from ._storable import ensure_storable
 from .base import (
     APPLIED,
     MISSING,
@@ -81,14 +82,9 @@ class Flows:
         """Apply ``write`` to ``key``; see :class:`~sessio.stores.base.Store`."""
         exp = float(write.expires_at)
         exp_ms = math.floor(exp * 1000)
+        ensure_storable(key, write)
         pairs = encode_pairs(write.fields)
-        removed = (
-            [stored(checked(n, "field name")) for n in write.removed]
-            if isinstance(write, Update)
-            else []
-        )
-        if write.principal is not None:
-            checked(write.principal, "principal")
+        removed = [stored(n) for n in write.removed] if isinstance(write, Update) else []
         if isinstance(write, Update) and write.principal is None and write.limit is None:
             # The common write (an anonymous session's changes or touch): the lean script.
             argv: list[Any] = [repr(exp), exp_ms, len(write.fields), *pairs, *removed]

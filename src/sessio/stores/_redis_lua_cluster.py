@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._redis_lua import PRELUDE, Script
 
-__all__ = ["CLAIM", "DELETE_IF_OWNED", "PUT", "REGISTER", "SAVE"]
+__all__ = ["CLAIM", "DELETE_IF_OWNED", "DROP", "PUT", "REGISTER", "SAVE"]
 
 
 #: Cluster: write one record (the index, in another slot, was written first). Replies like
@@ -174,14 +174,34 @@ return remember(marker, rid, {1, owner})
 """,
 )
 
-#: Cluster: write a tombstone (a plain record). KEYS[1] record; ARGV: expires_at, expires_ms,
-#: then its name/value pairs. Idempotent.
+#: Cluster: write a rotation's tombstone (a plain record) carrying the request id in ``#r``.
+#: Mode 'new' (before the takeover) leaves a tombstone another request wrote alone and replies
+#: 0: a rotation that loses the race for the superseded record must not replace the winner's;
+#: mode 'force' (after the takeover succeeded) writes it whatever is there. Replies 1 when
+#: written. KEYS[1] record; ARGV: mode, request id, expires_at, expires_ms, name/value pairs.
 PUT = Script(
     "put",
     PRELUDE
     + """
-put(KEYS[1], ARGV, 3, #ARGV, {'#e', ARGV[1]}, ARGV[2], now_ms())
+local rec, mode, rid = KEYS[1], ARGV[1], ARGV[2]
+if mode == 'new' and redis.call('TYPE', rec)['ok'] == 'hash' and
+    redis.call('HGET', rec, '#r') ~= rid then
+  return 0
+end
+put(rec, ARGV, 5, #ARGV, {'#e', ARGV[3], '#r', rid}, ARGV[4], now_ms())
 return 1
+""",
+)
+
+#: Cluster: undo a tombstone this request wrote (its rotation found the superseded record
+#: gone); one another request wrote stays. KEYS[1] record; ARGV[1] request id. Replies 0/1.
+DROP = Script(
+    "drop",
+    """
+if redis.call('TYPE', KEYS[1])['ok'] == 'hash' and redis.call('HGET', KEYS[1], '#r') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 """,
 )
 

@@ -11,10 +11,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import RecordCorrupt, ValueNotSerializable
+from ..errors import RecordCorrupt
 from .base import Record, Saved, SaveOutcome
 
-__all__ = ["OUTCOMES", "checked", "decode_record", "pairs", "stored", "text"]
+__all__ = ["OUTCOMES", "decode_record", "pairs", "stored", "text"]
 
 #: Script replies that are not ``applied``, as outcomes.
 OUTCOMES = {
@@ -34,24 +34,11 @@ def stored(name: str) -> str:
     return "#" + name if name[:1] == "#" else name
 
 
-def checked(value: object, what: str) -> str:
-    """``value`` if Redis can hold it as text (UTF-8), else ValueNotSerializable."""
-    if type(value) is not str:
-        raise ValueNotSerializable(f"a session {what} must be text, not {type(value).__name__}")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueNotSerializable(
-                f"a session {what} holds text that cannot be UTF-8 (a lone surrogate)"
-            ) from None
-    return value
-
-
 def pairs(fields: Mapping[str, str]) -> list[str]:
+    """``fields`` as the flat name/value list the scripts take (checked by ensure_storable)."""
     out: list[str] = []
     for name, value in fields.items():
-        out += (stored(checked(name, "field name")), checked(value, "value"))
+        out += (stored(name), value)
     return out
 
 
