@@ -543,3 +543,19 @@ def test_the_cli_on_redis(capsys: pytest.CaptureFixture[str]) -> None:
     finally:
         store.clear_sync()
         store.close_sync()
+
+
+async def test_a_prefix_with_glob_characters_clears_only_itself() -> None:
+    """``SCAN MATCH`` takes a glob: the prefix is escaped, so ``a*`` never matches ``ab``."""
+    tag = servers.unique("g")
+    async with servers.redis_store(prefix=f"{tag}[*]?:") as store:
+        client = store._sync()
+        look_alike = f"{tag}*Z:s:{{k}}"  # what the unescaped glob would match
+        client.set(look_alike, b"theirs")
+        try:
+            store.save_sync(key(), create({"d:a": "1"}))
+            assert store.count_sync() == 1
+            assert await store.clear() == 1
+            assert client.get(look_alike) == b"theirs"
+        finally:
+            client.delete(look_alike)
