@@ -125,7 +125,8 @@ class Session(TrackedDict):
 
     @property
     def expires_at(self) -> dt.datetime:
-        """When the session ends (UTC), the earliest of its timeouts."""
+        """When the session ends (UTC), the earliest of its timeouts (the idle one is never
+        early and at most ``refresh_interval`` late: see :class:`~sessio.Policy`)."""
         self.is_accessed = True
         return dt.datetime.fromtimestamp(self._expires_at, dt.timezone.utc)
 
@@ -171,9 +172,7 @@ class Session(TrackedDict):
         """Drop every queued message."""
         self._flashes.drop()
 
-    # -- CSRF -------------------------------------------------------------------------------------
-    # The secret is derived from the session ID (csrf.derive_secret), so parallel first
-    # requests of one session agree on it without writing; only rotate_csrf() stores a salt.
+    # -- CSRF: derived from the ID, so parallel first requests agree; rotate_csrf() adds a salt --
 
     def _csrf(self) -> str:
         if self._csrf_salt is not None:
@@ -184,11 +183,8 @@ class Session(TrackedDict):
 
     @property
     def csrf_token(self) -> str:
-        """A CSRF token for a form or header, freshly masked on every read (BREACH-safe).
-
-        A new session that hands one out is stored at commit, so the token verifies on the
-        next request.
-        """
+        """A CSRF token for a form or header, freshly masked on every read (BREACH-safe). A new
+        session that hands one out is stored at commit, so the token verifies next time."""
         self._check_alive()
         self.is_accessed = True
         if self.is_new:
