@@ -5,15 +5,19 @@ Layout, with the default prefix ``sessio:``:
 ``sessio:s:{<key>}`` (hash)
     One session. Its fields are the record's fields (a name that starts with ``#`` is stored
     with one more ``#``), plus reserved fields ``#e`` (expiry, epoch seconds as text), ``#p``
-    (principal key) and, in cluster mode, ``#i`` (see below). ``PEXPIREAT`` makes Redis drop the
-    hash at ``#e`` on its own clock, so :meth:`~RedisStore.cleanup` has nothing to do.
+    (principal key), ``#r`` (the request id of the create or rotation that wrote it, so a
+    retry sees its own write) and, in cluster mode, ``#i`` (see below). ``PEXPIREAT`` makes
+    Redis drop the hash at ``#e`` on its own clock, so :meth:`~RedisStore.cleanup` has nothing
+    to do.
 ``sessio:p:{<principal>}`` (sorted set)
     The per-principal index: session keys scored by an upper bound of their expiry. Expired
     members are pruned whenever the index is written or listed, and the index key expires just
     after its last member.
 ``sessio:q:{<key>}``, ``sessio:v:{<principal>}`` (hashes, one minute)
-    The replies of recent non-idempotent scripts by request id, so a retried script returns
-    the first run's reply instead of running twice (see :mod:`~sessio.stores._redis_lua`).
+    Replies by request id of the scripts whose second run would differ (a write that evicted,
+    a cluster takeover or deletion; a revocation, a cluster limit), so a retried script
+    returns the first run's reply (see :mod:`~sessio.stores._redis_lua`). In cluster mode
+    ``v:`` also notes the index's recent filings and the evictions under way.
 
 The braces are Redis Cluster hash tags. **What is atomic, and what is not:**
 
