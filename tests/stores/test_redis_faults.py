@@ -6,19 +6,25 @@
 * A cluster node frozen (SIGSTOP) while a rotation runs: the login that succeeds leaves the new
   record live, the old one gone, the tombstone written and no orphaned record.
 * A cold async cluster client under 200 concurrent calls: success or StoreUnavailable only.
+* Two worker processes logging in against one limit never exceed it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import sessio
 from sessio.errors import StoreUnavailable
 from sessio.ids import new_session_id, store_key
 from sessio.stores.base import (
@@ -321,3 +327,49 @@ async def test_driver_errors_become_store_unavailable() -> None:
     assert "AttributeError" in str(info.value)
     with pytest.raises(StoreUnavailable):
         await store.save(key(), Create({}, at(60)))
+
+
+# -- two worker processes --------------------------------------------------------------------------
+
+_WORKER = """
+import sys, time
+from sessio.stores.base import Create, PrincipalLimit
+from sessio.stores.redis import RedisStore
+from sessio.ids import new_session_id, store_key
+url, prefix, principal = sys.argv[1:4]
+store = RedisStore(url, prefix=prefix)
+limit = PrincipalLimit(2, "reject")
+while time.time() < float(sys.argv[4]):
+    time.sleep(0.005)
+for _ in range(10):
+    saved = store.save_sync(store_key(new_session_id()), Create({}, time.time() + 600, principal, limit))
+    print(saved.outcome.value)
+store.close_sync()
+"""
+
+
+@pytest.mark.parametrize("where", ["single", "cluster"])
+def test_two_worker_processes_never_exceed_a_limit(
+    private: RedisServer, request: pytest.FixtureRequest, where: str
+) -> None:
+    """Twenty logins of one principal from two processes at once, limit 2: two live at the end."""
+    if where == "single":
+        url = private.url
+    else:
+        url = f"redis+cluster://127.0.0.1:{request.getfixturevalue('nodes')[0].port}"
+    prefix = servers.unique("w") + ":"
+    start = str(time.time() + 2.0)  # both processes begin together
+    args = [sys.executable, "-c", _WORKER, url, prefix, "user:workers", start]
+    # The workers import the sessio under test, wherever it was imported from here.
+    env = {**os.environ, "PYTHONPATH": str(Path(sessio.__file__).parents[1])}
+    workers = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outcomes = [line for w in workers for line in w.communicate(timeout=60)[0].split()]
+    store = RedisStore(url, prefix=prefix)
+    try:
+        assert [w.returncode for w in workers] == [0, 0]
+        assert sorted(set(outcomes)) == ["applied", "rejected"]
+        assert outcomes.count("applied") == 2
+        assert len(store.principal_records_sync("user:workers")) == 2
+    finally:
+        store.clear_sync()
+        store.close_sync()
