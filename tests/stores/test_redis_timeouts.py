@@ -114,3 +114,33 @@ async def test_parallel_commands_each_time_out(silent_port: int) -> None:
         assert all(isinstance(r, StoreUnavailable) for r in results), results
     finally:
         await store.close()
+
+
+async def test_an_unreachable_cluster_is_store_unavailable_everywhere() -> None:
+    """No node answers (a closed port): every operation, both twins, raises StoreUnavailable."""
+    store = RedisStore("redis+cluster://127.0.0.1:1", socket_timeout=0.5, connect_timeout=0.5)
+    k = key()
+    calls: list[Any] = [
+        lambda: store.load_sync(k),
+        lambda: store.save_sync(k, Create({}, time.time() + 60, "user:u")),
+        store.count_sync,
+        store.clear_sync,
+        store.page_sync,
+        lambda: store.load(k),
+        lambda: store.save(k, Update({}, time.time() + 60)),
+        store.count,
+        store.clear,
+        lambda: store.delete_principal_records("user:u"),
+    ]
+
+    async def run(call: Any) -> None:
+        result = call()
+        if asyncio.iscoroutine(result):
+            await asyncio.wait_for(result, 20)
+
+    try:
+        for call in calls:
+            with pytest.raises(StoreUnavailable):
+                await run(call)
+    finally:
+        await store.close()

@@ -277,9 +277,9 @@ class RedisStore(Store):
 
     async def clear(self) -> int:
         """Remove this store's keys (and only those: names are checked against the layout)."""
-        client = self._async()
         n = 0
         try:
+            client = self._async()
             batch: list[Any] = []
             async for name in client.scan_iter(**self._keys.scan()):
                 n += self._keys.take(name, batch)
@@ -335,9 +335,9 @@ class RedisStore(Store):
 
     def clear_sync(self) -> int:
         """Sync twin of :meth:`clear`."""
-        client = self._sync()
         n = 0
         try:
+            client = self._sync()
             batch: list[Any] = []
             for name in client.scan_iter(**self._keys.scan()):
                 n += self._keys.take(name, batch)
