@@ -62,7 +62,7 @@ async def redis_store(url: str = REDIS_URL, **options: Any) -> AsyncIterator[Red
 async def corrupt_redis(store: Any, key: str) -> None:
     """Put a string where the session hash should be (the wrong type)."""
     client = store._sync()
-    name = store._rec(key)
+    name = store.record_key(key)
     client.delete(name)
     client.set(name, b"\xff\xfe garbage {")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -14,9 +15,18 @@ import redis
 import redis.asyncio
 
 from sessio import Principal, SessionManager, SyncSessionManager
-from sessio.errors import ConfigurationError, MissingDependency, RecordCorrupt
+from sessio.errors import ConfigurationError, MissingDependency, RecordCorrupt, StoreUnavailable
 from sessio.ids import new_session_id, store_key
-from sessio.stores import Write, store_from_url
+from sessio.stores import store_from_url
+from sessio.stores.base import (
+    Create,
+    PrincipalLimit,
+    Rewrite,
+    Rotate,
+    SaveOutcome,
+    Tombstone,
+    Update,
+)
 from sessio.stores.redis import RedisStore
 
 from . import servers
@@ -29,8 +39,20 @@ def key() -> str:
     return store_key(new_session_id())
 
 
-def write(fields: dict[str, str], *, ttl: float = 3600, **kw: Any) -> Write:
-    return Write(fields, time.time() + ttl, **kw)
+def create(fields: dict[str, str], *, ttl: float = 3600, **kw: Any) -> Create:
+    return Create(fields, time.time() + ttl, **kw)
+
+
+def update(fields: dict[str, str], *, ttl: float = 3600, **kw: Any) -> Update:
+    return Update(fields, time.time() + ttl, **kw)
+
+
+def rewrite(fields: dict[str, str], *, ttl: float = 3600, **kw: Any) -> Rewrite:
+    return Rewrite(fields, time.time() + ttl, **kw)
+
+
+def rotate(old: str, fields: dict[str, str], *, ttl: float = 3600, **kw: Any) -> Rotate:
+    return Rotate(old, fields, time.time() + ttl, **kw)
 
 
 @pytest.fixture
@@ -105,10 +127,14 @@ async def test_round_trips_per_operation(
     async with servers.redis_store(private.url) as store:
         # Connect and load the scripts first: the handshake is paid once per connection, and a
         # script's first run on a server once (NOSCRIPT, then EVAL).
-        for w in (write({"d:a": "1"}, principal="user:w", replace=True), write({"d:a": "2"})):
+        for w in (create({"d:a": "1"}, principal="user:w"), update({"d:a": "2"})):
             warm = key()
+            store.save_sync(warm, create({}))
+            await store.save(warm, create({}))
             store.save_sync(warm, w)
             await store.save(warm, w)
+            store.delete_sync(warm)
+            await store.delete(warm)
         meter = Meter(private, monkeypatch)
         results: dict[str, tuple[int, dict[str, int]]] = {}
         for mode in ("sync", "async"):
@@ -119,32 +145,33 @@ async def test_round_trips_per_operation(
                     return getattr(store, name + "_sync")(*args)
                 return await getattr(store, name)(*args)
 
-            with meter.measure(f"{mode} save replace, new anonymous", results):
-                await call("save", k, write({"d:a": "1", "s:meta": "{}"}, replace=True))
+            with meter.measure(f"{mode} create, anonymous", results):
+                assert await call("save", k, create({"d:a": "1", "s:meta": "{}"}))
             with meter.measure(f"{mode} load (hit)", results):
                 assert await call("load", k) is not None
             with meter.measure(f"{mode} load (miss)", results):
                 assert await call("load", key()) is None
-            with meter.measure(f"{mode} save delta", results):
-                await call("save", k, write({"d:b": "2"}, removed={"d:a"}))
-            with meter.measure(f"{mode} save login: replace+principal+supersedes", results):
-                w = write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k)
-                assert await call("save", k2, w) is True
-            with meter.measure(f"{mode} save rotation of a revoked session (refused)", results):
-                w = write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k)
-                assert await call("save", key(), w) is False
-            with meter.measure(f"{mode} save rewrite (resave)", results):
-                w = write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k2)
-                assert await call("save", k2, w) is True
-            with meter.measure(f"{mode} save delta with principal", results):
-                await call("save", k2, write({"d:c": "3"}, principal="user:r"))
+            with meter.measure(f"{mode} update", results):
+                assert await call("save", k, update({"d:b": "2"}, removed={"d:a"}))
+            with meter.measure(f"{mode} login: rotate + principal + limit + tombstone", results):
+                stone = Tombstone(key(), {"s:successor": k2}, time.time() + 10)
+                w = rotate(k, {"d:b": "2"}, principal="user:r", limit=PrincipalLimit(3))
+                w = dataclasses.replace(w, tombstone=stone)
+                assert await call("save", k2, w)
+            with meter.measure(f"{mode} rotation of a revoked session (refused)", results):
+                saved = await call("save", key(), rotate(k, {"d:b": "2"}, principal="user:r"))
+                assert saved.outcome is SaveOutcome.MISSING
+            with meter.measure(f"{mode} rewrite (resave)", results):
+                assert await call("save", k2, rewrite({"d:b": "2"}, principal="user:r"))
+            with meter.measure(f"{mode} update with principal", results):
+                assert await call("save", k2, update({"d:c": "3"}, principal="user:r"))
             with meter.measure(f"{mode} delete", results):
                 assert await call("delete", k2)
         _report("RedisStore (standalone) round trips:", results)
         for label, (trips, commands) in results.items():
             assert trips == 1, label
             assert sum(commands.values()) == 1, (label, commands)
-            expected = "hgetall" if "load" in label else "del" if "delete" in label else "evalsha"
+            expected = "hgetall" if "load" in label else "evalsha"
             assert set(commands) == {expected}, (label, commands)
 
 
@@ -185,15 +212,15 @@ def test_script_cache_flush_costs_one_extra_round_trip(
     store = RedisStore(private.url, prefix=servers.unique("flush") + ":")
     try:
         k = key()
-        store.save_sync(k, write({"d:a": "1"}, replace=True))
+        store.save_sync(k, create({"d:a": "1"}))
         with private.client() as c:
             c.script_flush()
         meter = Meter(private, monkeypatch)
         results: dict[str, tuple[int, dict[str, int]]] = {}
         with meter.measure("save after SCRIPT FLUSH", results):
-            store.save_sync(k, write({"d:b": "2"}))
+            store.save_sync(k, update({"d:b": "2"}))
         with meter.measure("next save", results):
-            store.save_sync(k, write({"d:c": "3"}))
+            store.save_sync(k, update({"d:c": "3"}))
         _report("NOSCRIPT fallback:", results)
         assert results["save after SCRIPT FLUSH"][0] == 2
         assert set(results["save after SCRIPT FLUSH"][1]) == {"evalsha", "eval"}
@@ -211,7 +238,7 @@ def test_layout_native_ttl_and_reserved_names(store: RedisStore) -> None:
     client = store._sync()
     k = key()
     fields = {"d:a": "1", "#e": "user #e", "##x": "two", "#p": "not the principal"}
-    w = write(fields, principal="user:t", replace=True)
+    w = create(fields, principal="user:t")
     store.save_sync(k, w)
     name = f"{store.prefix}s:{{{k}}}"
     assert client.type(name) == b"hash"
@@ -222,7 +249,7 @@ def test_layout_native_ttl_and_reserved_names(store: RedisStore) -> None:
     assert dict(record.fields) == fields
     assert record.principal == "user:t"
     assert record.expires_at == w.expires_at
-    store.save_sync(k, write({}, principal="user:t", removed={"#e", "##x"}))
+    store.save_sync(k, update({}, principal="user:t", removed={"#e", "##x"}))
     assert dict(store.load_sync(k).fields) == {"d:a": "1", "#p": "not the principal"}
     index = f"{store.prefix}p:{{user:t}}"
     assert client.zrange(index, 0, -1) == [k.encode()]
@@ -233,11 +260,11 @@ def test_index_prunes_expired_and_stale_members(store: RedisStore) -> None:
     client = store._sync()
     index = f"{store.prefix}p:{{user:p}}"
     moved, kept = key(), key()
-    store.save_sync(moved, write({"d:a": "1"}, principal="user:p", replace=True))
-    store.save_sync(kept, write({"d:a": "1"}, principal="user:p", replace=True))
+    store.save_sync(moved, create({"d:a": "1"}, principal="user:p"))
+    store.save_sync(kept, create({"d:a": "1"}, principal="user:p"))
     client.zadd(index, {"expired-member": time.time() - 10})
-    store.save_sync(moved, write({}, principal="user:q"))  # changes hands
-    assert client.zcard(index) == 3
+    store.save_sync(moved, update({}, principal="user:q"))  # changes hands: leaves the index
+    assert client.zcard(index) == 2
     assert [r.key for r in store.principal_records_sync("user:p")] == [kept]
     assert client.zrange(index, 0, -1) == [kept.encode()]
     store.delete_sync(kept)
@@ -247,8 +274,8 @@ def test_index_prunes_expired_and_stale_members(store: RedisStore) -> None:
 
 def test_an_expiring_write_deletes_at_once(store: RedisStore) -> None:
     k = key()
-    store.save_sync(k, write({"d:a": "1"}, principal="user:e", replace=True))
-    store.save_sync(k, write({}, ttl=-1, principal="user:e"))
+    store.save_sync(k, create({"d:a": "1"}, principal="user:e"))
+    store.save_sync(k, update({}, ttl=-1, principal="user:e"))
     assert store._sync().exists(f"{store.prefix}s:{{{k}}}") == 0
 
 
@@ -268,7 +295,7 @@ def test_an_expiring_write_deletes_at_once(store: RedisStore) -> None:
 )
 async def test_garbage_is_record_corrupt(store: RedisStore, garbage: tuple[str, Any]) -> None:
     k = key()
-    name = store._rec(k)
+    name = store.record_key(k)
     command, value = garbage
     client = store._sync()
     if command == "set":
@@ -284,29 +311,29 @@ async def test_garbage_is_record_corrupt(store: RedisStore, garbage: tuple[str, 
 
 def test_a_delta_leaves_garbage_alone_and_a_replace_overwrites_it(store: RedisStore) -> None:
     k = key()
-    name = store._rec(k)
+    name = store.record_key(k)
     client = store._sync()
     client.set(name, b"garbage")
-    store.save_sync(k, write({"d:a": "1"}))
+    store.save_sync(k, update({"d:a": "1"}))
     assert client.get(name) == b"garbage"
-    store.save_sync(k, write({"d:a": "1"}, principal="user:g", replace=True))
+    store.save_sync(k, create({"d:a": "1"}, principal="user:g"))
     assert dict(store.load_sync(k).fields) == {"d:a": "1"}
 
 
 def test_garbage_index_heals(store: RedisStore) -> None:
     client = store._sync()
-    client.set(store._idx("user:h"), b"not a sorted set")
+    client.set(store.index_key("user:h"), b"not a sorted set")
     assert store.principal_records_sync("user:h") == []
     k = key()
-    store.save_sync(k, write({"d:a": "1"}, principal="user:h", replace=True))
+    store.save_sync(k, create({"d:a": "1"}, principal="user:h"))
     assert [r.key for r in store.principal_records_sync("user:h")] == [k]
 
 
 def test_many_fields_in_one_write(store: RedisStore) -> None:
     k = key()
     fields = {f"d:{i}": str(i) for i in range(10_000)}
-    store.save_sync(k, write(fields, replace=True))
-    store.save_sync(k, write({"d:new": "1"}, removed=set(list(fields)[:9_000])))
+    store.save_sync(k, create(fields))
+    store.save_sync(k, update({"d:new": "1"}, removed=set(list(fields)[:9_000])))
     assert len(store.load_sync(k).fields) == 1_001
 
 
@@ -326,10 +353,104 @@ def test_store_from_url_and_options() -> None:
     assert tagged.atomic
 
 
-@pytest.mark.parametrize("prefix", ["a{b:", "a}b:", "{}:"])
-def test_a_prefix_with_a_partial_hash_tag_is_refused(prefix: str) -> None:
+@pytest.mark.parametrize("prefix", ["a{b:", "a}b:", "{}:", ""])
+def test_a_prefix_that_is_empty_or_holds_a_partial_hash_tag_is_refused(prefix: str) -> None:
     with pytest.raises(ConfigurationError):
         RedisStore(prefix=prefix)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:6379/0",
+        "redis://127.0.0.1:notaport/0",
+        "redis://:s3cret-pw@127.0.0.1:6379/0?socket_timeout=soon",
+        "redis://127.0.0.1:6379/0?password=s3cret-pw&max_connections=-1",
+    ],
+)
+def test_a_bad_url_is_a_configuration_error_that_hides_the_password(url: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        store_from_url(url)
+    assert "s3cret-pw" not in str(info.value)
+    assert info.value.code == "CONFIGURATION_ERROR"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"socket_timeout": 0},
+        {"connect_timeout": -1},
+        {"pool_timeout": float("nan")},
+        {"max_connections": 0},
+        {"retries": -1},
+        {"no_such_option": 1},
+    ],
+)
+def test_bad_options_are_configuration_errors(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        RedisStore.from_url("redis://127.0.0.1:6379/0", **options)
+
+
+@pytest.mark.slow
+async def test_a_password_never_shows_in_repr_or_errors(tmp_path: Path) -> None:
+    """A wrong password, given in the URL or as ?password=: the error says so without it."""
+    with redis_server(tmp_path / "auth") as server:
+        with server.client() as admin:
+            admin.config_set("requirepass", "right-pw")
+        for url in (
+            f"redis://user:s3cret-pw@127.0.0.1:{server.port}/0",
+            f"redis://127.0.0.1:{server.port}/0?password=s3cret-pw",
+        ):
+            store = RedisStore(url, socket_timeout=1, connect_timeout=1)
+            try:
+                assert "s3cret-pw" not in repr(store)
+                for call in (store.load_sync, store.page_sync):
+                    with pytest.raises(StoreUnavailable) as info:
+                        call(key()) if call == store.load_sync else call()
+                    assert "s3cret-pw" not in str(info.value)
+                    assert "s3cret-pw" not in repr(info.value.evidence)
+                with pytest.raises(StoreUnavailable) as caught:
+                    await store.save(key(), create({"d:a": "1"}))
+                assert "s3cret-pw" not in str(caught.value)
+            finally:
+                await store.close()
+
+
+def test_clear_touches_only_the_stores_own_keys(store: RedisStore) -> None:
+    """Keys that merely start with the prefix (another app's, a look-alike) survive clear()."""
+    client = store._sync()
+    p = store.prefix
+    foreign = [p + "settings", p + "s:not-braced", p + "x:{a}", p + "s", p + "sx:{a}"]
+    for name in foreign:
+        client.set(name, b"theirs")
+    try:
+        store.save_sync(key(), create({"d:a": "1"}, principal="user:c", limit=PrincipalLimit(5)))
+        store.save_sync(key(), create({"d:a": "1"}))
+        assert store.count_sync() == 2
+        assert store.clear_sync() == 2
+        assert store.count_sync() == 0
+        assert [client.get(name) for name in foreign] == [b"theirs"] * len(foreign)
+        assert sorted(n.decode() for n in client.scan_iter(match=p + "*")) == sorted(foreign)
+    finally:
+        client.delete(*foreign)
+
+
+def test_a_page_lists_records_only(store: RedisStore) -> None:
+    keys = {key() for _ in range(7)}
+    for k in keys:
+        store.save_sync(k, create({"d:a": "1"}, principal="user:pg", limit=PrincipalLimit(50)))
+    seen: list[str] = []
+    cursor = None
+    for _ in range(20):
+        page = store.page_sync(cursor, 2)
+        assert len(page.records) <= 2
+        seen += [r.key for r in page.records]
+        cursor = page.cursor
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(keys)
+    with pytest.raises(ConfigurationError):
+        store.page_sync("not-a-cursor")
 
 
 def test_mixing_cluster_and_standalone_clients_is_refused() -> None:
@@ -346,7 +467,7 @@ async def test_clients_passed_in_are_used_and_left_open() -> None:
     )
     try:
         k = key()
-        store.save_sync(k, write({"d:a": "1"}, replace=True))
+        store.save_sync(k, create({"d:a": "1"}))
         assert (await store.load(k)) is not None
         await store.close()
         assert sync_client.ping()
@@ -422,3 +543,19 @@ def test_the_cli_on_redis(capsys: pytest.CaptureFixture[str]) -> None:
     finally:
         store.clear_sync()
         store.close_sync()
+
+
+async def test_a_prefix_with_glob_characters_clears_only_itself() -> None:
+    """``SCAN MATCH`` takes a glob: the prefix is escaped, so ``a*`` never matches ``ab``."""
+    tag = servers.unique("g")
+    async with servers.redis_store(prefix=f"{tag}[*]?:") as store:
+        client = store._sync()
+        look_alike = f"{tag}*Z:s:{{k}}"  # what the unescaped glob would match
+        client.set(look_alike, b"theirs")
+        try:
+            store.save_sync(key(), create({"d:a": "1"}))
+            assert store.count_sync() == 1
+            assert await store.clear() == 1
+            assert client.get(look_alike) == b"theirs"
+        finally:
+            client.delete(look_alike)

@@ -5,95 +5,76 @@ Layout, with the default prefix ``sessio:``:
 ``sessio:s:{<key>}`` (hash)
     One session. Its fields are the record's fields (a name that starts with ``#`` is stored
     with one more ``#``), plus reserved fields ``#e`` (expiry, epoch seconds as text), ``#p``
-    (principal key) and, in cluster mode, ``#i`` (see below). ``PEXPIREAT`` makes Redis drop the
-    hash at ``#e`` on its own clock, so :meth:`~RedisStore.cleanup` has nothing to do.
+    (principal key), ``#r`` (the request id of the create or rotation that wrote it, so a
+    retry sees its own write) and, in cluster mode, ``#i`` (see below). ``PEXPIREAT`` makes
+    Redis drop the hash at ``#e`` on its own clock, so :meth:`~RedisStore.cleanup` has nothing
+    to do.
 ``sessio:p:{<principal>}`` (sorted set)
     The per-principal index: session keys scored by an upper bound of their expiry. Expired
     members are pruned whenever the index is written or listed, and the index key expires just
-    after its last member, so nothing depends on keyspace notifications or a cron job.
+    after its last member.
+``sessio:q:{<key>}``, ``sessio:v:{<principal>}`` (hashes, one minute)
+    Replies by request id of the scripts whose second run would differ (a write that evicted,
+    a cluster takeover or deletion; a revocation, a cluster limit), so a retried script
+    returns the first run's reply (see :mod:`~sessio.stores._redis_lua`). In cluster mode
+    ``v:`` also notes the index's recent filings and the evictions under way.
 
-The braces are Redis Cluster hash tags: each session hash lives in its own slot, each index in
-its principal's. **What must be atomic, and what is atomic:**
+The braces are Redis Cluster hash tags. **What is atomic, and what is not:**
 
-* **One Redis server (or a prefix holding a hash tag).** Every save is one Lua script that
-  checks the write may apply (a delta or a forced rewrite needs its record, a rotation the
-  superseded one: a session revoked meanwhile is never brought back), deletes the superseded
-  record, applies the write and files the key in its principal's index, all atomically and in
-  one round trip. Listing a principal's sessions checks each member against its record in one
-  script and drops members whose record is gone or has changed hands; so the index is exact.
-  With ``prefix="{sessio}:"`` every key shares one slot, and a cluster gets the same guarantees
-  (at the price of putting all sessions on one shard).
-* **Redis Cluster.** A session's hash and its principal's index live in different slots, so no
-  single operation can cover both. The invariant kept instead is the one revocation needs: *every
-  live session that names a principal is a member of that principal's index*. A record carries
-  ``#i``, the score under which it is filed; the save script refuses (writing nothing) to give a
-  record a principal, or an expiry past ``#i``, unless the index was written first. So a save is
-  one round trip, except when it files the session in an index (login, or every few lifetimes
-  of a busy session, since members are filed with headroom): then the index is written first.
-  A rotation deletes the superseded record before the new one is written, and writes it only if
-  that ``DEL`` removed something (a session revoked meanwhile stays gone); the failure this
-  ordering allows is a lost session, never two live ones. Members are only removed once their
-  score has passed (plus a minute, for clocks that differ between nodes), which the invariant
-  makes safe; stale members (deleted sessions, changed principals) are filtered out when
-  listing and pruned when their score passes.
+* **One Redis server, or a prefix holding a hash tag** (``prefix="{sessio}:"``: every key in
+  one slot, so a cluster gets the same guarantees at the price of one shard). Every save is one
+  Lua script: a Create, Update, Rotate or Rewrite checks that it may apply, enforces the
+  principal limit (counting the principal's other live records, evicting the oldest or
+  rejecting), deletes a rotation's superseded record and index entry, writes the record, its
+  index entry and the tombstone, all in one atomic step and one round trip. Revoking every
+  session of a principal is one script too, atomic with respect to saves.
+* **Redis Cluster, untagged prefix.** A record, its principal's index, a rotation's superseded
+  record and its tombstone live in different slots; no single script covers them. Each step is
+  atomic on its own slot and idempotent (a retry after a timeout gets the first run's reply).
+  The invariant kept is the one revocation needs: *every live record that names a principal is
+  filed in that principal's index* (a record carries ``#i``, the score it is filed under, and
+  the save script refuses to name a principal beyond it). A login (Rotate with a principal)
+  takes four round trips: (1) the index files the new key and enforces the limit, atomically
+  on the index's slot, so racing logins count each other (past the limit the others' records
+  are read first: one more round trip); (2) the new record, provisional (it lives one minute),
+  and the tombstone are written; (3) the superseded record is taken over: deleted if live, and
+  if it was gone (revoked meanwhile) steps 1-2 are undone and the save is MISSING; (4) the new
+  record gets its lifetime, the old index entry and the evicted records go (their index
+  entries one round trip later). **Not atomic there:** between steps 2 and 3 the old and the
+  new record are both live (the new ID is not handed out yet); a failure before step 3 leaves
+  the old session live and at most a provisional record for a minute; a failure after step 3
+  loses the session (the old record is gone, the response never carried the new ID). The
+  limit reads the others' records outside the index's step, so a record that changes between
+  that read and the count is counted as it was read; a member filed within the last minute is
+  counted unread. A delete is two round trips (the record, then its index entry). Revoking a
+  principal's sessions reads the index, then deletes, in up to three passes: a rotation that
+  lands after the last pass escapes.
 
-A load is one ``HGETALL``. Scripts run with ``EVALSHA`` and fall back to ``EVAL`` (which also
-caches them) after a restart or failover. Connection failures and server errors raise
-:class:`~sessio.errors.StoreUnavailable`; a key of the wrong type or bytes that are not UTF-8
-make :meth:`~RedisStore.load` raise :class:`~sessio.errors.RecordCorrupt`.
+A load is one ``HGETALL``. All I/O goes through redis-py's public client API: its connection
+pool (a ``BlockingConnectionPool`` of ``max_connections``, waited on for ``pool_timeout``), its
+timeouts and its ``Retry`` (one server: connection errors only, so a silent server costs one
+``socket_timeout``; a cluster also retries timeouts, which the scripts' request ids make safe).
+Every driver error raises :class:`~sessio.errors.StoreUnavailable`; a value Redis cannot take
+raises :class:`~sessio.errors.ValueNotSerializable`; a key of the wrong type or bytes that are
+not UTF-8 make :meth:`~RedisStore.load` raise :class:`~sessio.errors.RecordCorrupt`.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..errors import ConfigurationError, RecordCorrupt, StoreUnavailable, require
-from . import _redis_lua as lua
-from ._redis_driver import Cmd, Driver, Flow, script
-from .base import Clock, Record, Store, Write
+from ..errors import ConfigurationError, require
+from . import _redis_config as config
+from ._redis_driver import Driver
+from ._redis_flows import Flows
+from ._redis_keyspace import Keyspace
+from .base import Clock, Page, Record, Saved, Store, Write
 
 __all__ = ["RedisStore"]
-
-#: Cluster URL scheme -> the scheme redis-py's RedisCluster takes.
-_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-
-#: Cluster mode: passes over a principal's index to delete its sessions (see
-#: RedisStore.delete_principal_records).
-_CLUSTER_PASSES = 3
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _stored_name(name: str) -> str:
-    return "#" + name if name.startswith("#") else name
-
-
-def _add_fields(argv: list[Any], write: Write) -> None:
-    """Append the write's name/value pairs, then its removed names, as the scripts take them."""
-    for name, value in write.fields.items():
-        argv += ("#" + name if name[:1] == "#" else name, value)
-    if write.removed:
-        argv += [_stored_name(name) for name in write.removed]
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
-
-
-def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 class RedisStore(Store):
@@ -102,14 +83,19 @@ class RedisStore(Store):
     Give a ``url`` (``redis://``, ``rediss://``, ``unix://``; ``redis+cluster://host:port`` or
     ``rediss+cluster://`` for a cluster) and the store creates its clients lazily: a
     ``redis.Redis`` for the ``_sync`` methods, a ``redis.asyncio.Redis`` for the async ones
-    (bound to the event loop that first uses it), or their ``RedisCluster`` counterparts. Or pass your own ``client`` and/or
-    ``async_client`` (cluster clients are recognised); the store then leaves them open on
-    :meth:`close`. Clients should not set ``decode_responses``.
+    (bound to the event loop that first uses it), or their ``RedisCluster`` counterparts. Or
+    pass your own ``client`` and/or ``async_client`` (cluster clients are recognised; they keep
+    their own pools and retries); the store then leaves them open on :meth:`close`. Clients
+    should not set ``decode_responses``.
 
-    ``prefix`` namespaces every key (default ``"sessio:"``). ``socket_timeout`` and
+    ``prefix`` namespaces every key (default ``"sessio:"``; never empty). ``socket_timeout`` and
     ``connect_timeout`` bound how long an unreachable server can stall a request before
-    :class:`~sessio.errors.StoreUnavailable`; ``client_options`` go to the clients it creates.
-    The layout and what is atomic where are described in the module documentation.
+    :class:`~sessio.errors.StoreUnavailable`. ``max_connections`` (default 50) bounds each
+    client's pool (per node on a cluster); a caller waits up to ``pool_timeout`` (default 2 s)
+    for a free connection (an async cluster client does not wait: it fails at once).
+    ``retries`` (default 2) is how often redis-py retries a command after a connection error
+    (and, on a cluster, a timeout). ``client_options`` go to the clients it creates. The layout
+    and what is atomic where are described in the module documentation.
     """
 
     def __init__(
@@ -121,61 +107,80 @@ class RedisStore(Store):
         prefix: str = "sessio:",
         socket_timeout: float = 2.0,
         connect_timeout: float = 2.0,
+        max_connections: int = 50,
+        pool_timeout: float = 2.0,
+        retries: int = 2,
         client_options: Mapping[str, Any] | None = None,
         clock: Clock = time.time,
     ) -> None:
         super().__init__(clock=clock)
         self._redis = require("redis", "redis")
         require("redis.asyncio", "redis")
-        if not isinstance(prefix, str):
-            raise ConfigurationError(f"prefix must be a string, got {type(prefix).__name__}")
-        open_, close = prefix.find("{"), prefix.find("}")
-        tagged = 0 <= open_ < close - 1
-        if ("{" in prefix or "}" in prefix) and not tagged:
-            raise ConfigurationError(
-                f"prefix {prefix!r} holds a brace that is not a whole hash tag like '{{app}}:'"
-            )
+        options = dict(client_options or {})
+        self._secret = config.password_of(url, options)
+        tagged = config.check_prefix(prefix)
+        for name, value in (("socket_timeout", socket_timeout), ("connect_timeout", connect_timeout),
+                            ("pool_timeout", pool_timeout)):  # fmt: skip
+            if not isinstance(value, int | float) or not value > 0:
+                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        if type(max_connections) is not int or max_connections < 1:
+            raise ConfigurationError("max_connections must be a positive integer")
+        if type(retries) is not int or retries < 0:
+            raise ConfigurationError("retries must be an integer >= 0")
         if url is None and client is None and async_client is None:
             url = "redis://localhost:6379/0"
-        cluster = self._is_cluster(url, client, async_client)
+        if url is not None:
+            config.check_url(self._redis, url, self._scrub)
+        self.cluster = self._is_cluster(url, client, async_client)
         self.url = url
         self.prefix = prefix
-        self.cluster = cluster
         #: Whether one script can touch every key of an operation (see the module docstring).
-        self.atomic = not cluster or tagged
+        self.atomic = not self.cluster or tagged
         self._client = client
         self._async_client = async_client
         self._owns_client = client is None
         self._owns_async_client = async_client is None
-        self._options: dict[str, Any] = {
-            "socket_timeout": socket_timeout,
-            "socket_connect_timeout": connect_timeout,
-            **(client_options or {}),
-        }
+        self._timeouts = (float(socket_timeout), float(connect_timeout), float(pool_timeout))
+        self._max_connections = max_connections
+        self._retries = retries
+        self._options = options
         self._lock = threading.Lock()
-        self._io = Driver(self._redis, self._sync, self._async, direct=not cluster)
+        self._io = Driver(
+            self._redis, self._sync, self._async, cluster=self.cluster, scrub=self._scrub
+        )
+        self._flows = Flows(self._io, prefix, atomic=self.atomic)
+        self._keys = Keyspace(prefix)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
         """The store for ``url``; what :func:`~sessio.stores.store_from_url` calls.
 
         A ``prefix`` query parameter sets the key prefix (``redis://host/0?prefix=app:``); the
-        other parameters are redis-py's (``?socket_timeout=1``).
+        other parameters are redis-py's (``?socket_timeout=1``). A URL or option the store
+        cannot use raises :class:`~sessio.errors.ConfigurationError`.
         """
+        if not isinstance(url, str):
+            raise ConfigurationError("a Redis URL must be a string")
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
         for name, value in query:
             if name == "prefix":
                 options.setdefault("prefix", value)
         rest = urlencode([(n, v) for n, v in query if n != "prefix"])
-        return cls(urlunsplit(parts._replace(query=rest)), **options)
+        try:
+            return cls(urlunsplit(parts._replace(query=rest)), **options)
+        except TypeError as exc:
+            raise ConfigurationError(f"RedisStore does not take these options: {exc}") from None
+
+    def _scrub(self, message: str) -> str:
+        return message.replace(self._secret, "***") if self._secret else message
 
     def _is_cluster(self, url: str | None, client: Any, async_client: Any) -> bool:
         sync_cluster = self._redis.cluster.RedisCluster
         async_cluster = require("redis.asyncio.cluster", "redis").RedisCluster
         kinds = set()
         if url is not None:
-            kinds.add(urlsplit(url).scheme.lower() in _CLUSTER_SCHEMES)
+            kinds.add(urlsplit(url).scheme.lower() in config.CLUSTER_SCHEMES)
         if client is not None:
             kinds.add(isinstance(client, sync_cluster))
         if async_client is not None:
@@ -185,8 +190,16 @@ class RedisStore(Store):
         return kinds.pop()
 
     def __repr__(self) -> str:
-        where = _redact(self.url) if self.url else "<client>"
+        where = config.redact(self.url) if self.url else "<client>"
         return f"RedisStore({where!r}, prefix={self.prefix!r})"
+
+    def record_key(self, key: str) -> str:
+        """The Redis key of the record under ``key`` (for inspection and operations)."""
+        return self._flows.rec(key)
+
+    def index_key(self, principal: str) -> str:
+        """The Redis key of ``principal``'s index (a sorted set of record keys)."""
+        return self._flows.idx(principal)
 
     # -- clients --------------------------------------------------------------------------------------
 
@@ -196,203 +209,87 @@ class RedisStore(Store):
                 "this RedisStore was given one client only; pass both client= and async_client= "
                 "(or a url=) to use both the sync and the async methods"
             )
-        parts = urlsplit(self.url)
-        scheme = _CLUSTER_SCHEMES.get(parts.scheme.lower())
-        return self.url if scheme is None else urlunsplit(parts._replace(scheme=scheme))
+        return config.client_url(self.url)
 
     def _sync(self) -> Any:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    r = self._redis
-                    retry = r.retry.Retry(r.backoff.ExponentialBackoff(cap=0.25, base=0.025), 2)
-                    cls = r.cluster.RedisCluster if self.cluster else r.Redis
-                    self._client = cls.from_url(self._client_url(), retry=retry, **self._options)
+                    self._client = self._make(self._redis)
         return self._client
 
     def _async(self) -> Any:
         if self._async_client is None:
-            r = self._redis
-            retry = r.asyncio.retry.Retry(r.backoff.ExponentialBackoff(cap=0.25, base=0.025), 2)
-            cls = r.asyncio.cluster.RedisCluster if self.cluster else r.asyncio.Redis
-            self._async_client = cls.from_url(self._client_url(), retry=retry, **self._options)
+            self._async_client = self._make(self._redis.asyncio)
         return self._async_client
 
-    # -- key names and records ------------------------------------------------------------------------
-
-    def _rec(self, key: str) -> str:
-        return f"{self.prefix}s:{{{key}}}"
-
-    def _idx(self, principal: str) -> str:
-        return f"{self.prefix}p:{{{principal}}}"
-
-    def _record(self, key: str, raw: Any) -> Record | None:
-        if not raw:
-            return None
-        if isinstance(raw, dict):  # through a client: its reply callback made a dict
-            raw = [item for pair in raw.items() for item in pair]
-        try:
-            text = [item.decode() if type(item) is bytes else str(item) for item in raw]
-        except UnicodeDecodeError:
-            raise RecordCorrupt("a stored session holds bytes that are not UTF-8") from None
-        fields = dict(zip(text[::2], text[1::2], strict=True))
-        expires = fields.pop("#e", None)
-        principal = fields.pop("#p", None)
-        reserved = [name for name in fields if name[:1] == "#"]
-        for name in reserved:  # a record field whose name starts with "#" is stored as "##..."
-            value = fields.pop(name)
-            if name[:2] == "##":
-                fields[name[1:]] = value
-        try:
-            expires_at = float(expires)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise RecordCorrupt("a stored session has no valid expiry") from None
-        if not math.isfinite(expires_at):
-            raise RecordCorrupt("a stored session has no valid expiry")
-        return Record(key, fields, expires_at, principal)
-
-    # -- flows ---------------------------------------------------------------------------------------
-
-    def _load_flow(self, key: str) -> Flow[Record | None]:
-        (raw,) = yield [Cmd(("HGETALL", self._rec(key)))]
-        if self._io.wrong_type(raw):
-            raise RecordCorrupt("a stored session is not a Redis hash")
-        return self._record(key, self._io.ok(raw))
-
-    def _save_flow(self, key: str, write: Write) -> Flow[bool]:
-        rec = self._rec(key)
-        expires_at = float(write.expires_at)
-        if not write.replace and write.principal is None:
-            # The common write (an anonymous session's changes or touch): the lean script.
-            argv: list[Any] = [repr(expires_at), math.floor(expires_at * 1000), len(write.fields)]
-            _add_fields(argv, write)
-            (result,) = yield [script(lua.DELTA, [rec], argv)]
-            return bool(self._io.ok(result))
-        has_principal = write.principal is not None
-        principal = write.principal or ""
-        old = write.supersedes if write.replace else None
-        if not write.replace:
-            mode = "delta"
-        elif old == key:
-            mode, old = "rewrite", None  # the script checks the record itself
-        else:
-            mode = "create"  # conditional on ``old`` (if any), checked below
-        argv = [
-            "1" if self.atomic else "0",
-            mode,
-            "1" if has_principal else "0",
-            principal,
-            key,
-            repr(expires_at),
-            str(math.floor(expires_at * 1000)),
-            "",  # registered: cluster mode, filled in below
-            len(write.fields),
-        ]
-        _add_fields(argv, write)
-        if self.atomic:
-            keys = [rec, self._idx(principal) if has_principal else rec]
-            if old is not None:
-                keys.append(self._rec(old))
-            (result,) = yield [script(lua.SAVE, keys, argv)]
-            return bool(self._io.ok(result))
-        # Cluster: whatever must precede the record write goes first, in one pipelined batch.
-        first: list[Cmd] = [] if old is None else [Cmd(("DEL", self._rec(old)))]
-        # A new record must be filed first; a delta or a rewrite usually is already (the script
-        # answers -1 when not, and the loop files it then).
-        register = has_principal and mode == "create" and expires_at > time.time()
-        for _ in range(2):
-            if register:
-                score = self._index_score(expires_at)
-                first.append(script(lua.REGISTER, [self._idx(principal)], [key, score]))
-                argv[7] = score
-            if first:
-                replies = [self._io.ok(result) for result in (yield first)]
-                if old is not None and not replies[0]:
-                    return False  # the superseded record was revoked meanwhile: stays gone
-                old, first = None, []
-            (result,) = yield [script(lua.SAVE, [rec], argv)]
-            result = self._io.ok(result)
-            if result != -1:
-                return bool(result)
-            register = True
-        raise StoreUnavailable("Redis kept refusing a registered write")  # pragma: no cover
-
-    def _index_score(self, expires_at: float) -> str:
-        # Headroom: a session extended by each request is refiled once per lifetime or so.
-        return repr(expires_at + max(expires_at - time.time(), 60.0))
-
-    def _principal_flow(self, principal: str) -> Flow[list[Record]]:
-        idx = self._idx(principal)
-        (members,) = yield [script(lua.LIST, [idx], [])]
-        keys = [_text(m) for m in self._io.ok(members)]
-        if not keys:
-            return []
-        if self.atomic:
-            recs = [self._rec(k) for k in keys]
-            (found,) = yield [script(lua.VERIFY, [idx, *recs], [principal, *keys])]
-            pairs = list(zip(self._io.ok(found)[::2], found[1::2], strict=True))
-        else:
-            rows = yield [Cmd(("HGETALL", self._rec(k))) for k in keys]
-            pairs = list(zip(keys, rows, strict=True))
-        records = []
-        for member, raw in pairs:
-            if isinstance(raw, Exception):
-                continue  # garbage under a member's key: listing skips it, loading reports it
-            try:
-                record = self._record(_text(member), raw)
-            except RecordCorrupt:
-                continue
-            if record is not None and record.principal == principal:
-                records.append(record)
-        return records
-
-    def _delete_flow(self, key: str) -> Flow[bool]:
-        (n,) = yield [Cmd(("DEL", self._rec(key)))]
-        return bool(self._io.ok(n))
-
-    def _exists_flow(self, key: str) -> Flow[bool]:
-        (n,) = yield [Cmd(("EXISTS", self._rec(key)))]
-        return bool(self._io.ok(n))
+    def _make(self, module: Any) -> Any:
+        timeout, connect, pool_timeout = self._timeouts
+        options = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": connect,
+            "max_connections": self._max_connections,
+            **self._options,
+        }
+        return config.make_client(
+            self._redis,
+            module,
+            self._client_url(),
+            cluster=self.cluster,
+            retries=self._retries,
+            pool_timeout=pool_timeout,
+            options=options,
+        )
 
     # -- contract: async ------------------------------------------------------------------------------
 
     async def load(self, key: str) -> Record | None:
-        return await self._io.run(self._load_flow(key))
+        return await self._io.run(self._flows.load(key))
 
-    async def save(self, key: str, write: Write) -> bool:
-        return await self._io.run(self._save_flow(key, write))
+    async def save(self, key: str, write: Write) -> Saved:
+        return await self._io.run(self._flows.save(key, write))
 
     async def delete(self, key: str) -> bool:
-        return await self._io.run(self._delete_flow(key))
+        return await self._io.run(self._flows.delete(key))
 
     async def principal_records(self, principal: str) -> list[Record]:
-        return await self._io.run(self._principal_flow(principal))
+        return await self._io.run(self._flows.principal_records(principal))
+
+    async def delete_principal_records(self, principal: str, keep: str | None = None) -> list[str]:
+        """Every record of ``principal`` but ``keep`` deleted; the keys deleted.
+
+        With :attr:`atomic`, one script, atomic with respect to saves: a rotation that landed
+        first is in the index and goes too; one that lands after finds its superseded record
+        gone. **On Redis Cluster without a hash-tagged prefix it is not atomic**: up to three
+        passes of reading the index and deleting what it names (see the module docstring).
+        """
+        return await self._io.run(self._flows.delete_principal_records(principal, keep))
 
     async def exists(self, key: str) -> bool:
-        return await self._io.run(self._exists_flow(key))
+        return await self._io.run(self._flows.exists(key))
 
     async def count(self) -> int:
         """Counts with ``SCAN`` (on every primary of a cluster): for housekeeping, not hot paths."""
         try:
-            return sum([1 async for _ in self._async().scan_iter(**self._scan("s:"))])
-        except self._redis.exceptions.RedisError as exc:
-            raise self._io.unavailable(exc) from exc
+            return sum([1 async for _ in self._async().scan_iter(**self._keys.scan("s:"))])
+        except Exception as exc:
+            raise self._io.failure(exc) from exc
 
     async def clear(self) -> int:
-        client = self._async()
+        """Remove this store's keys (and only those: names are checked against the layout)."""
         n = 0
         try:
+            client = self._async()
             batch: list[Any] = []
-            async for name in client.scan_iter(**self._scan("")):
-                batch.append(name)
-                n += self._is_record(name)
+            async for name in client.scan_iter(**self._keys.scan()):
+                n += self._keys.take(name, batch)
                 if len(batch) >= 500:
                     await client.unlink(*batch)
                     batch = []
             if batch:
                 await client.unlink(*batch)
-        except self._redis.exceptions.RedisError as exc:
-            raise self._io.unavailable(exc) from exc
+        except Exception as exc:
+            raise self._io.failure(exc) from exc
         return n
 
     async def cleanup(self) -> int:
@@ -400,120 +297,82 @@ class RedisStore(Store):
         return 0
 
     async def close(self) -> None:
-        await self._io.close()
         if self._owns_async_client and self._async_client is not None:
             client, self._async_client = self._async_client, None
+            self._io.forget()
             await client.aclose()
+            if not self.cluster:
+                await client.connection_pool.disconnect()
         self.close_sync()
 
     # -- contract: sync -------------------------------------------------------------------------------
 
     def load_sync(self, key: str) -> Record | None:
-        return self._io.run_sync(self._load_flow(key))
+        return self._io.run_sync(self._flows.load(key))
 
-    def save_sync(self, key: str, write: Write) -> bool:
-        return self._io.run_sync(self._save_flow(key, write))
+    def save_sync(self, key: str, write: Write) -> Saved:
+        return self._io.run_sync(self._flows.save(key, write))
 
     def delete_sync(self, key: str) -> bool:
-        return self._io.run_sync(self._delete_flow(key))
+        return self._io.run_sync(self._flows.delete(key))
 
     def principal_records_sync(self, principal: str) -> list[Record]:
-        return self._io.run_sync(self._principal_flow(principal))
+        return self._io.run_sync(self._flows.principal_records(principal))
+
+    def delete_principal_records_sync(self, principal: str, keep: str | None = None) -> list[str]:
+        """Sync twin of :meth:`delete_principal_records`."""
+        return self._io.run_sync(self._flows.delete_principal_records(principal, keep))
 
     def exists_sync(self, key: str) -> bool:
-        return self._io.run_sync(self._exists_flow(key))
+        return self._io.run_sync(self._flows.exists(key))
 
     def count_sync(self) -> int:
         """Sync twin of :meth:`count`."""
         try:
-            return sum(1 for _ in self._sync().scan_iter(**self._scan("s:")))
-        except self._redis.exceptions.RedisError as exc:
-            raise self._io.unavailable(exc) from exc
+            return sum(1 for _ in self._sync().scan_iter(**self._keys.scan("s:")))
+        except Exception as exc:
+            raise self._io.failure(exc) from exc
 
     def clear_sync(self) -> int:
-        client = self._sync()
+        """Sync twin of :meth:`clear`."""
         n = 0
         try:
+            client = self._sync()
             batch: list[Any] = []
-            for name in client.scan_iter(**self._scan("")):
-                batch.append(name)
-                n += self._is_record(name)
+            for name in client.scan_iter(**self._keys.scan()):
+                n += self._keys.take(name, batch)
                 if len(batch) >= 500:
                     client.unlink(*batch)
                     batch = []
             if batch:
                 client.unlink(*batch)
-        except self._redis.exceptions.RedisError as exc:
-            raise self._io.unavailable(exc) from exc
+        except Exception as exc:
+            raise self._io.failure(exc) from exc
         return n
 
     def cleanup_sync(self) -> int:
         """Sync twin of :meth:`cleanup`."""
         return 0
 
+    def page_sync(self, cursor: str | None = None, limit: int = 100) -> Page:
+        """One page of records by ``SCAN`` (node by node on a cluster); the cursor says where
+        the walk stands (``node:scan-cursor:skip``). Index and marker keys are never listed."""
+        try:
+            client = self._sync()
+            if self.cluster:
+                nodes = [client.get_redis_connection(n) for n in Driver.primaries(client)]
+            else:
+                nodes = [client]
+            return self._keys.page(nodes, client, cursor, limit)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise self._io.failure(exc) from exc
+
     def close_sync(self) -> None:
         """Close the sync client the store created (an async one needs :meth:`close`)."""
-        self._io.close_sync()
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
             client.close()
-
-    # -- housekeeping helpers ------------------------------------------------------------------------
-
-    def _scan(self, kind: str) -> dict[str, Any]:
-        return {"match": _glob_escape(self.prefix + kind) + "*", "count": 1000}
-
-    def _is_record(self, name: Any) -> bool:
-        return _text(name).startswith(self.prefix + "s:")
-
-    # -- deleting every session of a principal -----------------------------------------------------
-
-    async def delete_principal_records(self, principal: str, keep: str | None = None) -> list[str]:
-        """Every record of ``principal`` but ``keep`` deleted; the keys deleted.
-
-        On one server, or with a hash-tagged prefix (:attr:`atomic`), one script deletes every
-        record the principal's index names, in one round trip and atomically with respect to
-        saves: a rotation that landed first is in the index (the save script files it there in
-        the same step) and goes too; one that lands after finds its superseded record gone.
-        The script reaches the records through the index, so it touches keys it does not
-        declare: Redis and Redis Cluster (within the one slot a hash-tagged prefix gives) allow
-        that, but a proxy that insists on declared keys refuses the script, before it has
-        deleted any session, with :class:`~sessio.errors.StoreUnavailable`.
-
-        **On Redis Cluster without a hash-tagged prefix this is not atomic**: the index and the
-        records live in different slots. The index is read, then each record still naming the
-        principal is deleted, and the pass repeats while it finds something (catching sessions
-        that rotated during the previous pass). A rotation whose new record is written after
-        the last pass read the index can still escape; use a hash-tagged prefix where "log out
-        everywhere" must be airtight.
-        """
-        return await self._io.run(self._delete_principal_flow(principal, keep))
-
-    def delete_principal_records_sync(self, principal: str, keep: str | None = None) -> list[str]:
-        """Sync twin of :meth:`delete_principal_records`."""
-        return self._io.run_sync(self._delete_principal_flow(principal, keep))
-
-    def _delete_principal_flow(self, principal: str, keep: str | None) -> Flow[list[str]]:
-        if not self.atomic:
-            return (yield from self._delete_principal_passes(principal, keep))
-        head, tail = self._rec("\0").split("\0")  # what a record key puts around its member
-        argv = [principal, keep or "", head, tail]
-        (deleted,) = yield [script(lua.DELETE_PRINCIPAL_RECORDS, [self._idx(principal)], argv)]
-        return [_text(m) for m in self._io.ok(deleted)]
-
-    def _delete_principal_passes(self, principal: str, keep: str | None) -> Flow[list[str]]:
-        idx = self._idx(principal)
-        removed: list[str] = []
-        for _ in range(_CLUSTER_PASSES):
-            (members,) = yield [script(lua.LIST, [idx], [])]
-            targets = [k for k in map(_text, self._io.ok(members)) if k != keep]
-            if not targets:
-                break
-            replies = yield [
-                script(lua.DELETE_IF_OWNED, [self._rec(k)], [principal]) for k in targets
-            ]
-            gone = [k for k, n in zip(targets, replies, strict=True) if self._io.ok(n)]
-            removed += gone
-            if not gone:
-                break
-        return removed
+            if not self.cluster:
+                client.connection_pool.disconnect()
