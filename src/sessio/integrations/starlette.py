@@ -146,7 +146,7 @@ class SessionMiddleware(asgi.SessionMiddleware):
         #: Starlette with ``max_age <= 0`` issues cookies that are expired on arrival.
         self._expired_on_arrival = max_age is not None and max_age <= 0
 
-    async def _commit(self, session: Session) -> Commit:
+    async def commit(self, session: Session) -> Commit:
         has_data = dict.__len__(session) > 0  # plain dict length: reading is not "accessing"
         modified = session.is_modified
         if self._expired_on_arrival:
@@ -154,7 +154,7 @@ class SessionMiddleware(asgi.SessionMiddleware):
             return Commit(action, session.id, self.manager.clock())  # stored nowhere
         if not session.is_new and not has_data and modified and _bare(session):
             session.destroy()  # Starlette deletes the cookie of a session emptied by the app
-        commit = await super()._commit(session)
+        commit = await super().commit(session)
         if commit.action is CommitAction.CLEAR or commit.token is None:
             return commit
         # Starlette's rule: the cookie goes out, with a fresh Max-Age, when the app changed the
