@@ -290,8 +290,7 @@ class Lifecycle(Generic[M, H]):
         elif not isinstance(manager, manager_class):
             kind = "the async one" if manager_class is SessionManager else "no event loop"
             raise ConfigurationError(
-                f"manager must be a {manager_class.__name__} ({kind}), "
-                f"got {type(manager).__name__}"
+                f"manager must be a {manager_class.__name__} ({kind}), got {type(manager).__name__}"
             )
         if transports is None:
             if secret_key is None and not manager.seals_tokens:

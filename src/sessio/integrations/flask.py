@@ -79,6 +79,7 @@ logger = logging.getLogger("sessio.flask")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
 class SessionInterface(_FlaskSessionInterface):
     """A Flask ``SessionInterface`` that keeps sessions in a sessio store.
 
