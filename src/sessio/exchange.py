@@ -95,6 +95,7 @@ __all__ = [
     "Proceed",
     "ReadForm",
     "Request",
+    "answer_for",
     "private_cache_control",
 ]
 
@@ -211,7 +212,9 @@ _SHARED = frozenset({"public", "s-maxage"})
 
 def _directives(value: str) -> list[str]:
     # Commas inside a quoted argument (no-cache="Set-Cookie, Vary") do not split directives.
-    out, current, quoted = [], [], False
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in value:
         if char == '"':
             quoted = not quoted
@@ -222,6 +225,22 @@ def _directives(value: str) -> list[str]:
             current.append(char)
     out.append("".join(current).strip())
     return [d for d in out if d]
+
+
+def answer_for(error: SessionError, hook: H | None = None) -> Answer[H]:
+    """The :class:`Answer` to ``error``: its status and JSON body, never cached (it describes
+    one request), or ``hook``. Outages and server-side errors are logged here, once."""
+    if isinstance(error, StoreUnavailable):
+        logger.warning("session store unavailable: %s", error)
+    elif error.status_code >= 500:
+        logger.warning("session error: %s", error)
+    body = error_json(error)
+    headers = (
+        ("content-type", "application/json"),
+        ("content-length", str(len(body))),
+        ("cache-control", "no-store"),
+    )
+    return Answer(error, error.status_code, headers, body, hook)
 
 
 class Lifecycle(Generic[M, H]):
@@ -251,12 +270,12 @@ class Lifecycle(Generic[M, H]):
             raise ConfigurationError("exclude_paths must be a sequence of path patterns")
         if on_error is not None and not callable(on_error):
             raise ConfigurationError("on_error must be callable")
-        self.manager = manager
+        self.manager: M = manager
         self.transports: tuple[Transport, ...] = tuple(transports)
         self.csrf = csrf if manager.policy.csrf else None
         self.exclude_paths = tuple(exclude_paths)
         self.trust_forwarded = trust_forwarded
-        self.on_error = on_error
+        self.on_error: H | None = on_error
         self.vary = vary_names(self.transports)
         self.cookies = any(isinstance(t, CookieTransport) for t in self.transports)
 
@@ -499,18 +518,7 @@ class Exchange(Generic[H]):
 
     def answer(self, error: SessionError) -> Answer[H]:
         """The response that answers ``error`` (at load, at commit, or refused)."""
-        if isinstance(error, StoreUnavailable):
-            logger.warning("session store unavailable: %s", error)
-        elif error.status_code >= 500:
-            logger.warning("session error: %s", error)
-        body = error_json(error)
-        headers = (
-            ("content-type", "application/json"),
-            ("content-length", str(len(body))),
-            ("cache-control", "no-store"),  # it describes this one request
-        )
-        hook = None if self.request.websocket else self._life.on_error
-        return Answer(error, error.status_code, headers, body, hook)
+        return answer_for(error, None if self.request.websocket else self._life.on_error)
 
     def escaped(self, error: SessionError) -> Answer[H] | None:
         """The answer to ``error`` escaping the app before its response started, or ``None``

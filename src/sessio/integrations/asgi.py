@@ -164,7 +164,7 @@ class SessionMiddleware:
             trust_forwarded=trust_forwarded,
             on_error=on_error,
         )
-        self.manager = self.lifecycle.manager
+        self.manager: SessionManager = self.lifecycle.manager
         self.transports = self.lifecycle.transports
         self.csrf = self.lifecycle.csrf
 

@@ -36,7 +36,14 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["DEFAULT_CSRF", "ErrorHandler", "SessionMiddleware", "client_ip", "environ_headers"]
+__all__ = [
+    "DEFAULT_CSRF",
+    "ErrorHandler",
+    "SessionMiddleware",
+    "client_ip",
+    "environ_headers",
+    "environ_request",
+]
 
 #: ``on_error(environ, exc)`` returns the WSGI app that answers instead (an error page).
 ErrorHandler: TypeAlias = Callable[[Any, SessionError], Callable[..., Iterable[bytes]]]
@@ -67,6 +74,18 @@ def client_ip(environ: WSGIEnvironment, *, trust_forwarded: bool = False) -> str
             return forwarded
     remote = environ.get("REMOTE_ADDR")
     return remote or None
+
+
+def environ_request(environ: WSGIEnvironment) -> Request:
+    """What the exchange needs of a WSGI request (the path includes ``SCRIPT_NAME``)."""
+    return Request(
+        str(environ.get("REQUEST_METHOD", "GET")),
+        str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")),
+        environ_headers(environ),
+        scheme=str(environ.get("wsgi.url_scheme", "http")),
+        host=_host(environ),
+        client=environ.get("REMOTE_ADDR") or None,
+    )
 
 
 def _host(environ: WSGIEnvironment) -> str:
@@ -171,7 +190,7 @@ class SessionMiddleware:
             trust_forwarded=trust_forwarded,
             on_error=on_error,
         )
-        self.manager = self.lifecycle.manager
+        self.manager: SyncSessionManager = self.lifecycle.manager
         self.transports = self.lifecycle.transports
         self.csrf = self.lifecycle.csrf
         self.environ_key = environ_key
@@ -180,17 +199,9 @@ class SessionMiddleware:
         return f"SessionMiddleware({self.app!r}, manager={self.manager!r})"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-        if self.lifecycle.excludes(path):
+        request = environ_request(environ)
+        if self.lifecycle.excludes(request.path):
             return self.app(environ, start_response)
-        request = Request(
-            str(environ.get("REQUEST_METHOD", "GET")),
-            path,
-            environ_headers(environ),
-            scheme=str(environ.get("wsgi.url_scheme", "http")),
-            host=_host(environ),
-            client=environ.get("REMOTE_ADDR") or None,
-        )
         return _Call(self, environ, start_response, self.lifecycle.begin(request)).run()
 
 
