@@ -29,10 +29,10 @@ from sessio import (
     SyncSessionManager,
     ValueNotSerializable,
 )
-from sessio.integrations import _asgi
-from sessio.integrations.asgi import SessionMiddleware, get_manager, get_session
 from sessio.exchange import Edit
+from sessio.integrations import _asgi
 from sessio.integrations._common import with_vary
+from sessio.integrations.asgi import SessionMiddleware, get_manager, get_session
 from sessio.integrations.csrf import CSRFOptions
 from sessio.transports import HeaderTransport
 
