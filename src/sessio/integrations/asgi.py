@@ -61,7 +61,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 from ..errors import ConfigurationError, SessionError
-from ..exchange import DEFAULT_CSRF, Answer, Exchange, Lifecycle, ReadForm, Request
+from ..exchange import DEFAULT_CSRF, UNTOUCHED, Answer, Exchange, Lifecycle, ReadForm, Request
 from ..manager import Commit, SessionManager
 from ..policy import Policy
 from ..session import Session
@@ -228,7 +228,7 @@ class SessionMiddleware:
         )
         if isinstance(edit, Answer):
             return edit
-        if not edit.add and edit.vary is None:
+        if edit is UNTOUCHED:
             return message
         return {**message, "headers": _asgi.apply(headers, edit)}
 

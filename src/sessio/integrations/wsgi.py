@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import SessionError
-from ..exchange import DEFAULT_CSRF, Answer, Edit, Exchange, Lifecycle, ReadForm, Request
+from ..exchange import DEFAULT_CSRF, UNTOUCHED, Answer, Exchange, Lifecycle, ReadForm, Request
 from ..manager import SyncSessionManager
 from ..policy import Policy
 from ..session import Session
@@ -299,15 +299,12 @@ class _Call:
         )
         if isinstance(edit, Answer):
             return self.replace(edit)
-        if edit is not _UNTOUCHED:
+        if edit is not UNTOUCHED:
             headers = edit.apply(headers)
         self.started = True
         if exc_info is not None:
             return self.start_response(status, headers, exc_info)
         return self.start_response(status, headers)
-
-
-_UNTOUCHED = Edit()
 
 
 def _first(headers: list[tuple[str, str]], name: str) -> str | None:
