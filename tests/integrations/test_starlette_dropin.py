@@ -406,7 +406,9 @@ def test_session_is_built_like_starlettes() -> None:
     assert DropInSession() == StockSession() == {}
     assert DropInSession(a=1, b=[2]) == StockSession(a=1, b=[2])
     built = DropInSession({"cart": ["apple"]})
-    assert isinstance(built, dict) and built.is_new and not built.is_accessed
+    assert isinstance(built, dict)
+    assert built.is_new
+    assert not built.is_accessed
     built.modified = True
     assert built.modified
     built["cart"].append("pear")  # changed in place: Starlette cannot see it, sessio does
