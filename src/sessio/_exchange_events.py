@@ -10,7 +10,7 @@ import dataclasses
 import http
 import logging
 from collections.abc import Sequence
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, NamedTuple, TypeVar
 
 from .errors import SessionError, StoreUnavailable
 from .integrations._common import error_json
@@ -32,12 +32,12 @@ logger = logging.getLogger("sessio.exchange")
 H = TypeVar("H")  # the on_error hook's type, whatever the integration makes of it
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """What the exchange needs to know of a request, gathered by the plumbing.
 
     ``scheme`` and ``host`` are what the server saw (the exchange applies ``trust_forwarded``);
-    ``client`` is the peer's address.
+    ``client`` is the peer's address. (A named tuple: one is built per request, and a tuple is
+    the cheapest immutable record Python has.)
     """
 
     method: str
@@ -87,10 +87,10 @@ class Answer(Generic[H]):
         return f"{self.status} {http.HTTPStatus(self.status).phrase}"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Edit:
+class Edit(NamedTuple):
     """What the exchange does to a response: ``add`` these headers (``Set-Cookie``...), and
-    where not ``None`` set ``Vary`` and ``Cache-Control`` to the values given."""
+    where not ``None`` set ``Vary`` and ``Cache-Control`` to the values given (a named tuple,
+    as :class:`Request`)."""
 
     add: tuple[tuple[str, str], ...] = ()
     vary: str | None = None

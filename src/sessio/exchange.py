@@ -145,7 +145,13 @@ class Lifecycle(Generic[M, H]):
         self.exclude_paths = tuple(exclude_paths)
         self.trust_forwarded = trust_forwarded
         self.on_error: H | None = on_error
+        #: What ``sessio.transport`` says for a token each transport found (looked up, not
+        #: recomputed, on every request).
+        self.names: dict[Transport | None, TransportName | None] = {
+            t: transport_name(t) for t in (None, *self.transports)
+        }
         self.vary = vary_names(self.transports)
+        self._fresh_vary = with_vary(None, self.vary)  # a response without Vary: every time
         self.cookies = any(isinstance(t, CookieTransport) for t in self.transports)
 
     @classmethod
@@ -234,7 +240,7 @@ class Exchange(Generic[H]):
         headers = request.headers
         transports = lifecycle.transports
         self.token, carrier = read_token(transports, headers)
-        self.transport_name: TransportName | None = transport_name(carrier)
+        self.transport_name = lifecycle.names[carrier]
         #: The transport the client used (or tried, with a stale token), if any.
         self.channel = client_transport(transports, headers, carrier)
         #: The transport that answers: that one, or else the first alone.
@@ -258,16 +264,20 @@ class Exchange(Generic[H]):
     def csrf(self) -> Proceed | ReadForm | Answer[H]:
         """The verdict before the app runs: :data:`PROCEED`, :class:`ReadForm`, or a refusal."""
         options, request = self._life.csrf, self.request
-        if options is None or options.is_exempt(request.path) or not self._cookie_borne():
+        if options is None:
             return PROCEED
-        if request.websocket:  # a handshake carries no token: its origin is what can be checked
+        websocket = request.websocket
+        # (Most requests are safe ones: they are spared everything below.)
+        if not websocket and request.method.upper() in SAFE_METHODS:
+            return PROCEED
+        if options.is_exempt(request.path) or not self._cookie_borne():
+            return PROCEED
+        if websocket:  # a handshake carries no token: its origin is what can be checked
             if not options.check_origin:
                 return PROCEED
             scheme, host = self._origin()
             reason = check_origin(request.headers, scheme=scheme, host=host, options=options)
             return PROCEED if reason is None else self._refuse(reason)
-        if request.method.upper() in SAFE_METHODS:
-            return PROCEED
         sent = request.headers(options.header_name.lower())
         if not sent and _is_form(self._content_type()):
             return ReadForm(options.max_form_bytes)
@@ -374,7 +384,7 @@ class Exchange(Generic[H]):
             return UNTOUCHED
         return Edit(
             tuple(sent),
-            with_vary(vary, self._life.vary),
+            self._life._fresh_vary if vary is None else with_vary(vary, self._life.vary),
             private_cache_control(cache_control) if sent else None,
         )
 

@@ -367,7 +367,7 @@ def test_forwarded_scheme_and_host_count_for_the_origin_check_only_when_trusted(
 def test_vary_merges_into_the_first_vary_line(
     headers: list[tuple[bytes, bytes]], expected: list[tuple[bytes, bytes]]
 ) -> None:
-    merged = with_vary(_asgi.header_value(headers, b"vary"), ("Cookie",))
+    merged = with_vary(_asgi.cache_headers(headers)[0], ("Cookie",))
     assert _asgi.apply(headers, Edit(vary=merged)) == expected
 
 

@@ -14,8 +14,8 @@ __all__ = [
     "BodyState",
     "HeaderMap",
     "apply",
+    "cache_headers",
     "deny_websocket",
-    "header_value",
     "read_body",
     "replay",
     "send_answer",
@@ -107,12 +107,17 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-def header_value(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str | None:
-    """The first value of response header ``name`` (lower-case) in ``headers``, or ``None``."""
+def cache_headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The first ``Vary`` and ``Cache-Control`` values among response ``headers`` (or ``None``)."""
+    vary = cache_control = None
     for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
+        name = key.lower()
+        if name == b"vary":
+            if vary is None:
+                vary = value.decode("latin-1")
+        elif name == b"cache-control" and cache_control is None:
+            cache_control = value.decode("latin-1")
+    return vary, cache_control
 
 
 def apply(headers: Sequence[tuple[bytes, bytes]], edit: Edit) -> list[tuple[bytes, bytes]]:

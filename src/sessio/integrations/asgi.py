@@ -220,12 +220,8 @@ class SessionMiddleware:
                 commit = await self.commit(session)
             except SessionError as exc:
                 return exchange.answer(exc)
-        edit = exchange.respond(
-            status,
-            vary=_asgi.header_value(headers, b"vary"),
-            cache_control=_asgi.header_value(headers, b"cache-control"),
-            commit=commit,
-        )
+        vary, cache_control = _asgi.cache_headers(headers)
+        edit = exchange.respond(status, vary=vary, cache_control=cache_control, commit=commit)
         if isinstance(edit, Answer):
             return edit
         if edit is UNTOUCHED:

@@ -291,12 +291,14 @@ class _Call:
             self.first = (code, commit)
         # A response restarted (an error page, with exc_info) keeps what the first one committed.
         code, commit = self.first
-        edit = exchange.respond(
-            code,
-            vary=_first(headers, "vary"),
-            cache_control=_first(headers, "cache-control"),
-            commit=commit,
-        )
+        vary = cache_control = None
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "vary" and vary is None:
+                vary = value
+            elif lowered == "cache-control" and cache_control is None:
+                cache_control = value
+        edit = exchange.respond(code, vary=vary, cache_control=cache_control, commit=commit)
         if isinstance(edit, Answer):
             return self.replace(edit)
         if edit is not UNTOUCHED:
@@ -305,13 +307,6 @@ class _Call:
         if exc_info is not None:
             return self.start_response(status, headers, exc_info)
         return self.start_response(status, headers)
-
-
-def _first(headers: list[tuple[str, str]], name: str) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
 
 
 def _discard(data: bytes) -> None:
