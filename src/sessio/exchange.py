@@ -93,6 +93,7 @@ from .transports.base import (
 )
 
 __all__ = [
+    "DEFAULT_CSRF",
     "PROCEED",
     "UNTOUCHED",
     "Answer",
