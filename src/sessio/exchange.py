@@ -4,8 +4,8 @@ An integration (ASGI, WSGI, Flask, and Django, aiohttp, Litestar or Quart tomorr
 it moves bytes, awaits or calls the manager, and asks an :class:`Exchange` what to do at each
 step, in the style of h11. A :class:`Lifecycle` holds what never changes between requests
 (the manager, transports, CSRF options, excluded paths, the ``on_error`` hook); its
-:meth:`~Lifecycle.begin` opens one exchange per request. The plumbing's whole duty, which
-:mod:`sessio.integrations.wsgi` carries out in about 150 lines::
+:meth:`~Lifecycle.begin` opens one exchange per request. The plumbing's whole duty (as
+:mod:`sessio.integrations.wsgi` carries it out)::
 
     lifecycle = Lifecycle.configure(SyncSessionManager, store=store, secret_key=KEY)
 

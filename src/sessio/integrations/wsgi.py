@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import SessionError
 from ..exchange import DEFAULT_CSRF, UNTOUCHED, Answer, Exchange, Lifecycle, ReadForm, Request
-from ..manager import SyncSessionManager
+from ..manager import Commit, SyncSessionManager
 from ..policy import Policy
 from ..session import Session
 from ..stores.base import Store
@@ -220,7 +220,7 @@ class _Call:
         self.start_response = start_response
         self.exchange = exchange
         self.session: Session | None = None
-        self.first: tuple[int, Any] | None = None  # (status, commit) of the first start
+        self.first: tuple[int, Commit | None] | None = None  # (status, commit) at the first start
         self.started = False
         self.replacement: Iterable[bytes] | None = None  # the answer that replaced the app's
 
