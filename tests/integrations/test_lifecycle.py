@@ -291,8 +291,9 @@ def test_a_store_failing_at_commit_answers_503_and_sends_no_cookie(
         assert "set-cookie" not in response.headers
 
 
-def test_a_store_failing_at_load_answers_503(flavour: str) -> None:
-    store = FailingStore(load=True)
+@pytest.mark.parametrize("stall", [0.0, 0.2])
+def test_a_store_failing_at_load_answers_503(flavour: str, stall: float) -> None:
+    store = FailingStore(load=True, stall=stall)
     with site(flavour, store) as web:
         cookie = TokenSigner(SECRET).sign(secrets.token_urlsafe(32))
         web.client.cookies.set(web.cookie, cookie)

@@ -24,6 +24,12 @@ tokens on unsafe methods in a ``before_request`` hook: render ``{{ session.csrf_
 a ``csrf_token`` form field or send it as ``X-CSRF-Token``; :func:`csrf_exempt` spares a view.
 A refusal raises :class:`~sessio.errors.CSRFFailed` (403 JSON), so
 ``@app.errorhandler(CSRFFailed)`` can render a friendly page instead.
+
+The cookie is written in Werkzeug's words, so an emptied session is deleted with Flask's own
+``session=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; ...``. The request's other
+decisions are :mod:`sessio.exchange`'s, as on the ASGI and WSGI middlewares: a 5xx response
+commits nothing and sends no cookie (Flask's own interface would send it), ``Vary: Cookie``
+follows every read, and a cookie never rides a response a shared cache may store.
 """
 
 from __future__ import annotations
