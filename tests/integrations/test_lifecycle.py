@@ -9,6 +9,7 @@ requests of one session on a real store.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import secrets
 import threading
@@ -21,8 +22,9 @@ import httpx
 import pytest
 from starlette.responses import HTMLResponse
 
-from sessio import MemoryStore, SQLiteStore
+from sessio import ConfigurationError, MemoryStore, SQLiteStore
 from sessio.errors import StoreUnavailable, ValueNotSerializable
+from sessio.integrations import asgi, wsgi
 from sessio.manager import Commit
 from sessio.stores import SignedCookieStore
 from sessio.stores.base import Write
@@ -461,3 +463,38 @@ def test_a_request_superseded_by_a_parallel_login_sends_no_deletion(flavour: str
         web.client.cookies.clear()
         web.client.cookies.set(web.cookie, cookie.split(";")[0].split("=", 1)[1])
         assert web.client.get("/read/is_authenticated").text == "True"  # the login holds
+
+
+# -- one constructor shape -------------------------------------------------------------------------
+
+
+def test_the_asgi_and_wsgi_middlewares_take_the_same_arguments() -> None:
+    def shape(cls: Any) -> list[tuple[str, Any]]:
+        parameters = inspect.signature(cls).parameters.values()
+        return [(p.name, p.default) for p in parameters if p.name not in ("app", "environ_key")]
+
+    assert shape(asgi.SessionMiddleware) == shape(wsgi.SessionMiddleware)
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "needs a store"),
+        ({"store": MemoryStore()}, "secret_key is required"),
+        ({"store": MemoryStore(), "secret_key": SECRET, "manager": "m"}, "not both"),
+        ({"manager": "not a manager", "secret_key": SECRET}, "manager must be a"),
+        ({"store": MemoryStore(), "secret_key": SECRET, "csrf": True}, "CSRFOptions"),
+        ({"store": MemoryStore(), "secret_key": SECRET, "exclude_paths": "/s/*"}, "patterns"),
+        ({"store": MemoryStore(), "secret_key": SECRET, "on_error": 503}, "callable"),
+        ({"store": MemoryStore(), "secret_key": "short"}, "32 bytes"),
+        ({"store": MemoryStore(), "secret_key": SECRET, "transports": []}, "transports sign"),
+        ({"store": MemoryStore(), "transports": []}, "non-empty list of Transport"),
+    ],
+)
+def test_both_middlewares_refuse_the_same_configurations(
+    kind: str, options: dict[str, Any], message: str
+) -> None:
+    middleware = asgi.SessionMiddleware if kind == "asgi" else wsgi.SessionMiddleware
+    with pytest.raises(ConfigurationError, match=message):
+        middleware(lambda *a: None, **options)
