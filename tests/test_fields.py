@@ -160,11 +160,7 @@ def test_remembered_metadata_is_handed_out_as_independent_copies() -> None:
     first.last_seen = 1.0
     first.ip = "changed"
     again = decode(default_codec, {META: text}).meta
-    assert (again.created_at, again.last_seen, again.ip) == (
-        1700000000.25,
-        1700000100.5,
-        "10.0.0.1",
-    )
+    assert (again.created_at, again.last_seen, again.ip) == (1700000000.25, 1700000100.5, "10.0.0.1")
     assert again is not first
 
 

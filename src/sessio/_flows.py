@@ -322,7 +322,9 @@ class BaseManager(Generic[T]):
         if was_new or superseded is not None or auth_change is not None:
             self._announce(session.key, principal, was_new, superseded, auth_change)
         if self.events.listeners:
-            self._emit(EventKind.SAVED, session.key, principal, fields=len(fields), replace=replace)
+            self._emit(
+                EventKind.SAVED, session.key, principal, fields=len(fields), replace=replace
+            )
         send = was_new or superseded is not None or policy.rolling
         action = CommitAction.SET if send else CommitAction.NONE
         cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)
