@@ -242,3 +242,14 @@ def site(
         manager, cookie = None, "session"
     with httpx.Client(transport=httpx.WSGITransport(app), base_url=BASE) as client:
         yield Site(flavour, client, cookie, app, manager)
+
+
+def stored(web: Site) -> str:
+    """Give the client a stored session (``n=1``); its cookie value."""
+    assert web.client.get("/write?n=1").status_code == 200
+    return web.token()
+
+
+def vary(response: httpx.Response) -> list[str]:
+    """Every name in the response's ``Vary`` lines."""
+    return [v.strip() for line in response.headers.get_list("vary") for v in line.split(",")]
