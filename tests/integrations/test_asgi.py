@@ -29,7 +29,9 @@ from sessio import (
     SyncSessionManager,
     ValueNotSerializable,
 )
+from sessio.exchange import Edit
 from sessio.integrations import _asgi
+from sessio.integrations._common import with_vary
 from sessio.integrations.asgi import SessionMiddleware, get_manager, get_session
 from sessio.integrations.csrf import CSRFOptions
 from sessio.transports import HeaderTransport
@@ -362,8 +364,11 @@ def test_forwarded_scheme_and_host_count_for_the_origin_check_only_when_trusted(
         ),
     ],
 )
-def test_add_vary(headers: list[tuple[bytes, bytes]], expected: list[tuple[bytes, bytes]]) -> None:
-    assert _asgi.add_vary(headers, ("Cookie",)) == expected
+def test_vary_merges_into_the_first_vary_line(
+    headers: list[tuple[bytes, bytes]], expected: list[tuple[bytes, bytes]]
+) -> None:
+    merged = with_vary(_asgi.cache_headers(headers)[0], ("Cookie",))
+    assert _asgi.apply(headers, Edit(vary=merged)) == expected
 
 
 async def test_read_body_stops_at_the_limit_and_replay_hands_it_back() -> None:

@@ -153,10 +153,7 @@ class Site:
             )
         else:
             self.app = wsgi.SessionMiddleware(
-                self._wsgi_app,
-                store=store,
-                manager=SyncSessionManager(store, policy),
-                secret_key=SECRET,
+                self._wsgi_app, manager=SyncSessionManager(store, policy), secret_key=SECRET
             )
 
     @staticmethod

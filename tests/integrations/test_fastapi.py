@@ -19,6 +19,7 @@ from sessio import (
     SessionManager,
     StoreUnavailable,
 )
+from sessio.errors import ValueNotSerializable
 from sessio.integrations.asgi import SessionMiddleware
 from sessio.integrations.fastapi import (
     PrincipalDep,
@@ -142,3 +143,24 @@ def test_guards_are_plain_functions_too() -> None:
     for bad in ((), ("",)):
         with pytest.raises(ConfigurationError):
             require_role(*bad)
+
+
+def test_a_programming_error_goes_on_to_the_500_and_an_outage_is_answered() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/bug")
+    def bug() -> None:
+        raise ValueNotSerializable("a value the codec cannot encode")
+
+    @app.get("/outage")
+    def outage() -> None:
+        raise StoreUnavailable("redis at 10.0.0.9 is down")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get("/bug").status_code == 500
+    assert "VALUE_NOT_SERIALIZABLE" not in client.get("/bug").text
+    down = client.get("/outage")
+    assert (down.status_code, down.json()["error"]) == (503, "STORE_UNAVAILABLE")
+    assert down.headers["cache-control"] == "no-store"
+    assert "10.0.0.9" not in down.text

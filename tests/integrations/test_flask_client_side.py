@@ -52,9 +52,7 @@ def cookie_of(response: Any) -> str:
     return str(header.split(";", 1)[0].split("=", 1)[1])
 
 
-def test_the_cookie_is_the_session_and_reads_back(
-    app: flask.Flask, store: ClientSideStore
-) -> None:
+def test_the_cookie_is_the_session_and_reads_back(app: flask.Flask, store: ClientSideStore) -> None:
     client = app.test_client()
     cookie = cookie_of(client.get("/set?cart=apple&n=2"))
     opened = store.open(cookie)  # the store's own keys open it: no signed ID around it

@@ -453,3 +453,65 @@ def test_session_transaction_reads_and_writes_what_requests_see(backend: Backend
         assert session["loaves"] == ["brioche", "bagel"]
         session.permanent = True
     assert client.get("/flags").json["permanent"] is True
+
+
+# -- cookie text, side by side with Flask's own ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"SESSION_COOKIE_SECURE": True, "SESSION_COOKIE_SAMESITE": "Lax"},
+        {
+            "SESSION_COOKIE_DOMAIN": "example.com",
+            "SESSION_COOKIE_SECURE": True,
+            "SESSION_COOKIE_PARTITIONED": True,
+        },
+        {"SESSION_COOKIE_HTTPONLY": False},
+        {"SESSION_COOKIE_SAMESITE": "Strict", "SESSION_COOKIE_NAME": "bakery"},
+    ],
+)
+def test_an_emptied_session_is_deleted_in_flasks_exact_words(
+    clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: dict[str, Any]
+) -> None:
+    monkeypatch.setattr(itsdangerous.TimestampSigner, "get_timestamp", lambda _: int(clock()))
+    deletions, permanent = [], []
+    for name in ("flask", "sessio-memory"):
+        backend = Backend(name, clock, tmp_path)
+        app = bakery(backend, **config)
+
+        @app.post("/remember")
+        def remember() -> str:
+            flask.session["loaves"] = ["rye"]
+            flask.session.permanent = True
+            return ""
+
+        client = app.test_client()
+        domain = config.get("SESSION_COOKIE_DOMAIN", "localhost")
+        base = f"http{'s' if config.get('SESSION_COOKIE_SECURE') else ''}://{domain}"
+        client.post(f"{base}/order/rye")
+        (deleted,) = client.post(f"{base}/cancel").headers.getlist("Set-Cookie")
+        deletions.append(deleted)
+        (kept,) = client.post(f"{base}/remember").headers.getlist("Set-Cookie")
+        # The value differs (a signed ID against signed data): the rest is Flask's text.
+        permanent.append([part.strip() for part in kept.split(";")[1:]])
+        backend.close()
+    assert deletions[0] == deletions[1]
+    assert deletions[0].split(";")[0].endswith("=")  # "session=", not 'session=""'
+    flask_parts, sessio_parts = permanent
+
+    # Flask writes Expires alone; sessio adds Max-Age (where Werkzeug puts it) so a browser
+    # whose clock is off keeps the cookie as long, and its Expires may lie a refresh
+    # interval later (the server's idle slack). Every other attribute is Flask's, in order.
+    def timeless(parts: list[str]) -> list[str]:
+        return [p for p in parts if not p.startswith(("Expires=", "Max-Age="))]
+
+    assert timeless(sessio_parts) == timeless(flask_parts)
+    at = next(i for i, p in enumerate(flask_parts) if p.startswith("Expires="))
+    sessio_expires, max_age = sessio_parts[at], sessio_parts[at + 1]  # in Werkzeug's places
+    assert sessio_expires.startswith("Expires=")
+    assert max_age.startswith("Max-Age=")
+    late = parsedate_to_datetime(sessio_expires[8:]) - parsedate_to_datetime(flask_parts[at][8:])
+    # (Flask dates from the real clock, sessio from the test's, which started a moment before.)
+    assert timedelta(seconds=-10) <= late <= timedelta(seconds=70)

@@ -22,12 +22,14 @@ from typing import Any
 import itsdangerous
 import pytest
 from starlette.applications import Starlette
+from starlette.middleware.sessions import Session as StockSession
 from starlette.middleware.sessions import SessionMiddleware as StockSessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
+from sessio.integrations.starlette import Session as DropInSession
 from sessio.integrations.starlette import SessionMiddleware as DropIn
 from sessio.stores import SQLiteStore
 
@@ -366,3 +368,72 @@ def test_a_short_secret_still_signs_and_verifies(
     # that it is weak (the stretched key protects only the signature of a random ID).
     warned = "shorter than 32 bytes" in caplog.text
     assert warned is side.is_sessio
+
+
+# -- the Session class, beside Starlette's ----------------------------------------------------------
+
+#: Operations on a session holding ``{"a": 1}``, each applied to a fresh one on both sides.
+OPERATIONS: dict[str, Any] = {
+    "set": lambda s: s.__setitem__("b", 2),
+    "set the same value": lambda s: s.__setitem__("a", 1),
+    "delete": lambda s: s.__delitem__("a"),
+    "clear": lambda s: s.clear(),
+    "pop present": lambda s: s.pop("a"),
+    "pop missing": lambda s: s.pop("zz", None),
+    "popitem": lambda s: s.popitem(),
+    "setdefault missing": lambda s: s.setdefault("b", 3),
+    "setdefault present": lambda s: s.setdefault("a", 3),
+    "update": lambda s: s.update({"c": 4}),
+    "update nothing": lambda s: s.update({}),
+    "or-assign": lambda s: s.__ior__({"d": 5}),
+    "read": lambda s: s.get("a"),
+    "mark_modified": lambda s: s.mark_modified(),
+    "mark_accessed": lambda s: s.mark_accessed(),
+}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_session_tracks_modified_as_starlettes_does(operation: str) -> None:
+    theirs, ours = StockSession({"a": 1}), DropInSession({"a": 1})
+    assert (ours.modified, dict(ours)) == (theirs.modified, dict(theirs)) == (False, {"a": 1})
+    assert OPERATIONS[operation](ours) == OPERATIONS[operation](theirs)
+    assert (ours.modified, dict(ours)) == (theirs.modified, dict(theirs))
+    if theirs.accessed:  # ours also counts a plain read as an access (the answer varies)
+        assert ours.accessed
+
+
+def test_session_is_built_like_starlettes() -> None:
+    assert DropInSession() == StockSession() == {}
+    assert DropInSession(a=1, b=[2]) == StockSession(a=1, b=[2])
+    built = DropInSession({"cart": ["apple"]})
+    assert isinstance(built, dict)
+    assert built.is_new
+    assert not built.is_accessed
+    built.modified = True
+    assert built.modified
+    built["cart"].append("pear")  # changed in place: Starlette cannot see it, sessio does
+    built.modified = False
+    assert built.modified
+
+
+async def kind(request: Request) -> Response:
+    return JSONResponse({"ours": isinstance(request.session, DropInSession)})
+
+
+async def touch(request: Request) -> Response:
+    request.session.mark_modified()  # nothing changed, yet the app asks for the cookie again
+    return PlainTextResponse("touched")
+
+
+def test_request_session_is_the_exported_session_and_mark_modified_resends_the_cookie(
+    side: Side,
+) -> None:
+    app = Starlette(routes=[*SHOP, Route("/kind", kind), Route("/touch", touch)])
+    client = TestClient(side.wrap(app), base_url="http://testserver")
+    assert client.get("/kind").json() == {"ours": side.is_sessio}
+    assert client.get("/kind").headers["vary"] == "Cookie"  # request.session marks it accessed
+    client.post("/basket/apple")
+    side.clock.advance(5)
+    touched = client.get("/touch")
+    assert len(touched.headers.get_list("set-cookie")) == 1
+    assert client.get("/basket").json()["items"] == ["apple"]

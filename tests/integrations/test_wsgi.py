@@ -409,20 +409,22 @@ def test_csrf_is_off_when_the_policy_says_so_or_without_options() -> None:
 
 def test_construction_is_validated() -> None:
     store = MemoryStore()
-    with pytest.raises(TypeError, match="SyncSessionManager"):
-        SessionMiddleware(demo, store=store, secret_key=SECRET, manager=SessionManager(store))  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match="manager's own store"):
-        SessionMiddleware(
-            demo, store=MemoryStore(), secret_key=SECRET, manager=SyncSessionManager(store)
-        )
-    with pytest.raises(ConfigurationError, match="not one string"):
+    with pytest.raises(ConfigurationError, match="SyncSessionManager"):
+        SessionMiddleware(demo, secret_key=SECRET, manager=SessionManager(store))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="not both"):
+        SessionMiddleware(demo, store=store, secret_key=SECRET, manager=SyncSessionManager(store))
+    with pytest.raises(ConfigurationError, match="needs a store"):
+        SessionMiddleware(demo, secret_key=SECRET)
+    with pytest.raises(ConfigurationError, match="secret_key is required"):
+        SessionMiddleware(demo, store=store)
+    with pytest.raises(ConfigurationError, match="sequence of path patterns"):
         SessionMiddleware(demo, store=store, secret_key=SECRET, exclude_paths="/static/*")
     with pytest.raises(ConfigurationError, match="32 bytes"):
         SessionMiddleware(demo, store=store, secret_key="short")
     manager = SyncSessionManager(store, DEV)
-    mw = SessionMiddleware(demo, store=store, secret_key=SECRET, manager=manager)
+    mw = SessionMiddleware(demo, secret_key=SECRET, manager=manager)
     assert mw.manager is manager
-    assert mw.policy is DEV
+    assert mw.manager.policy is DEV
 
 
 # -- a real server ------------------------------------------------------------------------------------

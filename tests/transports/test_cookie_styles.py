@@ -1,8 +1,9 @@
-"""The cookie renderer's two dialects: sessio's RFC 6265 spelling and Starlette's exact text."""
+"""The cookie renderer's dialects: sessio's RFC 6265 spelling, Starlette's and Werkzeug's exact text."""
 
 from __future__ import annotations
 
 import pytest
+from werkzeug.http import dump_cookie
 
 from sessio import CookieOptions
 from sessio.transports.cookies import render_delete_cookie, render_set_cookie
@@ -47,3 +48,46 @@ def test_the_default_style_is_unchanged() -> None:
         "Domain=example.com; Secure; HttpOnly; SameSite=None; Partitioned"
     )
     assert render_delete_cookie(FULL).startswith('sid=""; Path=/app; Max-Age=0;')
+
+
+_WERKZEUG_OPTIONS = [
+    CookieOptions(secure=False),
+    CookieOptions(secure=False, httponly=False, samesite=None, path="/shop"),
+    FULL,
+    CookieOptions(name="session", domain="example.com", samesite="strict"),
+]
+
+
+@pytest.mark.parametrize("options", _WERKZEUG_OPTIONS)
+@pytest.mark.parametrize("max_age", [None, 3600, 0])
+def test_werkzeug_style_is_werkzeugs_own_text(options: CookieOptions, max_age: int | None) -> None:
+    expected = dump_cookie(
+        options.name,
+        "v",
+        max_age=max_age,
+        expires=None if max_age is None else 1_000_000 + max_age,
+        path=options.path,
+        domain=options.domain,
+        secure=options.secure,
+        httponly=options.httponly,
+        samesite=options.samesite,
+        partitioned=options.partitioned,
+    )
+    text = render_set_cookie(options, "v", max_age=max_age, now=1_000_000, style="werkzeug")
+    assert text == expected
+
+
+@pytest.mark.parametrize("options", _WERKZEUG_OPTIONS)
+def test_werkzeug_style_deletion_is_flasks_delete_cookie(options: CookieOptions) -> None:
+    expected = dump_cookie(
+        options.name,
+        expires=0,
+        max_age=0,
+        path=options.path,
+        domain=options.domain,
+        secure=options.secure,
+        httponly=options.httponly,
+        samesite=options.samesite,
+        partitioned=options.partitioned,
+    )
+    assert render_delete_cookie(options, style="werkzeug") == expected

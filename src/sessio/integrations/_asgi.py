@@ -1,24 +1,24 @@
-"""ASGI plumbing for the session middleware: header views, JSON answers, body replay, Vary."""
+"""ASGI plumbing for the session middleware: header views, JSON answers, body replay, edits."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ._common import forwarded_ip, forwarded_origin, with_vary
 from ._types import Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from ..exchange import Answer, Edit
 
 __all__ = [
     "BodyState",
     "HeaderMap",
-    "add_vary",
-    "client_of",
+    "apply",
+    "cache_headers",
     "deny_websocket",
-    "origin_of",
     "read_body",
     "replay",
-    "send_json",
+    "send_answer",
 ]
 
 BodyState = Literal["complete", "too_large", "disconnected"]
@@ -54,45 +54,11 @@ class HeaderMap:
         return found[0].decode("latin-1") if found else None
 
 
-def client_of(
-    scope: Scope, headers: HeaderMap, *, trust_forwarded: bool
-) -> tuple[str | None, str | None]:
-    """``(ip, user_agent)`` of the client; behind a trusted proxy, the address it forwarded."""
-    ip = forwarded_ip(headers) if trust_forwarded else None
-    if ip is None:
-        client = scope.get("client")
-        ip = client[0] if client else None
-    return ip, headers.first("user-agent")
-
-
-def origin_of(scope: Scope, headers: HeaderMap, *, trust_forwarded: bool) -> tuple[str, str]:
-    """``(scheme, host)`` the client addressed, as the CSRF origin check compares them."""
-    scheme = str(scope.get("scheme", "http"))
-    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
-    host = headers.first("host")
-    if host is None:
-        server = scope.get("server")
-        host = f"{server[0]}:{server[1]}" if server else ""
-    return forwarded_origin(headers, scheme, host) if trust_forwarded else (scheme, host)
-
-
-async def send_json(
-    send: Send, status: int, data: bytes, headers: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
-    """Answer with the JSON ``data`` (never cached: it describes this one request)."""
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode("latin-1")),
-                (b"cache-control", b"no-store"),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+async def send_answer(send: Send, answer: Answer[Any]) -> None:
+    """Send the exchange's JSON ``answer`` (status, headers, body)."""
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
 
 
 async def deny_websocket(scope: Scope, send: Send, status: int, data: bytes) -> None:
@@ -141,24 +107,31 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-def add_vary(
-    headers: list[tuple[bytes, bytes]], names: tuple[str, ...]
-) -> list[tuple[bytes, bytes]]:
-    """``headers`` with ``names`` in ``Vary``, merged into an existing one, never repeated."""
-    for i, (name, value) in enumerate(headers):
-        if name.lower() == b"vary":
-            merged = with_vary(value.decode("latin-1"), names)
-            if merged is None:
-                return headers
-            out = list(headers)
-            out[i] = (name, merged.encode("latin-1"))
-            return out
-    fresh = _fresh_vary(names)
-    return headers if fresh is None else [*headers, (b"vary", fresh)]
+def cache_headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The first ``Vary`` and ``Cache-Control`` values among response ``headers`` (or ``None``)."""
+    vary = cache_control = None
+    for key, value in headers:
+        name = key.lower()
+        if name == b"vary":
+            if vary is None:
+                vary = value.decode("latin-1")
+        elif name == b"cache-control" and cache_control is None:
+            cache_control = value.decode("latin-1")
+    return vary, cache_control
 
 
-@functools.lru_cache(maxsize=64)
-def _fresh_vary(names: tuple[str, ...]) -> bytes | None:
-    # A response without Vary gets the same value every time: compute it once per middleware.
-    merged = with_vary(None, names)
-    return None if merged is None else merged.encode("latin-1")
+def apply(headers: Sequence[tuple[bytes, bytes]], edit: Edit) -> list[tuple[bytes, bytes]]:
+    """``headers`` with the exchange's ``edit`` made (:meth:`Edit.apply`, on bytes)."""
+    out = list(headers)
+    for name, value in ((b"vary", edit.vary), (b"cache-control", edit.cache_control)):
+        if value is None:
+            continue
+        encoded = value.encode("latin-1")
+        for i, (key, _) in enumerate(out):
+            if key.lower() == name:
+                out[i] = (key, encoded)
+                break
+        else:
+            out.append((name, encoded))
+    out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in edit.add)
+    return out

@@ -1,4 +1,5 @@
-"""What every integration does alike: error bodies, proxy headers, transport choice, CSRF events."""
+"""What every integration does alike: error bodies, proxy headers, transport choice, CSRF
+events, ``Vary`` and ``Cache-Control`` values."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ __all__ = [
     "forwarded_origin",
     "forwarded_value",
     "presented",
+    "private_cache_control",
     "transport_name",
     "vary_names",
     "with_vary",
@@ -158,3 +160,37 @@ def with_vary(current: str | None, names: Sequence[str]) -> str | None:
     if not missing:
         return None
     return ", ".join([current, *missing] if current else missing)
+
+
+def private_cache_control(value: str | None) -> str | None:
+    """The ``Cache-Control`` value that keeps a response with a session header out of shared
+    caches, or ``None`` when ``value`` already does (or is absent: nothing marks it cacheable).
+    """
+    if not value:
+        return None
+    directives = _directives(value)
+    names = {d.split("=", 1)[0].strip().lower() for d in directives}
+    if "private" in names or "no-store" in names:
+        return None
+    kept = [d for d in directives if d.split("=", 1)[0].strip().lower() not in _SHARED]
+    return ", ".join([*kept, "private"])
+
+
+_SHARED = frozenset({"public", "s-maxage"})
+
+
+def _directives(value: str) -> list[str]:
+    # Commas inside a quoted argument (no-cache="Set-Cookie, Vary") do not split directives.
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in value:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            out.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    out.append("".join(current).strip())
+    return [d for d in out if d]

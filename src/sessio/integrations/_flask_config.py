@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flask.sessions import SessionInterface as _FlaskSessionInterface
 
+from ..exchange import Lifecycle
 from ..manager import SyncSessionManager
 from ..policy import CookieOptions
 from ..stores.client import ClientSideStore
@@ -66,6 +67,7 @@ class Settings(NamedTuple):
     manager: SyncSessionManager
     permanent: CookieTransport  # the cookie of a permanent session: Max-Age and Expires
     browser: CookieTransport  # any other: a browser-session cookie
+    lifecycle: Lifecycle[SyncSessionManager, Any]  # reads the cookie; checks CSRF
 
 
 def _derive(key: str | bytes) -> bytes:
@@ -190,8 +192,12 @@ class ConfigCache:
             clock=interface.clock,
             events=interface.events,
         )
-        return Settings(
-            manager,
-            CookieTransport(signer, options, clock=interface.clock),
-            CookieTransport(signer, options.replace(max_age="session"), clock=interface.clock),
+        # Werkzeug's spelling, so a deleted session reads "session=; Expires=Thu, 01 Jan 1970...".
+        permanent = CookieTransport(signer, options, clock=interface.clock, style="werkzeug")
+        browser = CookieTransport(
+            signer, options.replace(max_age="session"), clock=interface.clock, style="werkzeug"
         )
+        lifecycle: Lifecycle[SyncSessionManager, Any] = Lifecycle(
+            manager, [browser], csrf=interface.csrf
+        )
+        return Settings(manager, permanent, browser, lifecycle)

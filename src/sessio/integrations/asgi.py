@@ -29,17 +29,21 @@ How a request goes:
   answered through the FIRST transport of the policy only, so list ``"cookie"`` first for
   browsers (``("header", "cookie")`` hands a browser's new session out as a header). Streaming
   responses commit once, at their start. A response the app never starts (it raised) or a 5xx
-  commits nothing: a failed handler's half-made changes are not kept. WebSockets commit at
+  commits nothing: a failed handler's half-made changes are not kept. A response with a session
+  header and a shareable ``Cache-Control`` is made ``private``. WebSockets commit at
   ``websocket.accept`` (whose headers can carry ``Set-Cookie``) and again at close if changed.
 * **Errors.** A store outage answers 503 ``{"error": "STORE_UNAVAILABLE"}`` and writes
-  nothing; a concurrency limit at login answers 409. A :class:`~sessio.errors.SessionError`
+  nothing; a concurrency limit at login answers 409, a client-side session too large for its
+  cookie 500 ``SESSION_TOO_LARGE``. A :class:`~sessio.errors.SessionError`
   with a client status (``AuthenticationRequired``, ``PermissionDenied``...) that escapes the
   app before it responded is answered with its ``status_code`` and ``to_dict()`` (in Starlette,
   list the middleware in ``middleware=[...]``, inside Starlette's error handler, as usual).
   A CSRF refusal answers 403 ``{"error": "CSRF_FAILED"}``. ``on_error`` replaces all these
   HTTP answers with any ASGI app (a Starlette ``Response`` is one), e.g. a friendly HTML 403
   page; it may read ``scope["session"]`` (when loaded), but nothing is committed after an
-  error. Refused WebSocket handshakes keep their JSON (or close 1008).
+  error. Refused WebSocket handshakes keep their JSON (or close 1008). Every one of these
+  decisions is made by :mod:`sessio.exchange`, shared with the WSGI and Flask integrations;
+  this module only moves ASGI messages.
 
 Why a session with a token is loaded before the app runs, even if the handler never reads it:
 frameworks read ``scope["session"]`` synchronously (Starlette's ``request.session``), so a
@@ -54,52 +58,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from fnmatch import fnmatchcase
+from typing import TypeAlias
 
-from ..errors import (
-    ConcurrencyLimitExceeded,
-    ConfigurationError,
-    CSRFFailed,
-    SessionError,
-    StoreUnavailable,
-)
+from ..errors import ConfigurationError, SessionError
+from ..exchange import DEFAULT_CSRF, UNTOUCHED, Answer, Exchange, Lifecycle, ReadForm, Request
 from ..manager import Commit, SessionManager
 from ..policy import Policy
 from ..session import Session
 from ..stores.base import Store
 from ..stores.client import ClientSideStore
-from ..transports.base import (
-    CookieTransport,
-    SecretLike,
-    Transport,
-    read_token,
-    transports_for,
-)
+from ..transports.base import SecretLike, Transport
 from . import _asgi
-from ._common import (
-    TRANSPORT_KEY,
-    client_transport,
-    emit_csrf_failed,
-    error_json,
-    transport_name,
-    vary_names,
-)
+from ._common import TRANSPORT_KEY
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .csrf import SAFE_METHODS, CSRFOptions, check_origin, check_request, form_token, is_form
+from .csrf import CSRFOptions
 
 __all__ = ["ErrorHandler", "SessionMiddleware", "get_manager", "get_session"]
 
 logger = logging.getLogger("sessio.asgi")
 
 #: ``on_error(scope, exc)`` returns the ASGI app that answers instead (e.g. a Response).
-ErrorHandler = Callable[[Scope, SessionError], ASGIApp]
+ErrorHandler: TypeAlias = Callable[[Scope, SessionError], ASGIApp]
 
 _SESSION_KEY = "session"
 _MANAGER_KEY = "sessio.manager"
-_DEFAULT_CSRF = CSRFOptions()
-_CLIENT_GONE = "client disconnected"
-# Failures the middleware answers itself, at commit time.
-_COMMIT_ERRORS = (StoreUnavailable, ConcurrencyLimitExceeded)
 
 
 def get_session(scope: Scope) -> Session:
@@ -121,18 +103,21 @@ def get_manager(scope: Scope) -> SessionManager:
     return manager
 
 
-class _Exchange:
-    """One connection's session and the transport that answers for it."""
-
-    __slots__ = ("channel", "had_token", "session", "writer")
-
-    def __init__(
-        self, session: Session, channel: Transport | None, writer: Transport, had_token: bool
-    ) -> None:
-        self.session = session
-        self.channel = channel  # the transport the client used (or tried), if any
-        self.writer = writer  # that one, or else the first of the policy
-        self.had_token = had_token
+def _request(scope: Scope, headers: _asgi.HeaderMap) -> Request:
+    host = headers.first("host")
+    if host is None:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else ""
+    client = scope.get("client")
+    return Request(
+        str(scope.get("method", "GET")),
+        str(scope.get("path", "")),
+        headers,
+        scheme=str(scope.get("scheme", "http")),
+        host=host,
+        client=client[0] if client else None,
+        websocket=scope["type"] == "websocket",
+    )
 
 
 class SessionMiddleware:
@@ -149,6 +134,7 @@ class SessionMiddleware:
     ``on_error(scope, error)`` returns the ASGI app that answers a session error, CSRF
     refusals included (see the module docs). A request without a token is answered through
     the first transport only: put ``"cookie"`` first in ``policy.transports`` for browsers.
+    The WSGI middleware takes the same arguments.
     """
 
     def __init__(
@@ -160,108 +146,106 @@ class SessionMiddleware:
         policy: Policy | None = None,
         manager: SessionManager | None = None,
         transports: Sequence[Transport] | None = None,
-        csrf: CSRFOptions | None = _DEFAULT_CSRF,
+        csrf: CSRFOptions | None = DEFAULT_CSRF,
         exclude_paths: Sequence[str] = (),
         trust_forwarded: bool = False,
         on_error: ErrorHandler | None = None,
     ) -> None:
-        if manager is None:
-            if store is None:
-                raise ConfigurationError("SessionMiddleware needs a store (or a manager)")
-            manager = SessionManager(store, policy)
-        elif store is not None or policy is not None:
-            raise ConfigurationError("pass a manager, or a store and policy, not both")
-        elif not isinstance(manager, SessionManager):
-            raise ConfigurationError("manager must be a SessionManager (the async one)")
-        if transports is None:
-            if secret_key is None and not manager.seals_tokens:
-                raise ConfigurationError("secret_key is required to sign session tokens")
-            built = transports_for(manager.policy, secret_key, raw=manager.seals_tokens)
-        else:
-            if secret_key is not None:
-                raise ConfigurationError("transports sign their own tokens: drop secret_key")
-            built = list(transports)
-            if not built or not all(isinstance(t, Transport) for t in built):
-                raise ConfigurationError("transports must be a non-empty list of Transport")
-        if csrf is not None and not isinstance(csrf, CSRFOptions):
-            raise ConfigurationError("csrf must be a CSRFOptions or None")
-        if isinstance(exclude_paths, str) or not all(
-            isinstance(p, str) and p for p in exclude_paths
-        ):
-            raise ConfigurationError("exclude_paths must be a sequence of path patterns")
-        if on_error is not None and not callable(on_error):
-            raise ConfigurationError("on_error must be callable")
         self.app = app
-        self.manager = manager
-        self.transports: tuple[Transport, ...] = tuple(built)
-        self.csrf = csrf if manager.policy.csrf else None
-        self.exclude_paths = tuple(exclude_paths)
-        self.trust_forwarded = trust_forwarded
-        self.on_error = on_error
-        self._cookies = any(isinstance(t, CookieTransport) for t in self.transports)
-        self._vary = vary_names(self.transports)
+        self.lifecycle: Lifecycle[SessionManager, ErrorHandler] = Lifecycle.configure(
+            SessionManager,
+            store=store,
+            secret_key=secret_key,
+            policy=policy,
+            manager=manager,
+            transports=transports,
+            csrf=csrf,
+            exclude_paths=exclude_paths,
+            trust_forwarded=trust_forwarded,
+            on_error=on_error,
+        )
+        self.manager: SessionManager = self.lifecycle.manager
+        self.transports = self.lifecycle.transports
+        self.csrf = self.lifecycle.csrf
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.manager!r})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind not in ("http", "websocket") or self._excluded(scope.get("path", "")):
+        if kind not in ("http", "websocket") or self.lifecycle.excludes(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         headers = _asgi.HeaderMap(scope.get("headers", ()))
-        token, carrier = read_token(self.transports, headers)
-        channel = client_transport(self.transports, headers, carrier)
-        ip, agent = _asgi.client_of(scope, headers, trust_forwarded=self.trust_forwarded)
+        exchange = self.lifecycle.begin(_request(scope, headers))
         try:
-            session = await self.manager.load(token, ip=ip, user_agent=agent)
-        except StoreUnavailable as exc:
-            if kind == "websocket":
-                logger.warning("session store unavailable at handshake: %s", exc)
-                await _asgi.deny_websocket(scope, send, exc.status_code, error_json(exc))
-            else:
-                await self._answer(scope, receive, send, exc)
+            session = await self.manager.load(
+                exchange.token, ip=exchange.ip, user_agent=exchange.user_agent
+            )
+        except SessionError as exc:
+            await self._answer(scope, receive, send, exchange.answer(exc))
             return
+        exchange.loaded(session)
         scope[_SESSION_KEY] = session
         scope[_MANAGER_KEY] = self.manager
-        scope[TRANSPORT_KEY] = transport_name(carrier)
-        exchange = _Exchange(session, channel, channel or self.transports[0], token is not None)
-        if kind == "websocket":
-            await self._websocket(scope, receive, send, headers, exchange)
+        scope[TRANSPORT_KEY] = exchange.transport_name
+        verdict = exchange.csrf()
+        if isinstance(verdict, ReadForm):
+            body, state = await _asgi.read_body(receive, verdict.limit)
+            if state == "disconnected":
+                return  # nobody is left to answer
+            verdict = exchange.form(None if state == "too_large" else body)
+            receive = _asgi.replay(body, receive)
+        if isinstance(verdict, Answer):
+            await self._answer(scope, receive, send, verdict)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send, exchange, session)
         else:
-            await self._http(scope, receive, send, headers, exchange)
+            await self._http(scope, receive, send, exchange, session)
 
-    def _excluded(self, path: str) -> bool:
-        return bool(self.exclude_paths) and any(
-            fnmatchcase(path, pattern) for pattern in self.exclude_paths
-        )
+    async def commit(self, session: Session) -> Commit:
+        """Commit ``session``; the Starlette drop-in overrides this to keep Starlette's rules."""
+        return await self.manager.commit(session)
 
-    def _cookie_borne(self, channel: Transport | None) -> bool:
-        # No token at all still counts when cookies are in play: that is login CSRF.
-        return isinstance(channel, CookieTransport) or (channel is None and self._cookies)
+    async def _respond(
+        self, exchange: Exchange[ErrorHandler], session: Session, message: Message
+    ) -> Message | Answer[ErrorHandler]:
+        """The app's ``http.response.start`` or ``websocket.accept`` with the session's
+        headers, or the answer that replaces it."""
+        status = message.get("status", 101)
+        headers = message.get("headers", ())
+        commit = None
+        if exchange.start(status):
+            try:
+                commit = await self.commit(session)
+            except SessionError as exc:
+                return exchange.answer(exc)
+        vary, cache_control = _asgi.cache_headers(headers)
+        edit = exchange.respond(status, vary=vary, cache_control=cache_control, commit=commit)
+        if isinstance(edit, Answer):
+            return edit
+        if edit is UNTOUCHED:
+            return message
+        return {**message, "headers": _asgi.apply(headers, edit)}
 
-    # -- HTTP -------------------------------------------------------------------------------------
+    async def _answer(
+        self, scope: Scope, receive: Receive, send: Send, answer: Answer[ErrorHandler]
+    ) -> None:
+        if scope["type"] == "websocket":
+            await _asgi.deny_websocket(scope, send, answer.status, answer.body)
+        elif answer.hook is not None:
+            await answer.hook(scope, answer.error)(scope, receive, send)
+        else:
+            await _asgi.send_answer(send, answer)
 
     async def _http(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        headers: _asgi.HeaderMap,
-        exchange: _Exchange,
+        exchange: Exchange[ErrorHandler],
+        session: Session,
     ) -> None:
-        if (
-            self.csrf is not None
-            and scope.get("method") not in SAFE_METHODS  # (spares most requests a coroutine)
-            and self._cookie_borne(exchange.channel)
-        ):
-            receive, reason = await self._check_csrf(scope, receive, headers, exchange.session)
-            if reason is _CLIENT_GONE:
-                return
-            if reason is not None:
-                self._csrf_failed(scope, exchange.session, reason)
-                await self._answer(scope, receive, send, CSRFFailed(reason))
-                return
         started = replaced = False
 
         async def send_wrapper(message: Message) -> None:
@@ -270,108 +254,30 @@ class SessionMiddleware:
                 return  # the app's own response was replaced by an error answer
             if message["type"] == "http.response.start":
                 started = True
-                accessed = exchange.session.is_accessed
-                try:
-                    extra = await self._finish(exchange, message["status"])
-                except _COMMIT_ERRORS as exc:
+                result = await self._respond(exchange, session, message)
+                if isinstance(result, Answer):
                     replaced = True
-                    await self._answer(scope, receive, send, exc)
+                    await self._answer(scope, receive, send, result)
                     return
-                out = [*message.get("headers", ()), *extra]
-                if accessed:
-                    out = _asgi.add_vary(out, self._vary)
-                message = {**message, "headers": out}
+                message = result
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         except SessionError as exc:
-            if started or not (exc.status_code < 500 or isinstance(exc, StoreUnavailable)):
+            answer = None if started else exchange.escaped(exc)
+            if answer is None:
                 raise
-            await self._answer(scope, receive, send_wrapper, exc)
-
-    async def _check_csrf(
-        self, scope: Scope, receive: Receive, headers: _asgi.HeaderMap, session: Session
-    ) -> tuple[Receive, str | None]:
-        options = self.csrf
-        method = scope.get("method", "GET").upper()
-        path = scope.get("path", "")
-        if options is None or method in SAFE_METHODS or options.is_exempt(path):
-            return receive, None
-        submitted = headers.first(options.header_name.lower())
-        content_type = headers.first("content-type") or ""
-        if submitted is None and is_form(content_type):
-            body, state = await _asgi.read_body(receive, options.max_form_bytes)
-            if state == "disconnected":
-                return receive, _CLIENT_GONE
-            if state == "too_large":
-                return receive, (
-                    f"form body over {options.max_form_bytes} bytes: "
-                    f"send the token in the {options.header_name} header"
-                )
-            submitted = form_token(content_type, body, options.field_name)
-            receive = _asgi.replay(body, receive)
-        scheme, host = _asgi.origin_of(scope, headers, trust_forwarded=self.trust_forwarded)
-        reason = check_request(
-            method=method,
-            path=path,
-            headers=headers,
-            scheme=scheme,
-            host=host,
-            session=session,
-            submitted=submitted,
-            options=options,
-        )
-        return receive, reason
-
-    def _csrf_failed(self, scope: Scope, session: Session, reason: str) -> None:
-        method, path = scope.get("method"), scope.get("path")
-        emit_csrf_failed(self.manager, session, reason, method=method, path=path)
-
-    # -- commit -----------------------------------------------------------------------------------
-
-    async def _commit(self, session: Session) -> Commit:
-        """Commit ``session``; the Starlette drop-in overrides this to keep Starlette's rules."""
-        return await self.manager.commit(session)
-
-    async def _finish(self, exchange: _Exchange, status: int) -> list[tuple[bytes, bytes]]:
-        if status >= 500:
-            return []
-        commit = await self._commit(exchange.session)
-        pairs = exchange.writer.response_headers(commit, had_token=exchange.had_token)
-        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
-
-    async def _answer(self, scope: Scope, receive: Receive, send: Send, exc: SessionError) -> None:
-        if isinstance(exc, StoreUnavailable):
-            logger.warning("session store unavailable: %s", exc)
-        if self.on_error is not None:
-            await self.on_error(scope, exc)(scope, receive, send)
-        else:
-            await _asgi.send_json(send, exc.status_code, error_json(exc))
-
-    # -- WebSocket --------------------------------------------------------------------------------
+            await self._answer(scope, receive, send_wrapper, answer)
 
     async def _websocket(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        headers: _asgi.HeaderMap,
-        exchange: _Exchange,
+        exchange: Exchange[ErrorHandler],
+        session: Session,
     ) -> None:
-        options = self.csrf
-        if (
-            options is not None
-            and options.check_origin
-            and self._cookie_borne(exchange.channel)
-            and not options.is_exempt(scope.get("path", ""))
-        ):
-            scheme, host = _asgi.origin_of(scope, headers, trust_forwarded=self.trust_forwarded)
-            reason = check_origin(headers, scheme=scheme, host=host, options=options)
-            if reason is not None:
-                self._csrf_failed(scope, exchange.session, reason)
-                await _asgi.deny_websocket(scope, send, 403, error_json(CSRFFailed(reason)))
-                return
         accepted = refused = False
 
         async def send_wrapper(message: Message) -> None:
@@ -379,28 +285,24 @@ class SessionMiddleware:
             if refused:
                 return
             if message["type"] == "websocket.accept":
-                try:
-                    extra = await self._finish(exchange, 101)
-                except _COMMIT_ERRORS as exc:
+                result = await self._respond(exchange, session, message)
+                if isinstance(result, Answer):
                     refused = True
-                    logger.warning("session commit failed at handshake: %s", exc)
-                    await _asgi.deny_websocket(scope, send, exc.status_code, error_json(exc))
+                    await self._answer(scope, receive, send, result)
                     return
-                accepted = True
-                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+                accepted, message = True, result
             elif message["type"] == "websocket.close" and accepted:
-                await self._settle(exchange.session)
+                await self._settle(exchange, session)
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
         if accepted:
-            await self._settle(exchange.session)
+            await self._settle(exchange, session)
 
-    async def _settle(self, session: Session) -> None:
+    async def _settle(self, exchange: Exchange[ErrorHandler], session: Session) -> None:
         # After the handshake no header can reach the client: changes are saved, not sent.
-        if not session.is_modified:
-            return
-        try:
-            await self._commit(session)
-        except SessionError as exc:
-            logger.warning("session commit failed at WebSocket close: %s", exc)
+        if exchange.settles():
+            try:
+                await self.commit(session)
+            except SessionError as exc:
+                logger.warning("session commit failed at WebSocket close: %s", exc)

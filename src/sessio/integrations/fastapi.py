@@ -29,12 +29,13 @@ from ..errors import (
     ConfigurationError,
     PermissionDenied,
     SessionError,
+    StoreUnavailable,
     require,
 )
+from ..exchange import Answer, answer_for
 from ..principal import Principal
 from ..session import Session
 from . import asgi
-from ._common import error_json
 
 try:
     from fastapi import Depends
@@ -101,13 +102,17 @@ def require_role(*roles: str) -> Callable[[Session], Principal]:
 async def _handle(connection: HTTPConnection, exc: Exception) -> Response | None:
     if not isinstance(exc, SessionError):  # registered for SessionError only; be exact anyway
         raise exc
+    if exc.status_code >= 500 and not isinstance(exc, StoreUnavailable):
+        raise exc  # a programming error is not dressed as an answer (sessio.exchange's rule)
     if isinstance(connection, WebSocket):
         await connection.close(code=1008, reason=exc.code)
         return None
-    return Response(error_json(exc), exc.status_code, media_type="application/json")
+    answer: Answer[None] = answer_for(exc)
+    return Response(answer.body, answer.status, headers=dict(answer.headers))
 
 
 def install_error_handlers(app: Starlette) -> None:
-    """Answer every :class:`~sessio.errors.SessionError` a route raises with its
-    ``status_code`` and JSON ``to_dict()`` (WebSockets are closed with code 1008)."""
+    """Answer a :class:`~sessio.errors.SessionError` a route raises, when it is a client error
+    or a store outage, with its ``status_code`` and JSON ``to_dict()``, as the middleware does
+    (WebSockets are closed with code 1008); any other goes on to the server's 500."""
     app.add_exception_handler(SessionError, cast(Any, _handle))

@@ -24,6 +24,12 @@ tokens on unsafe methods in a ``before_request`` hook: render ``{{ session.csrf_
 a ``csrf_token`` form field or send it as ``X-CSRF-Token``; :func:`csrf_exempt` spares a view.
 A refusal raises :class:`~sessio.errors.CSRFFailed` (403 JSON), so
 ``@app.errorhandler(CSRFFailed)`` can render a friendly page instead.
+
+The cookie is written in Werkzeug's words, so an emptied session is deleted with Flask's own
+``session=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; ...``. The request's other
+decisions are :mod:`sessio.exchange`'s, as on the ASGI and WSGI middlewares: a 5xx response
+commits nothing and sends no cookie (Flask's own interface would send it), ``Vary: Cookie``
+follows every read, and a cookie never rides a response a shared cache may store.
 """
 
 from __future__ import annotations
@@ -53,17 +59,17 @@ from ..errors import (
     SessionError,
 )
 from ..events import Events
+from ..exchange import Answer, Exchange, ReadForm, answer_for
 from ..manager import Commit, CommitAction, SyncSessionManager
 from ..policy import Policy
 from ..principal import Principal
 from ..session import Session
 from ..stores.base import Clock, Store
 from ..stores.client import ClientSideStore
-from ._common import emit_csrf_failed, error_json, with_vary
 from ._flask_config import ConfigCache, Settings
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
-from .csrf import FORM_TYPES, SAFE_METHODS, CSRFOptions, check_request
-from .wsgi import environ_headers
+from .csrf import SAFE_METHODS, CSRFOptions
+from .wsgi import environ_request
 
 __all__ = [
     "MARKUP_TAG",
@@ -78,6 +84,7 @@ __all__ = [
 logger = logging.getLogger("sessio.flask")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
 
 class SessionInterface(_FlaskSessionInterface):
     """A Flask ``SessionInterface`` that keeps sessions in a sessio store.
@@ -143,7 +150,7 @@ class SessionInterface(_FlaskSessionInterface):
         """Install this interface on ``app``, answer sessio errors as JSON, and check CSRF."""
         app.session_interface = self
         app.extensions["sessio"] = self
-        app.register_error_handler(SessionError, _json)
+        app.register_error_handler(SessionError, _escaped)
         if self.csrf is not None:
             app.before_request(self._check_csrf)
 
@@ -169,14 +176,16 @@ class SessionInterface(_FlaskSessionInterface):
         if settings is None:
             return None  # Flask answers with its NullSession: "no secret key was set"
         environ = request.environ
-        token = settings.browser.read(environ_headers(environ))
+        exchange = settings.lifecycle.begin(environ_request(environ))
+        environ[_EXCHANGE_KEY] = exchange
         try:
             session = settings.manager.load(
-                token, ip=environ.get("REMOTE_ADDR"), user_agent=environ.get("HTTP_USER_AGENT")
+                exchange.token, ip=exchange.ip, user_agent=exchange.user_agent
             )
         except SessionError as exc:
             logger.warning("session load failed: %s", exc)
             return UnavailableSession(exc)
+        exchange.loaded(session)
         flask_session = cast(FlaskSession, session)  # the manager's session_class
         flask_session._settings = settings  # the config is read once per request, here
         return flask_session
@@ -192,43 +201,64 @@ class SessionInterface(_FlaskSessionInterface):
             settings = self._settings(app)
             if settings is None:
                 return
+        exchange = _exchange(settings, session)
+        status = response.status_code
+        permanent = bool(dict.get(session, "_permanent", False))
+        transport = settings.permanent if permanent else settings.browser
+        commit = None
+        if exchange.start(status):  # (a 5xx commits nothing: see sessio.exchange)
+            try:
+                commit = self._commit(app, session, settings.manager, permanent)
+            except SessionError as exc:
+                _reply(exchange.answer(exc), response)
+                return
+        result = exchange.respond(
+            status,
+            vary=response.headers.get("Vary"),
+            cache_control=response.headers.get("Cache-Control"),
+            commit=commit,
+            transport=transport,
+        )
+        if isinstance(result, Answer):  # a client-side session grown past what a cookie holds
+            _reply(result, response)
+            return
+        headers = response.headers
+        for name, value in result.add:
+            headers.add("Set-Cookie" if name == "set-cookie" else name, value)
+        if result.vary is not None:
+            headers["Vary"] = result.vary
+        if result.cache_control is not None:
+            headers["Cache-Control"] = result.cache_control
+
+    def _commit(
+        self,
+        app: flask.Flask,
+        session: FlaskSession,
+        manager: SyncSessionManager,
+        permanent: bool,
+    ) -> Commit:
+        """Commit ``session`` by Flask's rules of when its cookie goes out."""
         touch_only = not session.is_modified  # nothing to write but, maybe, a later expiry
         flag = session._modified_flag  # set by the app (session.modified = True), or None
         # What the app saw stays visible after the commit.
         session._modified_flag = modified = (not touch_only) if flag is None else flag
         if modified and not session.is_new and session._holds_nothing():
             session.destroy()  # Flask deletes an emptied session's cookie; we drop the record too
-        permanent = bool(dict.get(session, "_permanent", False))
-        transport = settings.permanent if permanent else settings.browser
-        manager = settings.manager
-        try:
-            commit = manager.commit(session)
-        except SessionError as exc:
-            logger.warning("session commit failed: %s", exc)
-            _json(exc, response)  # the view's answer claims a success the store did not record
-            return
+        commit = manager.commit(session)
         # Flask's should_set_cookie(): a modified session, or a permanent one that slides; a
         # server-side touch alone is no reason to send the cookie (Flask's would not go out).
         # A client-side store's token is the session itself: every new one (a touch included)
         # must go out, and re-sending the old one would not move the expiry sealed inside it.
         refresh = modified or (permanent and app.config["SESSION_REFRESH_EACH_REQUEST"])
-        if not manager.seals_tokens:
-            if commit.action is CommitAction.SET and touch_only and not refresh:
-                commit = Commit(CommitAction.NONE)
-            elif commit.action is CommitAction.NONE and refresh and not session.is_new:
-                expires = session._expires_at  # (the float behind expires_at)
-                cookie_end = manager.policy.cookie_expires_at(session.meta.created_at, expires)
-                commit = Commit(CommitAction.SET, session.id, expires, commit.wrote, cookie_end)
-        try:
-            cookies = transport.response_headers(commit, had_token=True)
-        except SessionError as exc:  # a client-side session grown past what a cookie holds
-            logger.warning("session cookie refused: %s", exc)
-            _json(exc, response)
-            return
-        for _, value in cookies:
-            response.headers.add("Set-Cookie", value)
-        if session.accessed or cookies:
-            _vary_on_cookie(response)
+        if manager.seals_tokens:
+            return commit
+        if commit.action is CommitAction.SET and touch_only and not refresh:
+            return Commit(CommitAction.NONE)
+        if commit.action is CommitAction.NONE and refresh and not session.is_new:
+            expires = session._expires_at  # (the float behind expires_at)
+            cookie_end = manager.policy.cookie_expires_at(session.meta.created_at, expires)
+            return Commit(CommitAction.SET, session.id, expires, commit.wrote, cookie_end)
+        return commit
 
     # -- CSRF -------------------------------------------------------------------------------------
 
@@ -237,56 +267,68 @@ class SessionInterface(_FlaskSessionInterface):
         request = flask.request
         if options is None or request.method in SAFE_METHODS:
             return
-        path = request.script_root + request.path
         view = flask.current_app.view_functions.get(request.endpoint or "")
-        if options.is_exempt(path) or getattr(view, "_sessio_csrf_exempt", False):
+        if getattr(view, "_sessio_csrf_exempt", False):
             return
         session: Any = flask.session
         if isinstance(session, UnavailableSession):
             session.fail()
-        if not isinstance(session, Session):
+        exchange = request.environ.get(_EXCHANGE_KEY)
+        if not isinstance(session, Session) or not isinstance(exchange, Exchange):
             raise CSRFFailed("no session to check the CSRF token against")
-        submitted = request.headers.get(options.header_name)
-        if submitted is None and request.mimetype in FORM_TYPES:
+        verdict = exchange.csrf()
+        if isinstance(verdict, ReadForm):  # Werkzeug parses the form; the app reads it again
             length = request.content_length
-            if length is None or length <= options.max_form_bytes:
-                submitted = request.form.get(options.field_name)
-        reason = check_request(
-            method=request.method,
-            path=path,
-            headers=request.headers.getlist,
-            scheme=request.scheme,
-            host=request.host,
-            session=session,
-            submitted=submitted,
-            options=options,
-        )
-        if reason is not None:
-            emit_csrf_failed(self.manager(), session, reason, method=request.method, path=path)
-            raise CSRFFailed(reason)
+            if length is None or length <= verdict.limit:
+                verdict = exchange.form_field(request.form.get(options.field_name))
+            else:
+                verdict = exchange.form(None)
+        if isinstance(verdict, Answer):
+            raise verdict.error  # (the event is out) @app.errorhandler(CSRFFailed) may answer
+
+
+_EXCHANGE_KEY = "sessio.exchange"
+
+
+def _exchange(settings: Settings, session: Session) -> Exchange[Any]:
+    """The request's exchange (opened with its session, or now if another opened that)."""
+    environ = flask.request.environ
+    exchange = environ.get(_EXCHANGE_KEY)
+    if not isinstance(exchange, Exchange):
+        exchange = environ[_EXCHANGE_KEY] = settings.lifecycle.begin(environ_request(environ))
+        exchange.loaded(session)
+    return exchange
 
 
 # -- responses --------------------------------------------------------------------------------------
 
 
-def _json(error: SessionError, response: flask.Response | None = None) -> flask.Response:
-    """``response`` (default: a new one) made to answer ``error`` with :func:`error_json`."""
-    response = response if response is not None else flask.current_app.response_class()
-    response.status_code = error.status_code
-    response.set_data(error_json(error))
+def _reply(answer: Answer[Any], response: flask.Response) -> flask.Response:
+    """``response`` made to give the exchange's ``answer`` (status, JSON body, no-store)."""
+    response.status_code = answer.status
+    response.set_data(answer.body)
     response.mimetype = "application/json"
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _vary_on_cookie(response: flask.Response) -> None:
-    """Add ``Cookie`` to ``Vary``, as ``response.vary.add("Cookie")`` does, for a fraction of
-    its cost (that property parses the header into a set and renders it back)."""
-    merged = with_vary(response.headers.get("Vary"), _COOKIE)
-    if merged is not None:
-        response.headers["Vary"] = merged
+def _json(error: SessionError) -> flask.Response:
+    """A new response answering ``error`` as every integration does (:mod:`sessio.exchange`)."""
+    exchange = flask.request.environ.get(_EXCHANGE_KEY) if flask.has_request_context() else None
+    answer = exchange.answer(error) if isinstance(exchange, Exchange) else answer_for(error)
+    return _reply(answer, flask.current_app.response_class())
 
 
-_COOKIE = ("Cookie",)
+def _escaped(error: SessionError) -> flask.Response:
+    """The error handler :meth:`SessionInterface.init_app` registers: a client error or an
+    outage is answered with its JSON; a programming error goes on to Flask's own 500."""
+    exchange = flask.request.environ.get(_EXCHANGE_KEY)
+    answer = exchange.escaped(error) if isinstance(exchange, Exchange) else None
+    if answer is None:
+        if isinstance(exchange, Exchange) or error.status_code >= 500:
+            raise error
+        answer = answer_for(error)
+    return _reply(answer, flask.current_app.response_class())
 
 
 # -- view helpers -----------------------------------------------------------------------------------

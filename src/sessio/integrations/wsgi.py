@@ -8,57 +8,45 @@
 
 Pure PEP 3333, no framework: the session is loaded with :class:`~sessio.SyncSessionManager`
 (the stores' ``*_sync`` methods; no event loop, no thread), and committed inside
-``start_response``, so the token headers join the app's own. Unsafe methods are checked for
-CSRF (:mod:`sessio.integrations.csrf`); sessio's typed errors become JSON answers with their
-status (``StoreUnavailable`` 503, ``ConcurrencyLimitExceeded`` 409, ``CSRFFailed`` 403).
+``start_response``, so the token headers join the app's own. The decisions (token, CSRF,
+commit, ``Vary``/``Cache-Control``, error answers, 5xx) are :mod:`sessio.exchange`'s, the
+same as the ASGI middleware's, which takes the same arguments: sessio's typed errors become
+JSON answers with their status (``StoreUnavailable`` 503, ``ConcurrencyLimitExceeded`` 409,
+``CSRFFailed`` 403, ``SessionTooLarge`` 500), or whatever WSGI app ``on_error`` returns.
 """
 
 from __future__ import annotations
 
-import http
 import io
-import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ..errors import ConfigurationError, CSRFFailed, SessionError
-from ..manager import SyncSessionManager
+from ..errors import SessionError
+from ..exchange import DEFAULT_CSRF, UNTOUCHED, Answer, Exchange, Lifecycle, ReadForm, Request
+from ..manager import Commit, SyncSessionManager
 from ..policy import Policy
 from ..session import Session
 from ..stores.base import Store
 from ..stores.client import ClientSideStore
-from ..transports.base import (
-    CookieTransport,
-    Headers,
-    SecretLike,
-    Transport,
-    read_token,
-    transports_for,
-)
-from ._common import (
-    TRANSPORT_KEY,
-    client_transport,
-    emit_csrf_failed,
-    error_json,
-    forwarded_ip,
-    forwarded_origin,
-    transport_name,
-    vary_names,
-    with_vary,
-)
-from .csrf import SAFE_METHODS, CSRFOptions, check_request, form_token, is_form
+from ..transports.base import Headers, SecretLike, Transport
+from ._common import TRANSPORT_KEY, forwarded_ip
+from .csrf import CSRFOptions
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["DEFAULT_CSRF", "SessionMiddleware", "client_ip", "environ_headers"]
+__all__ = [
+    "DEFAULT_CSRF",
+    "ErrorHandler",
+    "SessionMiddleware",
+    "client_ip",
+    "environ_headers",
+    "environ_request",
+]
 
-logger = logging.getLogger("sessio.wsgi")
-
-#: Frozen, so one shared default is safe.
-DEFAULT_CSRF = CSRFOptions()
+#: ``on_error(environ, exc)`` returns the WSGI app that answers instead (an error page).
+ErrorHandler: TypeAlias = Callable[[Any, SessionError], Callable[..., Iterable[bytes]]]
 
 
 def environ_headers(environ: WSGIEnvironment) -> Headers:
@@ -88,41 +76,26 @@ def client_ip(environ: WSGIEnvironment, *, trust_forwarded: bool = False) -> str
     return remote or None
 
 
-def _origin(environ: WSGIEnvironment, trust_forwarded: bool) -> tuple[str, str]:
-    """``(scheme, host)`` the client addressed, as the CSRF origin check compares them."""
-    scheme = str(environ.get("wsgi.url_scheme", "http"))
+def environ_request(environ: WSGIEnvironment) -> Request:
+    """What the exchange needs of a WSGI request (the path includes ``SCRIPT_NAME``)."""
+    return Request(
+        str(environ.get("REQUEST_METHOD", "GET")),
+        str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")),
+        environ_headers(environ),
+        scheme=str(environ.get("wsgi.url_scheme", "http")),
+        host=_host(environ),
+        client=environ.get("REMOTE_ADDR") or None,
+    )
+
+
+def _host(environ: WSGIEnvironment) -> str:
+    """The host the client addressed (PEP 3333's URL reconstruction)."""
     host = str(environ.get("HTTP_HOST") or "")
-    if not host:
-        name, port = str(environ.get("SERVER_NAME", "")), str(environ.get("SERVER_PORT", ""))
-        host = name if port in ("", "443" if scheme == "https" else "80") else f"{name}:{port}"
-    if trust_forwarded:
-        return forwarded_origin(environ_headers(environ), scheme, host)
-    return scheme, host
-
-
-def _error_answer(error: SessionError) -> tuple[str, list[tuple[str, str]], bytes]:
-    """The status line, headers and JSON body (:func:`error_json`) that answer ``error``."""
-    body = error_json(error)
-    status = f"{error.status_code} {http.HTTPStatus(error.status_code).phrase}"
-    headers = [
-        ("Content-Type", "application/json"),
-        ("Content-Length", str(len(body))),
-        ("Cache-Control", "no-store"),
-    ]
-    return status, headers, body
-
-
-def _with_vary(headers: list[tuple[str, str]], names: tuple[str, ...]) -> list[tuple[str, str]]:
-    for i, (name, value) in enumerate(headers):
-        if name.lower() == "vary":
-            merged = with_vary(value, names)
-            if merged is not None:
-                headers[i] = (name, merged)
-            return headers
-    merged = with_vary(None, names)
-    if merged is not None:
-        headers.append(("Vary", merged))
-    return headers
+    if host:
+        return host
+    scheme = str(environ.get("wsgi.url_scheme", "http"))
+    name, port = str(environ.get("SERVER_NAME", "")), str(environ.get("SERVER_PORT", ""))
+    return name if port in ("", "443" if scheme == "https" else "80") else f"{name}:{port}"
 
 
 def _read_exactly(stream: Any, size: int) -> bytes:
@@ -167,9 +140,10 @@ def _buffer_form(environ: WSGIEnvironment, limit: int) -> bytes | None:
 class SessionMiddleware:
     """Gives every request a :class:`~sessio.Session` in ``environ[environ_key]``.
 
-    * ``store`` and ``policy`` (default :class:`~sessio.Policy`) build a
-      :class:`~sessio.SyncSessionManager`; or pass your own ``manager`` (then ``store`` must be
-      its store, and ``policy`` ``None``).
+    The arguments are the ASGI middleware's (:class:`sessio.integrations.asgi.SessionMiddleware`):
+
+    * ``store`` (and ``policy``, default :class:`~sessio.Policy`) or a ready ``manager`` (a
+      :class:`~sessio.SyncSessionManager`), not both.
     * ``secret_key`` -- one key or a list, oldest first (the newest signs); it builds the
       transports ``policy.transports`` names, unless ``transports`` are given.
     * ``csrf`` -- how unsafe methods are checked, or ``None`` to check nothing; also off when
@@ -178,67 +152,60 @@ class SessionMiddleware:
     * ``trust_forwarded`` -- the app runs behind exactly one proxy that sets
       ``X-Forwarded-For``/``-Proto``/``-Host``: read the client address, scheme and host from
       the entry that proxy wrote (the last one, as Werkzeug's ``ProxyFix`` reads it).
+    * ``on_error(environ, error)`` -- returns the WSGI app that answers a session error (CSRF
+      refusals included) instead of the JSON one.
 
-    Transports are tried in the policy's order; ``environ["sessio.transport"]`` names the one
-    that carried the token (``"cookie"``, ``"header"``, ``"bearer"``, or ``None``), so apps can
-    tell API sessions from browser ones. A request with no token is answered through the FIRST
-    transport alone: list ``"cookie"`` first for browsers. A request without a token costs no
-    store call; a malformed, oversized, duplicated or tampered token gives a fresh session.
+    ``environ["sessio.transport"]`` names the transport that carried the token (``"cookie"``,
+    ``"header"``, ``"bearer"``, or ``None``). A request with no token is answered through the
+    FIRST transport alone: list ``"cookie"`` first for browsers. A request without a token
+    costs no store call; a malformed, oversized, duplicated or tampered token gives a fresh
+    session.
     """
 
     def __init__(
         self,
         app: WSGIApplication,
         *,
-        store: Store | ClientSideStore,
-        secret_key: SecretLike | None,
+        store: Store | ClientSideStore | None = None,
+        secret_key: SecretLike | None = None,
         policy: Policy | None = None,
         manager: SyncSessionManager | None = None,
         transports: Sequence[Transport] | None = None,
         csrf: CSRFOptions | None = DEFAULT_CSRF,
         exclude_paths: Sequence[str] = (),
         trust_forwarded: bool = False,
+        on_error: ErrorHandler | None = None,
         environ_key: str = "sessio.session",
     ) -> None:
-        if manager is None:
-            manager = SyncSessionManager(store, policy)
-        elif not isinstance(manager, SyncSessionManager):
-            raise TypeError(
-                f"WSGI needs a SyncSessionManager (no event loop), got {type(manager).__name__}"
-            )
-        elif manager.store is not store:
-            raise ConfigurationError("store must be the manager's own store")
-        elif policy is not None and policy is not manager.policy:
-            raise ConfigurationError("pass the policy to the manager, not beside it")
-        if isinstance(exclude_paths, str):
-            raise ConfigurationError("exclude_paths is a list of patterns, not one string")
-        if csrf is not None and not isinstance(csrf, CSRFOptions):
-            raise ConfigurationError("csrf must be a CSRFOptions or None")
         self.app = app
-        self.manager = manager
-        self.policy = manager.policy
-        if transports is None:
-            transports = transports_for(self.policy, secret_key, raw=manager.seals_tokens)
-        self.transports = list(transports)
-        self.vary = vary_names(self.transports)
-        if not self.transports:
-            raise ConfigurationError("at least one transport is required")
-        self.csrf = csrf if self.policy.csrf else None
-        self.exclude_paths = tuple(exclude_paths)
-        self.trust_forwarded = trust_forwarded
+        self.lifecycle: Lifecycle[SyncSessionManager, ErrorHandler] = Lifecycle.configure(
+            SyncSessionManager,
+            store=store,
+            secret_key=secret_key,
+            policy=policy,
+            manager=manager,
+            transports=transports,
+            csrf=csrf,
+            exclude_paths=exclude_paths,
+            trust_forwarded=trust_forwarded,
+            on_error=on_error,
+        )
+        self.manager: SyncSessionManager = self.lifecycle.manager
+        self.transports = self.lifecycle.transports
+        self.csrf = self.lifecycle.csrf
         self.environ_key = environ_key
 
     def __repr__(self) -> str:
         return f"SessionMiddleware({self.app!r}, manager={self.manager!r})"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-        if any(fnmatchcase(path, pattern) for pattern in self.exclude_paths):
+        request = environ_request(environ)
+        if self.lifecycle.excludes(request.path):
             return self.app(environ, start_response)
-        return _Exchange(self, environ, start_response, path).run()
+        return _Call(self, environ, start_response, self.lifecycle.begin(request)).run()
 
 
-class _Exchange:
+class _Call:
     """One request through the middleware: load, check, call the app, commit at start."""
 
     def __init__(
@@ -246,113 +213,96 @@ class _Exchange:
         middleware: SessionMiddleware,
         environ: WSGIEnvironment,
         start_response: StartResponse,
-        path: str,
+        exchange: Exchange[ErrorHandler],
     ) -> None:
         self.mw = middleware
         self.environ = environ
         self.start_response = start_response
-        self.path = path
-        self.headers = environ_headers(environ)
-        self.carrier: Transport | None = None  # the transport that found a valid token
-        self.writer: Transport = middleware.transports[0]  # the one that answers
+        self.exchange = exchange
         self.session: Session | None = None
-        self.extra: list[tuple[str, str]] | None = None  # session headers, once committed
-        self.vary = False
+        self.first: tuple[int, Commit | None] | None = None  # (status, commit) at the first start
         self.started = False
-        self.failure: bytes | None = None  # body that replaces the app's after a failed commit
+        self.replacement: Iterable[bytes] | None = None  # the answer that replaced the app's
 
     def run(self) -> Iterable[bytes]:
-        mw, environ = self.mw, self.environ
-        token, self.carrier = read_token(mw.transports, self.headers)
-        self.writer = client_transport(mw.transports, self.headers, self.carrier) or self.writer
+        mw, environ, exchange = self.mw, self.environ, self.exchange
         try:
             self.session = session = mw.manager.load(
-                token,
-                ip=client_ip(environ, trust_forwarded=mw.trust_forwarded),
-                user_agent=environ.get("HTTP_USER_AGENT"),
+                exchange.token, ip=exchange.ip, user_agent=exchange.user_agent
             )
         except SessionError as exc:
-            logger.warning("session load failed: %s", exc)
-            return self.refuse(exc)
+            return self.reply(exchange.answer(exc), self.start_response)
+        exchange.loaded(session)
         environ[mw.environ_key] = session
-        environ[TRANSPORT_KEY] = transport_name(self.carrier)
-        if mw.csrf is not None:
-            reason = self.csrf_failure(mw.csrf, session)
-            if reason is not None:
-                method = str(environ.get("REQUEST_METHOD", ""))
-                emit_csrf_failed(mw.manager, session, reason, method=method, path=self.path)
-                return self.refuse(CSRFFailed(reason))
+        environ[TRANSPORT_KEY] = exchange.transport_name
+        verdict = exchange.csrf()
+        if isinstance(verdict, ReadForm):
+            verdict = exchange.form(_buffer_form(environ, verdict.limit))
+        if isinstance(verdict, Answer):
+            return self.reply(verdict, self.start_response)
         try:
             app_iter = mw.app(environ, self.start)
         except SessionError as exc:
-            if self.started:
+            answer = None if self.started else exchange.escaped(exc)
+            if answer is None:
                 raise
-            return self.refuse(exc)
-        if self.started and self.failure is None:
+            return self.escaped(answer)
+        if self.started and self.replacement is None:
             return app_iter  # the common case: untouched, so wsgi.file_wrapper etc. survive
         return _Body(self, app_iter)
 
-    def refuse(self, error: SessionError) -> list[bytes]:
-        status, headers, body = _error_answer(error)
-        self.start_response(status, headers)
-        return [body]
+    def reply(self, answer: Answer[ErrorHandler], start: StartResponse) -> Iterable[bytes]:
+        """Answer with the exchange's ``answer`` (through ``on_error`` when set)."""
+        if answer.hook is not None:
+            return answer.hook(self.environ, answer.error)(self.environ, start)
+        start(answer.status_line, list(answer.headers))
+        return [answer.body]
 
-    def csrf_failure(self, options: CSRFOptions, session: Session) -> str | None:
-        environ = self.environ
-        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
-        if method in SAFE_METHODS or options.is_exempt(self.path):
-            return None
-        if self.carrier is not None and not isinstance(self.carrier, CookieTransport):
-            return None  # a header-borne session is no ambient credential: nothing to forge
-        sent = self.headers(options.header_name.lower())
-        submitted = sent[0] if sent else None
-        if submitted is None:
-            content_type = str(environ.get("CONTENT_TYPE", ""))
-            if is_form(content_type):
-                body = _buffer_form(environ, options.max_form_bytes)
-                if body is None:
-                    return "form too large to look for a CSRF token; send the header"
-                submitted = form_token(content_type, body, options.field_name)
-        scheme, host = _origin(environ, self.mw.trust_forwarded)
-        return check_request(
-            method=method,
-            path=self.path,
-            headers=self.headers,
-            scheme=scheme,
-            host=host,
-            session=session,
-            submitted=submitted,
-            options=options,
-        )
+    def escaped(self, answer: Answer[ErrorHandler]) -> Iterable[bytes]:
+        """Answer an error that escaped the app, through :meth:`start` (so a 4xx still
+        commits); a commit failing there answers instead."""
+        out = self.reply(answer, self.start)
+        if self.replacement is None:
+            return out
+        close = getattr(out, "close", None)
+        if close is not None:
+            close()
+        return self.replacement
 
-    def commit(self) -> list[tuple[str, str]]:
-        """Commit the session and return the headers that carry the outcome."""
-        session = self.session
-        if session is None:  # run() loads it before the app can start; this only narrows the type
-            return []
-        commit = self.mw.manager.commit(session)
-        out = self.writer.response_headers(commit, had_token=self.carrier is not None)
-        self.vary = session.is_accessed or bool(out)
-        return out
+    def replace(self, answer: Answer[ErrorHandler]) -> Callable[[bytes], object]:
+        """Answer with ``answer`` instead of the response the app is starting."""
+        self.started = True
+        self.replacement = self.reply(answer, self.start_response)
+        return _discard
 
     def start(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
     ) -> Callable[[bytes], object]:
-        if self.extra is None:
-            try:
-                self.extra = self.commit()
-            except SessionError as exc:
-                logger.warning("session commit failed: %s", exc)
-                self.extra = []
-                status, headers, self.failure = _error_answer(exc)
-                self.started = True
-                self.start_response(status, headers)
-                return _discard
-        if self.failure is not None:
+        if self.replacement is not None:
             return _discard  # the app's later calls meet an answer already given
-        headers = [*headers, *self.extra]
-        if self.vary:
-            headers = _with_vary(headers, self.mw.vary)
+        exchange = self.exchange
+        if self.first is None:
+            code, commit = int(status[:3]), None
+            if exchange.start(code) and self.session is not None:
+                try:
+                    commit = self.mw.manager.commit(self.session)
+                except SessionError as exc:
+                    return self.replace(exchange.answer(exc))
+            self.first = (code, commit)
+        # A response restarted (an error page, with exc_info) keeps what the first one committed.
+        code, commit = self.first
+        vary = cache_control = None
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "vary" and vary is None:
+                vary = value
+            elif lowered == "cache-control" and cache_control is None:
+                cache_control = value
+        edit = exchange.respond(code, vary=vary, cache_control=cache_control, commit=commit)
+        if isinstance(edit, Answer):
+            return self.replace(edit)
+        if edit is not UNTOUCHED:
+            headers = edit.apply(headers)
         self.started = True
         if exc_info is not None:
             return self.start_response(status, headers, exc_info)
@@ -364,42 +314,41 @@ def _discard(data: bytes) -> None:
 
 
 class _Body:
-    """The app's iterable, watched: a commit that fails while it starts swaps in the error body.
-
-    ``close()`` always reaches the app's iterable, even when iteration never began.
+    """The app's iterable, watched: an answer that replaces it (a failed commit, a session
+    error raised while it starts) is sent instead. ``close()`` always reaches the app's
+    iterable (and the replacement's), even when iteration never began.
     """
 
-    def __init__(self, exchange: _Exchange, app_iter: Iterable[bytes]) -> None:
-        self._exchange = exchange
+    def __init__(self, call: _Call, app_iter: Iterable[bytes]) -> None:
+        self._call = call
         self._app_iter = app_iter
         self._iter: Iterator[bytes] | None = None
-        self._replaced = False
+        self._replay: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         return self
 
     def __next__(self) -> bytes:
-        exchange = self._exchange
-        if exchange.failure is None:
-            if self._iter is None:
-                self._iter = iter(self._app_iter)
-            try:
-                chunk = next(self._iter)
-            except SessionError as exc:
-                if exchange.started:
-                    raise
-                status, headers, exchange.failure = _error_answer(exc)
-                exchange.started = True
-                exchange.start_response(status, headers)
-            else:
-                if exchange.failure is None:
-                    return chunk
-        if self._replaced:
-            raise StopIteration
-        self._replaced = True
-        return exchange.failure
+        call = self._call
+        if self._replay is None:
+            if call.replacement is None:
+                if self._iter is None:
+                    self._iter = iter(self._app_iter)
+                try:
+                    chunk = next(self._iter)
+                except SessionError as exc:
+                    answer = None if call.started else call.exchange.escaped(exc)
+                    if answer is None:
+                        raise
+                    call.replacement = call.escaped(answer)
+                else:
+                    if call.replacement is None:  # (a commit may have failed as it started)
+                        return chunk
+            self._replay = iter(call.replacement)
+        return next(self._replay)
 
     def close(self) -> None:
-        close = getattr(self._app_iter, "close", None)
-        if close is not None:
-            close()
+        for iterable in (self._app_iter, self._call.replacement):
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()

@@ -15,7 +15,7 @@ from ..errors import ConfigurationError, SessionTooLarge
 from ..manager import Commit, CommitAction
 from ..policy import CookieOptions, Policy
 from ..stores.client import MAX_COOKIE_BYTES
-from .cookies import parse_cookie_header, render_delete_cookie, render_set_cookie
+from .cookies import CookieStyle, parse_cookie_header, render_delete_cookie, render_set_cookie
 from .signing import RawTokens, Secret, TokenSigner
 
 __all__ = [
@@ -78,7 +78,8 @@ class Transport(abc.ABC):
 
 
 class CookieTransport(Transport):
-    """The token in a signed cookie, written with every attribute of :class:`CookieOptions`."""
+    """The token in a signed cookie, written with every attribute of :class:`CookieOptions`
+    (in the spelling ``style`` names: a drop-in writes its framework's own text)."""
 
     def __init__(
         self,
@@ -86,10 +87,12 @@ class CookieTransport(Transport):
         options: CookieOptions | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        style: CookieStyle = "sessio",
     ) -> None:
         super().__init__(secret)
         self.options = options if options is not None else CookieOptions()
         self.clock = clock
+        self.style: CookieStyle = style
 
     def read(self, headers: Headers) -> str | None:
         return self._unique(parse_cookie_header(headers("cookie"), self.options.name))
@@ -115,13 +118,15 @@ class CookieTransport(Transport):
                 size=size,
                 limit=MAX_COOKIE_BYTES,
             )
-        return render_set_cookie(self.options, value, max_age=max_age, now=self.clock())
+        return render_set_cookie(
+            self.options, value, max_age=max_age, now=self.clock(), style=self.style
+        )
 
     def response_headers(self, commit: Commit, *, had_token: bool) -> list[tuple[str, str]]:
         if commit.action is CommitAction.SET:
             return [("set-cookie", self.cookie_value(commit))]
         if commit.action is CommitAction.CLEAR and had_token:
-            return [("set-cookie", render_delete_cookie(self.options))]
+            return [("set-cookie", render_delete_cookie(self.options, style=self.style))]
         return []
 
 

@@ -17,7 +17,9 @@ _SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 #: ``"sessio"``: RFC 6265 spelling with ``Max-Age`` and ``Expires``. ``"starlette"``: the exact
 #: text Starlette's SessionMiddleware writes (lower-case names, no ``Expires``), so the drop-in
 #: in :mod:`sessio.integrations.starlette` changes nothing a client or a test can see.
-CookieStyle = Literal["sessio", "starlette"]
+#: ``"werkzeug"``: the text of Werkzeug's ``dump_cookie`` (Flask's cookies, and its deletion
+#: ``name=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; ...``), for the Flask drop-in.
+CookieStyle = Literal["sessio", "starlette", "werkzeug"]
 
 
 def render_set_cookie(
@@ -37,6 +39,8 @@ def render_set_cookie(
         if max_age is not None:
             head.append(f"Max-Age={int(max_age)}")
         return "; ".join(head + _starlette_flags(options))
+    if style == "werkzeug":
+        return _werkzeug(options, value, max_age, time.time() if now is None else now)
     parts = [f"{options.name}={value}", f"Path={options.path}"]
     if max_age is not None:
         seconds = max(0, math.ceil(max_age))
@@ -69,7 +73,30 @@ def render_delete_cookie(options: CookieOptions, *, style: CookieStyle = "sessio
         return "; ".join(
             [*head, "expires=Thu, 01 Jan 1970 00:00:00 GMT", *_starlette_flags(options)]
         )
+    if style == "werkzeug":
+        return _werkzeug(options, "", 0, 0)
     return render_set_cookie(options, '""', max_age=0, now=0)
+
+
+def _werkzeug(options: CookieOptions, value: str, max_age: float | None, now: float) -> str:
+    # Werkzeug's attribute order; Partitioned implies Secure there, so it does here.
+    parts = [f"{options.name}={value}"]
+    if options.domain is not None:
+        parts.append(f"Domain={options.domain}")
+    if max_age is not None:
+        seconds = max(0, math.ceil(max_age))
+        parts.append(f"Expires={_http_date(int(now + seconds))}")
+        parts.append(f"Max-Age={seconds}")
+    if options.secure or options.partitioned:
+        parts.append("Secure")
+    if options.httponly:
+        parts.append("HttpOnly")
+    parts.append(f"Path={options.path}")
+    if options.samesite is not None:
+        parts.append(f"SameSite={_SAMESITE[options.samesite]}")
+    if options.partitioned:
+        parts.append("Partitioned")
+    return "; ".join(parts)
 
 
 def _starlette_flags(options: CookieOptions) -> list[str]:
