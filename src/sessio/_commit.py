@@ -69,14 +69,14 @@ def commit_flow(m: Manager, session: Session) -> Flow[Commit]:
             if not policy.save_uninitialized:
                 return UNCHANGED
         elif not policy.resave:
-            idle = policy.anonymous_idle_seconds if principal is None else policy.idle_seconds
+            idle = policy.anonymous_idle_seconds if _empty(session, principal) else policy.idle_seconds
             # Without an idle timeout the expiry never moves, so there is nothing to push.
             if idle is None or now - meta.last_seen < policy.refresh_seconds:
                 return UNCHANGED  # (checked here: the common read costs no generator)
             return (yield from _touch(m, session, principal, now))
         pending = session._pending(force=True)
     meta.last_seen = now
-    expires_at = policy.expires_at(meta.created_at, now, anonymous=principal is None)
+    expires_at = policy.expires_at(meta.created_at, now, anonymous=_empty(session, principal))
     fields, removed, whole = pending
     fields[META] = meta.dumps()
     was_new, superseded, auth_change = session.is_new, session._superseded, session.auth_change
@@ -145,12 +145,19 @@ def _write(
     return Update(fields, expires_at, principal, removed, limit)
 
 
+def _empty(session: Session, principal: str | None) -> bool:
+    """Whether ``anonymous_idle_timeout`` applies: nobody signed in and no data (a visitor
+    whose page only read its CSRF token, or a flash message); a guest's cart is kept as long
+    as anyone's session."""
+    return principal is None and not dict.__len__(session)
+
+
 def _touch(m: Manager, session: Session, principal: str | None, now: float) -> Flow[Commit]:
     """An unchanged stored session whose touch is due (once per refresh_interval): push its
     idle expiry."""
     policy, meta = m.policy, session.meta
     meta.last_seen = now
-    expires_at = policy.expires_at(meta.created_at, now, anonymous=principal is None)
+    expires_at = policy.expires_at(meta.created_at, now, anonymous=_empty(session, principal))
     saved: Saved = yield ("save", session.key, Update({META: meta.dumps()}, expires_at, principal))
     if saved.outcome is SaveOutcome.MISSING:
         return (yield from _follow(m, session, principal, expires_at))

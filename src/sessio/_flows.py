@@ -144,7 +144,7 @@ class BaseManager(Generic[T]):
                 self.policy.expires_at(
                     meta.created_at,
                     meta.last_seen,
-                    anonymous=loaded is None or loaded.principal is None,
+                    anonymous=loaded is None or (loaded.principal is None and not loaded.values),
                 )
                 if expires_at is None
                 else expires_at
@@ -194,7 +194,7 @@ class BaseManager(Generic[T]):
             if not math.isfinite(record.expires_at + meta.created_at + meta.last_seen):
                 raise RecordCorrupt("non-finite time in the record")
             now = self.clock()
-            anonymous = loaded.principal is None
+            anonymous = loaded.principal is None and not loaded.values
             policy_end = self.policy.expires_at(
                 meta.created_at, meta.last_seen, anonymous=anonymous
             )

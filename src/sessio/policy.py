@@ -173,9 +173,10 @@ class Policy:
 
     * ``ttl`` -- absolute lifetime from creation (``None``: no absolute limit).
     * ``idle_timeout`` -- expiry after this long without a request (``None``: no idle limit).
-    * ``anonymous_idle_timeout`` -- the idle timeout of a session nobody is signed in to
-      (default 15 minutes; ``None``: the same as everyone's), in server-side stores. Short, so
-      cookieless page views (a crawler reading a form's CSRF token) fill no store for long;
+    * ``anonymous_idle_timeout`` -- the idle timeout of a session that holds no data and
+      nobody is signed in to (default 15 minutes; ``None``: the same as everyone's), in
+      server-side stores. Short, so cookieless page views (a crawler reading a form's CSRF
+      token) fill no store for long; a guest's cart lives as long as anyone's session, and
       client-side tokens, which fill no store, keep ``idle_timeout``.
 
     The idle timeouts are exact in one direction: a session idle for less than its timeout is

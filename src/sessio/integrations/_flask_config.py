@@ -182,8 +182,11 @@ class ConfigCache:
         )
         base = interface.policy
         ends = [s for s in (base.ttl, lifetime) if s is not None]
+        # Flask's lifetime binds every session alike: a Flask app "signs in" by writing keys.
         policy = base.replace(
-            idle_timeout=lifetime, refresh_interval=min(base.refresh_interval, min(ends) / 2)
+            idle_timeout=lifetime,
+            anonymous_idle_timeout=None,
+            refresh_interval=min(base.refresh_interval, min(ends) / 2),
         )
         manager = _FlaskManager(
             interface.store,

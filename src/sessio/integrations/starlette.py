@@ -205,6 +205,7 @@ def _policy(
         ttl=None,
         idle_timeout=timedelta(seconds=idle),
         refresh_interval=timedelta(seconds=min(60.0, idle / 4)),
+        anonymous_idle_timeout=None,  # max_age binds every session, as Starlette's does
         csrf=csrf,
         cookie=cookie,
         transports=("cookie",),
