@@ -17,7 +17,14 @@ import pytest
 from sessio import Principal, SyncSessionManager, store_from_url
 from sessio.stores.base import Create
 
-from .stores.servers import POSTGRES_URL, REDIS_URL, dropping, require_postgres, require_redis, unique
+from .stores.servers import (
+    POSTGRES_URL,
+    REDIS_URL,
+    dropping,
+    require_postgres,
+    require_redis,
+    unique,
+)
 
 
 def sessio(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> Any:
@@ -93,7 +100,9 @@ def test_list_show_revoke_and_stats(url: str) -> None:
     row = next(r for r in rows if r["hash"] == ada)
     assert row["ip"] == "192.0.2.7"
     assert row["user_agent"] == "Firefox/140"
-    assert row["created"] and row["last_seen"] and row["expires"]
+    assert row["created"]
+    assert row["last_seen"]
+    assert row["expires"]
 
     only_ada = as_json(sessio("list", "--store", url, "--principal", "ada", "--json"))
     assert len(only_ada) == 2
