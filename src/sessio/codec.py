@@ -16,16 +16,76 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import re
 import uuid
+import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from .errors import ConfigurationError, RecordCorrupt, ValueNotSerializable
 
-__all__ = ["Codec", "Tag", "default_codec"]
+__all__ = ["MAX_DEPTH", "Codec", "Tag", "default_codec"]
 
 _SCALARS = (str, int, float, bool, type(None))
+
+#: The deepest nesting of arrays and objects an encoded value may have. The same bound holds when
+#: a value is set and when a record is read, so what was stored always loads; and a stored value
+#: deep enough to exhaust the interpreter's stack when re-encoded at commit is corrupt, not a 500.
+MAX_DEPTH = 64
+
+# One nesting level removed per pass: innermost empty pairs, once strings are taken out.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_INNERMOST = re.compile(r"\[\]|\{\}")
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _too_deep(text: str) -> bool:
+    """Whether the JSON ``text`` nests deeper than :data:`MAX_DEPTH` (``text`` parsed already)."""
+    if len(text) <= 2 * MAX_DEPTH or text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False  # the common case, in C: too few brackets to nest that deep
+    rest = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    for _ in range(MAX_DEPTH):
+        rest = _INNERMOST.sub("", rest)
+        if not rest:
+            return False
+    return True
+
+
+def _sound(text: str, value: Any) -> bool:
+    """Whether parsed ``text`` (giving ``value``) is within the rule :meth:`Codec.dumps` enforces."""
+    if _too_deep(text) or not _storable(text):
+        return False
+    if "\\ud" in text or "\\uD" in text:  # an escaped surrogate: lone ones are refused
+        return not _holds_lone_surrogate(value)
+    return True
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    # Iterative: the value is bounded by MAX_DEPTH, but no recursion is cheaper still.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _storable(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+    return False
+
+
+def _storable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogate) and so fits every store."""
+    if text.isascii():  # a flag on the str object: free
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,15 +118,55 @@ def _timedelta(data: Any) -> dt.timedelta:
     raise TypeError("a timedelta is [days, seconds, microseconds]")
 
 
+def _datetime_text(value: dt.datetime) -> str:
+    # A zone with a name travels by name (RFC 9557's suffix), so arithmetic after a reload
+    # follows its daylight-saving rules; a fixed offset travels as the offset.
+    zone = value.tzinfo
+    if zone is None or type(zone) is dt.timezone:
+        return value.isoformat()
+    if isinstance(zone, zoneinfo.ZoneInfo) and zone.key:
+        return f"{value.isoformat()}[{zone.key}]"
+    raise ValueNotSerializable(
+        f"a datetime in zone {zone!r} cannot be stored with its zone: use zoneinfo.ZoneInfo "
+        "(by key) or datetime.timezone",
+        type="datetime",
+    )
+
+
+def _datetime(text: Any) -> dt.datetime:
+    if not isinstance(text, str):
+        raise TypeError("a datetime is ISO 8601 text")
+    if text.endswith("]"):
+        stamp, bracket, key = text[:-1].partition("[")
+        if not bracket:
+            raise ValueError("unbalanced zone suffix")
+        value = dt.datetime.fromisoformat(stamp)
+        if value.tzinfo is None:
+            raise ValueError("a zoned datetime needs its offset")
+        return value.astimezone(zoneinfo.ZoneInfo(key))
+    return dt.datetime.fromisoformat(text)
+
+
+def _time_text(value: dt.time) -> str:
+    zone = value.tzinfo
+    if zone is None or type(zone) is dt.timezone:
+        return value.isoformat()
+    # A time of day has no date, so a named zone's offset is undefined for it.
+    raise ValueNotSerializable(
+        f"a time of day in zone {zone!r} cannot be stored: use datetime.timezone or a datetime",
+        type="time",
+    )
+
+
 _BUILTIN_TAGS: tuple[Tag, ...] = (
     # Order matters where types nest: datetime is a subclass of date, bool of int (never tagged).
     Tag("tuple", tuple, list, tuple),
     Tag("set", set, list, set),
     Tag("frozenset", frozenset, list, frozenset),
     Tag("bytes", bytes, _b64, lambda v: base64.b64decode(v, validate=True)),
-    Tag("datetime", dt.datetime, dt.datetime.isoformat, dt.datetime.fromisoformat),
+    Tag("datetime", dt.datetime, _datetime_text, _datetime),
     Tag("date", dt.date, dt.date.isoformat, dt.date.fromisoformat),
-    Tag("time", dt.time, dt.time.isoformat, dt.time.fromisoformat),
+    Tag("time", dt.time, _time_text, dt.time.fromisoformat),
     Tag("timedelta", dt.timedelta, _timedelta_parts, _timedelta),
     Tag("uuid", uuid.UUID, str, uuid.UUID),
     Tag("decimal", Decimal, str, Decimal),
@@ -109,9 +209,29 @@ class Codec:
     # -- encoding -----------------------------------------------------------------------------
 
     def dumps(self, value: Any, *, key: str | None = None) -> str:
-        """JSON text for ``value``; raises :class:`ValueNotSerializable` naming ``key``."""
+        """JSON text for ``value``; raises :class:`ValueNotSerializable` naming ``key``.
+
+        Refused as well as types the codec does not know: text that is not valid Unicode (a lone
+        surrogate, as ``json.loads('"\\ud800"')`` hands any client) in a string or a dict key
+        at any depth, nesting deeper than :data:`MAX_DEPTH`, and a ``key`` with a lone surrogate
+        or a NUL (no store could hold such a field name).
+        """
         try:
-            return self._encode(self.tag(value))
+            if key is not None and isinstance(key, str) and (not _storable(key) or "\0" in key):
+                raise ValueNotSerializable(
+                    f"session key {key!r} is not storable text (lone surrogate or NUL)", key=key
+                )
+            text = self._encode(self.tag(value))
+            if not _storable(text):
+                raise ValueNotSerializable(
+                    "the value holds text that is not valid Unicode (a lone surrogate)",
+                    type="str",
+                )
+            if _too_deep(text):
+                raise ValueNotSerializable(
+                    f"the value nests deeper than {MAX_DEPTH} levels", type=type(value).__qualname__
+                )
+            return text
         except ValueNotSerializable as exc:
             if key is not None and exc.evidence.get("key") is None:
                 raise ValueNotSerializable(
@@ -210,11 +330,20 @@ class Codec:
                 end = -1
             if end != len(text):  # whitespace, trailing data or garbage: the full path decides
                 value = self._decoder.decode(text)
-            return value
         except RecordCorrupt:
             raise
-        except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+        except (
+            ValueError,  # UnicodeDecodeError, bad JSON, a lone surrogate in a BLOB's bytes
+            TypeError,
+            LookupError,
+            ArithmeticError,
+            AttributeError,  # neither str nor bytes (an int, a memoryview from a driver)
+            RecursionError,
+        ) as exc:
             raise RecordCorrupt(f"undecodable session value: {exc.__class__.__name__}") from None
+        if not _sound(text, value):
+            raise RecordCorrupt("undecodable session value: too deep or not valid Unicode")
+        return value
 
     def loads_each(
         self, texts: Mapping[str, str], *, skip: str | None = None
@@ -233,7 +362,7 @@ class Codec:
                 continue
             try:
                 value, end = scan(text, 0)
-                if end == len(text):
+                if end == len(text) and _sound(text, value):
                     values[name] = value
                     continue
             except (
@@ -273,7 +402,7 @@ class Codec:
             return obj  # a user dict with one "$..." key that is no tag of ours
         try:
             return tag.decode(payload)
-        except (ValueError, TypeError, ArithmeticError, AttributeError, LookupError) as exc:
+        except Exception as exc:  # any decoder, an app's Tag included
             # e.g. uuid.UUID(5) raises AttributeError: garbage in a tag is corruption, not a crash
             raise RecordCorrupt(f"malformed {key} tag: {exc.__class__.__name__}") from None
 

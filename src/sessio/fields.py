@@ -95,20 +95,42 @@ class SessionMeta:
 
     @classmethod
     def from_data(cls, data: Any) -> SessionMeta:
-        """The inverse of :meth:`to_data`; raises :class:`RecordCorrupt` on anything else."""
-        try:
-            return cls(
-                float(data["c"]),
-                float(data["s"]),
-                ip=data.get("ip"),
-                user_agent=data.get("ua"),
-                authenticated_at=data.get("a"),
-            )
-        except (TypeError, KeyError, ValueError, AttributeError):
-            raise RecordCorrupt("malformed session metadata") from None
+        """The inverse of :meth:`to_data`; raises :class:`RecordCorrupt` on anything else.
+
+        Times must be finite JSON numbers (not ``true``, text, NaN or infinity: a NaN
+        ``last_seen`` compares false with every clock and would make the session immortal);
+        ``ip`` and ``user_agent`` text or absent.
+        """
+        if type(data) is not dict:
+            raise RecordCorrupt("malformed session metadata")
+        created_at, last_seen = _time(data.get("c")), _time(data.get("s"))
+        authenticated_at = data.get("a")
+        ip, user_agent = data.get("ip"), data.get("ua")
+        if (
+            created_at is None
+            or last_seen is None
+            or (authenticated_at is not None and _time(authenticated_at) is None)
+            or not (ip is None or type(ip) is str)
+            or not (user_agent is None or type(user_agent) is str)
+        ):
+            raise RecordCorrupt("malformed session metadata")
+        return cls(
+            created_at,
+            last_seen,
+            ip=ip,
+            user_agent=user_agent,
+            authenticated_at=None if authenticated_at is None else float(authenticated_at),
+        )
 
     def __repr__(self) -> str:
         return f"SessionMeta({self.to_data()!r})"
+
+
+def _time(value: Any) -> float | None:
+    """``value`` as epoch seconds if it is a finite JSON number (never a bool), else ``None``."""
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return float(value)
+    return None
 
 
 def _json(value: Any) -> str:
@@ -178,11 +200,26 @@ class Loaded:
 def decode(codec: Codec, fields: Mapping[str, str]) -> Loaded:
     """The session state in a record's ``fields``, each text parsed once.
 
-    Raises :class:`RecordCorrupt` when the metadata or a system field will not decode or has
-    the wrong shape, and ``KeyError`` when the metadata is missing: the record is then
-    unusable as a whole. A data value that will not decode is only left out.
+    Raises :class:`RecordCorrupt`, and nothing else whatever ``fields`` holds, when the
+    metadata is missing or any system field will not decode or has the wrong shape: the
+    record is then unusable as a whole. A data value that will not decode is only left out.
     """
-    meta = _meta(codec, fields[META])  # first: without it the record is unusable
+    try:
+        if not isinstance(fields, Mapping) or any(type(name) is not str for name in fields):
+            raise RecordCorrupt("a record's field names are text")
+        text = fields.get(META)
+        if text is None:
+            raise RecordCorrupt("the record has no session metadata")
+        return _decode(codec, fields, text)
+    except RecordCorrupt:
+        raise
+    except (TypeError, ValueError, LookupError, AttributeError, RecursionError) as exc:
+        # A store driver's surprise (a BLOB column, a number where text belongs): corrupt.
+        raise RecordCorrupt(f"undecodable record: {exc.__class__.__name__}") from None
+
+
+def _decode(codec: Codec, fields: Mapping[str, str], text: str) -> Loaded:
+    meta = _meta(codec, text)  # first: without it the record is unusable
     decoded, failed = codec.loads_each(fields, skip=META)
     if failed:
         return _decode_strictly(codec, fields, decoded, meta)
@@ -227,7 +264,7 @@ def _shaped(data: Any, build: Callable[[Any], T]) -> T:
     # record instead of letting a TypeError out of load().
     try:
         return build(data)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, LookupError, AttributeError, RecursionError) as exc:
         raise RecordCorrupt(f"malformed system field: {exc.__class__.__name__}") from None
 
 
