@@ -85,7 +85,15 @@ from ._common import (
     vary_names,
 )
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .csrf import SAFE_METHODS, CSRFOptions, check_origin, check_request, form_token, is_form
+from .csrf import (
+    SAFE_METHODS,
+    CSRFOptions,
+    check_origin,
+    check_request,
+    form_scan_allowed,
+    form_token,
+    is_form,
+)
 
 __all__ = ["ErrorHandler", "SessionMiddleware", "get_manager", "get_session"]
 
@@ -300,7 +308,12 @@ class SessionMiddleware:
             return receive, None
         submitted = headers.first(options.header_name.lower())
         content_type = headers.first("content-type") or ""
-        if submitted is None and is_form(content_type):
+        scheme, host = _asgi.origin_of(scope, headers, trust_forwarded=self.trust_forwarded)
+        if (
+            submitted is None
+            and is_form(content_type)
+            and form_scan_allowed(headers, scheme=scheme, host=host, options=options)
+        ):
             body, state = await _asgi.read_body(receive, options.max_form_bytes)
             if state == "disconnected":
                 return receive, _CLIENT_GONE
@@ -311,7 +324,6 @@ class SessionMiddleware:
                 )
             submitted = form_token(content_type, body, options.field_name)
             receive = _asgi.replay(body, receive)
-        scheme, host = _asgi.origin_of(scope, headers, trust_forwarded=self.trust_forwarded)
         reason = check_request(
             method=method,
             path=path,

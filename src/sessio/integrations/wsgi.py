@@ -47,7 +47,14 @@ from ._common import (
     vary_names,
     with_vary,
 )
-from .csrf import SAFE_METHODS, CSRFOptions, check_request, form_token, is_form
+from .csrf import (
+    SAFE_METHODS,
+    CSRFOptions,
+    check_request,
+    form_scan_allowed,
+    form_token,
+    is_form,
+)
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -306,14 +313,16 @@ class _Exchange:
             return None  # a header-borne session is no ambient credential: nothing to forge
         sent = self.headers(options.header_name.lower())
         submitted = sent[0] if sent else None
+        scheme, host = _origin(environ, self.mw.trust_forwarded)
         if submitted is None:
             content_type = str(environ.get("CONTENT_TYPE", ""))
-            if is_form(content_type):
+            if is_form(content_type) and form_scan_allowed(
+                self.headers, scheme=scheme, host=host, options=options
+            ):
                 body = _buffer_form(environ, options.max_form_bytes)
                 if body is None:
                     return "form too large to look for a CSRF token; send the header"
                 submitted = form_token(content_type, body, options.field_name)
-        scheme, host = _origin(environ, self.mw.trust_forwarded)
         return check_request(
             method=method,
             path=self.path,
