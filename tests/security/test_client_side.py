@@ -12,6 +12,10 @@ from sessio.stores import EncryptedCookieStore, JWTStore, SignedCookieStore
 from ..conftest import FakeClock
 from .conftest import KEY_NEW
 
+#: These tests build client-side stores without a revocation list on purpose (what such a store
+#: guarantees on its own); the warning that choice raises is tested in tests/security/.
+pytestmark = pytest.mark.filterwarnings("ignore::sessio.stores.client.NoRevocationWarning")
+
 MARKER = "card-4111-1111-1111-1111"
 
 
@@ -103,3 +107,27 @@ def _readable(token: str) -> str:
             with contextlib.suppress(zlib.error):
                 out.append(zlib.decompress(raw).decode("latin-1"))
     return "\n".join(out)
+
+
+def test_a_store_without_a_revocation_list_warns_when_built(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ASVS 5.0 7.4.1 (terminated sessions stay terminated): building a client-side store
+    without a ``revocation_store`` warns and logs what a copied token can then do; with one,
+    or when construction fails, nothing is said."""
+    import warnings
+
+    from sessio import ConfigurationError
+    from sessio.stores.client import NoRevocationWarning
+
+    for build in (SignedCookieStore, EncryptedCookieStore, JWTStore):
+        caplog.clear()
+        with pytest.warns(NoRevocationWarning, match="copied token stays valid until it expires"):
+            build(KEY_NEW)
+        assert any("revocation_store" in r.getMessage() for r in caplog.records), build
+        assert issubclass(NoRevocationWarning, UserWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            build(KEY_NEW, revocation_store=MemoryStore())
+            with pytest.raises(ConfigurationError):
+                build("short")

@@ -104,7 +104,7 @@ def test_values_and_key_names_round_trip_whatever_their_text() -> None:
 
 def test_only_server_side_stores_can_be_wrapped() -> None:
     with pytest.raises(ConfigurationError):
-        EncryptedStore(JWTStore("j" * 32), NEW)  # type: ignore[arg-type]
+        EncryptedStore(JWTStore("j" * 32, revocation_store=MemoryStore()), NEW)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         EncryptedStore(MemoryStore(), "short")
     assert "MemoryStore" in repr(EncryptedStore(MemoryStore(), NEW))
