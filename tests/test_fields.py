@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -75,7 +76,7 @@ def test_a_text_valid_only_beside_others_is_corrupt() -> None:
 @pytest.mark.parametrize(
     ("fields", "error"),
     [
-        ({"d:a": "1"}, KeyError),
+        ({"d:a": "1"}, RecordCorrupt),  # no metadata: RecordCorrupt too, not KeyError
         ({META: "{"}, RecordCorrupt),
         ({META: '{"c": "later"}'}, RecordCorrupt),
         ({META: META_TEXT, PRINCIPAL: "[1]"}, RecordCorrupt),
@@ -160,7 +161,11 @@ def test_remembered_metadata_is_handed_out_as_independent_copies() -> None:
     first.last_seen = 1.0
     first.ip = "changed"
     again = decode(default_codec, {META: text}).meta
-    assert (again.created_at, again.last_seen, again.ip) == (1700000000.25, 1700000100.5, "10.0.0.1")
+    assert (again.created_at, again.last_seen, again.ip) == (
+        1700000000.25,
+        1700000100.5,
+        "10.0.0.1",
+    )
     assert again is not first
 
 
@@ -171,3 +176,87 @@ def test_malformed_metadata_is_never_remembered() -> None:
         with pytest.raises((RecordCorrupt, KeyError)):
             decode(default_codec, {META: text})
         assert text not in _meta_memo
+
+
+# -- decoding is total: garbage is RecordCorrupt, never another exception ------------------------
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        '{"c": NaN, "s": 1}',
+        '{"c": 1, "s": NaN}',
+        '{"c": 1, "s": Infinity}',
+        '{"c": -Infinity, "s": 1}',
+        '{"c": 1e400, "s": 1}',
+        '{"c": true, "s": 1}',
+        '{"c": 1, "s": false}',
+        '{"c": "1", "s": "2"}',
+        '{"c": null, "s": 1}',
+        '{"c": [1], "s": 1}',
+        '{"s": 1}',
+        '{"c": 1, "s": 1, "a": NaN}',
+        '{"c": 1, "s": 1, "a": "yesterday"}',
+        '{"c": 1, "s": 1, "ip": 5}',
+        '{"c": 1, "s": 1, "ua": ["x"]}',
+        "[1, 2]",
+        '"meta"',
+        "null",
+    ],
+)
+def test_metadata_of_the_wrong_type_is_corrupt(meta: str) -> None:
+    """A NaN or infinite time compares false with every clock (an immortal session); a bool or a
+    text time is no time. All of them condemn the record."""
+    with pytest.raises(RecordCorrupt):
+        decode(default_codec, {META: meta})
+    with pytest.raises(RecordCorrupt):
+        SessionMeta.from_data(json.loads(meta))
+
+
+def test_metadata_of_the_right_types_loads() -> None:
+    loaded = decode(default_codec, {META: '{"c": 1, "s": 2.5, "a": 2, "ip": "::1", "ua": "x"}'})
+    meta = loaded.meta
+    assert (meta.created_at, meta.last_seen, meta.authenticated_at) == (1.0, 2.5, 2.0)
+    assert (meta.ip, meta.user_agent) == ("::1", "x")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"d:x": "1"},
+        {META: None},
+        {META: 5},
+        {META: b"\xff\xfe"},
+        {META: memoryview(b"{}")},
+        {META: "[" * 100_000 + "]" * 100_000},
+        {META: META_TEXT, b"d:x": "1"},
+        {META: META_TEXT, 7: "1"},
+        {META: META_TEXT, PRINCIPAL: "[" * 5000 + "]" * 5000},
+        {META: META_TEXT, FLASH: "[" * 900 + "]" * 900},
+        {META: META_TEXT, CSRF: b"\x00"},
+        {META: META_TEXT, PRINCIPAL: 5},
+        [(META, META_TEXT)],
+        None,
+    ],
+)
+def test_any_garbage_record_is_record_corrupt(fields: Any) -> None:
+    """Whatever a store (or its driver: a BLOB column, a number) hands back, decode() raises
+    RecordCorrupt and nothing else, so the manager reports it and starts a fresh session."""
+    with pytest.raises(RecordCorrupt):
+        decode(default_codec, fields)
+
+
+def test_a_garbage_data_value_costs_only_its_own_key() -> None:
+    fields = {
+        META: META_TEXT,
+        "d:ok": "1",
+        "d:deep": "[" * 5000 + "]" * 5000,
+        "d:deepish": "[" * 100 + "]" * 100,
+        "d:int": 5,
+        "d:bytes": b"\xff",
+        "d:lone": '"\\ud800"',
+    }
+    loaded = decode(default_codec, fields)  # type: ignore[arg-type]
+    assert loaded.values == {"ok": 1}
+    assert sorted(loaded.corrupt) == ["bytes", "deep", "deepish", "int", "lone"]
