@@ -519,3 +519,17 @@ def test_a_zone_that_cannot_travel_is_refused_clearly() -> None:
 def test_a_malformed_zoned_datetime_is_corrupt(text: str) -> None:
     with pytest.raises(RecordCorrupt):
         codec.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[NaN]", '{"a": Infinity}', "[-Infinity]", "[1e400]", "[-1e999]", "[" + "9" * 400 + ".0]"],
+)
+def test_a_stored_number_that_would_not_encode_again_is_corrupt(text: str) -> None:
+    """Python's JSON reads NaN, Infinity and overflowing floats, which the codec never writes:
+    such a value loaded into a list would fail to re-encode at commit (a 500 per request)."""
+    with pytest.raises(RecordCorrupt):
+        codec.loads(text)
+    assert codec.loads_each({"k": text}) == ({}, ["k"])
+    assert codec.loads("[1e300, 2.5e-300]") == [1e300, 2.5e-300]
+    assert codec.loads('"1e400 NaN"') == "1e400 NaN"

@@ -16,6 +16,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import math
 import re
 import uuid
 import zoneinfo
@@ -39,6 +40,7 @@ MAX_DEPTH = 64
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _INNERMOST = re.compile(r"\[\]|\{\}")
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EXPONENT = re.compile(r"[0-9][eE]")
 
 
 def _too_deep(text: str) -> bool:
@@ -54,21 +56,28 @@ def _too_deep(text: str) -> bool:
 
 
 def _sound(text: str, value: Any) -> bool:
-    """Whether parsed ``text`` (giving ``value``) is within the rule :meth:`Codec.dumps` enforces."""
+    """Whether parsed ``text`` (giving ``value``) is within the rule :meth:`Codec.dumps` enforces,
+    so the value encodes again at commit: bounded depth, valid Unicode, finite numbers."""
     if _too_deep(text) or not _storable(text):
         return False
-    if "\\ud" in text or "\\uD" in text:  # an escaped surrogate: lone ones are refused
-        return not _holds_lone_surrogate(value)
+    surrogates = "\\ud" in text or "\\uD" in text  # escaped: only lone ones are refused
+    # A float overflows to infinity only with an exponent or over 308 digits.
+    overflow = len(text) > 308 or _EXPONENT.search(text) is not None
+    if surrogates or overflow:
+        return not _holds_unencodable(value, surrogates=surrogates, floats=overflow)
     return True
 
 
-def _holds_lone_surrogate(value: Any) -> bool:
+def _holds_unencodable(value: Any, *, surrogates: bool, floats: bool) -> bool:
     # Iterative: the value is bounded by MAX_DEPTH, but no recursion is cheaper still.
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if not _storable(item):
+            if surrogates and not _storable(item):
+                return True
+        elif isinstance(item, float):
+            if floats and not math.isfinite(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item)
@@ -76,6 +85,10 @@ def _holds_lone_surrogate(value: Any) -> bool:
         elif isinstance(item, (list, tuple, set, frozenset)):
             stack.extend(item)
     return False
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: dumps never writes them
 
 
 def _storable(text: str) -> bool:
@@ -196,7 +209,7 @@ class Codec:
             ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=True
         )
         self._encode = _fast_encoder(self._encoder)
-        self._decoder = json.JSONDecoder(object_hook=self._untag)
+        self._decoder = json.JSONDecoder(object_hook=self._untag, parse_constant=_refuse_constant)
         # The scanner parses a whole document in C; JSONDecoder.decode() wraps it in two Python
         # calls and two regex matches for surrounding whitespace, which sessio never writes.
         # (typeshed does not declare the attribute JSONDecoder.__init__ sets.)
@@ -343,7 +356,7 @@ class Codec:
         ) as exc:
             raise RecordCorrupt(f"undecodable session value: {exc.__class__.__name__}") from None
         if not _sound(text, value):
-            raise RecordCorrupt("undecodable session value: too deep or not valid Unicode")
+            raise RecordCorrupt("undecodable session value: too deep, not Unicode or not finite")
         return value
 
     def loads_each(
