@@ -136,6 +136,9 @@ def test_a_store_url_that_is_no_text_is_a_configuration_error() -> None:
             "postgresql://u:***@h/db?sslpassword=***",
         ),
         ("redis://:hunter2@[", "redis://:***@["),
+        ("redis://a@b:hunter2@host/0", "redis://a@b:***@host/0"),  # urlsplit's last '@'
+        ("redis://u:hun@ter2@host/0", "redis://u:***@host/0"),
+        ("redis://nobody@host/0", "redis://nobody@host/0"),
         ("memory://", "memory://"),
     ],
 )

@@ -10,16 +10,17 @@ from __future__ import annotations
 import importlib
 import re
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 from ..errors import ConfigurationError, MissingDependency, SessionError
 from .base import Store
 
 __all__ = ["SCHEMES", "redact_url", "store_from_url"]
 
-# userinfo's password (``//user:secret@``) and query parameters that carry secrets. Plain
-# regular expressions, so even a URL urlsplit() refuses ("redis://:pw@[") is redacted.
-_USERINFO_SECRET = re.compile(r"(//[^/?#@:]*:)[^/?#@]*@")
+# userinfo (up to the netloc's last '@', as urlsplit reads it) and query parameters that carry
+# secrets. Plain regular expressions, so even a URL urlsplit() refuses ("redis://:pw@[") is
+# redacted.
+_USERINFO = re.compile(r"//([^/?#]*)@")
 _QUERY_SECRET = re.compile(
     r"([?&;](?:password|passwd|pass|pwd|sslpassword|secret|token|auth|key)=)[^&#;]*", re.I
 )
@@ -48,14 +49,22 @@ def redact_url(url: str) -> str:
     """``url`` with its password and secret query parameters shown as ``***``; never raises."""
     if not isinstance(url, str):
         return f"<{type(url).__name__}>"
-    return _QUERY_SECRET.sub(r"\1***", _USERINFO_SECRET.sub(r"\1***@", url))
+    return _QUERY_SECRET.sub(r"\1***", _USERINFO.sub(_hide_password, url, count=1))
+
+
+def _hide_password(match: re.Match[str]) -> str:
+    user, colon, _ = match.group(1).partition(":")
+    return f"//{user}{colon}***@" if colon else match.group(0)
 
 
 def _secrets(url: str) -> list[str]:
     """The secret substrings of ``url`` (as written and percent-decoded), longest first."""
-    found = [m.group(0)[len(m.group(1)) : -1] for m in _USERINFO_SECRET.finditer(url)]
+    found = []
+    userinfo = _USERINFO.search(url)
+    if userinfo is not None:
+        found.append(userinfo.group(1).partition(":")[2])
     found += [m.group(0)[len(m.group(1)) :] for m in _QUERY_SECRET.finditer(url)]
-    found += [unquote(s) for s in found]
+    found += [unquote(s) for s in found] + [unquote_plus(s) for s in found]
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 
