@@ -27,7 +27,7 @@ from typing import Any
 from .errors import ConfigurationError, RecordCorrupt, ValueNotSerializable
 
 # Plain sorted(), as tests/test_public_api.py checks.
-__all__ = ["Codec", "MAX_DEPTH", "Tag", "default_codec"]  # noqa: RUF022
+__all__ = ["Codec", "MAX_DEPTH", "Tag", "default_codec", "storable_key"]  # noqa: RUF022
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -89,6 +89,11 @@ def _holds_unencodable(value: Any, *, surrogates: bool, floats: bool) -> bool:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # NaN, Infinity: dumps never writes them
+
+
+def storable_key(key: str) -> bool:
+    """Whether ``key`` can name a session value in every store: valid Unicode, no NUL."""
+    return "\0" not in key and _storable(key)
 
 
 def _storable(text: str) -> bool:
@@ -231,7 +236,7 @@ class Codec:
         or a NUL (no store could hold such a field name).
         """
         try:
-            if key is not None and isinstance(key, str) and (not _storable(key) or "\0" in key):
+            if key is not None and isinstance(key, str) and not storable_key(key):
                 raise ValueNotSerializable(
                     f"session key {key!r} is not storable text (lone surrogate or NUL)", key=key
                 )

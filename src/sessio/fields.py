@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from . import csrf
 from ._memo import Memo
-from .codec import Codec, dumps_plain
+from .codec import Codec, dumps_plain, storable_key
 from .errors import RecordCorrupt
 from .principal import Principal
 
@@ -205,12 +205,22 @@ def decode(codec: Codec, fields: Mapping[str, str]) -> Loaded:
     record is then unusable as a whole. A data value that will not decode is only left out.
     """
     try:
-        if not isinstance(fields, Mapping) or any(type(name) is not str for name in fields):
-            raise RecordCorrupt("a record's field names are text")
+        if not isinstance(fields, Mapping):
+            raise RecordCorrupt("a record is a map of fields")
+        unusable = []
+        for name in fields:
+            if type(name) is not str:
+                raise RecordCorrupt("a record's field names are text")
+            if not storable_key(name):
+                unusable.append(name)  # a key no session could have set: its value is lost
         text = fields.get(META)
         if text is None:
             raise RecordCorrupt("the record has no session metadata")
-        return _decode(codec, fields, text)
+        if not unusable:
+            return _decode(codec, fields, text)
+        loaded = _decode(codec, {n: t for n, t in fields.items() if n not in unusable}, text)
+        loaded.corrupt.extend(n[2:] for n in unusable if n.startswith(DATA_PREFIX))
+        return loaded
     except RecordCorrupt:
         raise
     except (TypeError, ValueError, LookupError, AttributeError, RecursionError) as exc:
