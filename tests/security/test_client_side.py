@@ -131,3 +131,39 @@ def test_a_store_without_a_revocation_list_warns_when_built(
             build(KEY_NEW, revocation_store=MemoryStore())
             with pytest.raises(ConfigurationError):
                 build("short")
+
+
+def test_a_jwt_issued_in_the_future_or_typed_for_another_use_is_refused(clock: FakeClock) -> None:
+    """ASVS 5.0 9.2.1 (time claims checked), 9.2.2 (the token's type is what the service
+    expects): a JWT validly signed with the store's key but issued beyond the clock-skew
+    leeway, or typed other than ``JWT``, gives a fresh session."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    from sessio.stores.jwt import IAT_LEEWAY
+
+    store = JWTStore(KEY_NEW, clock=clock, revocation_store=MemoryStore())
+    manager = SyncSessionManager(store, clock=clock)
+    token = logged_in(manager)
+    head, body, _ = token.split(".")
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    def unb64(text: str) -> dict[str, object]:
+        return dict(json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))))
+
+    def forge(header: dict[str, object], claims: dict[str, object]) -> str:
+        signing = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+        mac = hmac.new(KEY_NEW.encode(), signing.encode(), hashlib.sha256).digest()
+        return signing + "." + b64(mac)
+
+    header, claims = unb64(head), unb64(body)
+    assert manager.load(forge(header, claims)).is_authenticated  # the control: a faithful copy
+    future = {**claims, "iat": int(clock.now) + IAT_LEEWAY + 60}
+    for forged in (forge(header, future), forge({**header, "typ": "at+jwt"}, claims)):
+        session = manager.load(forged)
+        assert session.is_new
+        assert not session.is_authenticated

@@ -242,7 +242,8 @@ def test_hostile_form_bodies_hold_no_token_and_raise_nothing() -> None:
 
 
 def test_the_form_scan_stops_at_its_limits() -> None:
-    """Bounded work: at most ``MAX_FORM_PARTS`` parts, ``MAX_PART_HEADER_BYTES`` of headers per
+    """CSRF cheat sheet "Synchronizer Token Pattern" (read from the body, within bounds):
+    at most ``MAX_FORM_PARTS`` parts, ``MAX_PART_HEADER_BYTES`` of headers per
     part, a value of at most ``MAX_FIELD_BYTES``; past a limit the body simply has no token."""
     from sessio.integrations.csrf import MAX_FIELD_BYTES, MAX_FORM_PARTS, MAX_PART_HEADER_BYTES
 
@@ -261,8 +262,8 @@ def test_the_form_scan_stops_at_its_limits() -> None:
 
 
 def test_a_form_scan_fed_in_chunks_finds_what_one_scan_finds() -> None:
-    """The exchange feeds each chunk as it arrives (ASGI messages, WSGI reads) and may stop
-    as soon as the answer is known."""
+    """CSRF cheat sheet "Synchronizer Token Pattern": the exchange feeds each chunk as it
+    arrives (ASGI messages, WSGI reads) and may stop as soon as the answer is known."""
     from sessio.integrations.csrf import FormScan
 
     body = multipart(("a", b"1"), ("csrf_token", TOKEN.encode()), ("b", b"x" * 5000))
@@ -365,7 +366,8 @@ async def test_a_cross_site_form_is_refused_without_reading_its_body() -> None:
 
 
 def test_a_cross_site_wsgi_form_is_refused_without_reading_its_body() -> None:
-    """The same over WSGI: ``wsgi.input`` is not read for a refused Origin."""
+    """CSRF cheat sheet "Verifying Origin With Standard Headers", over WSGI: ``wsgi.input``
+    is not read for a refused Origin."""
     import io
 
     from sessio import MemoryStore
@@ -414,7 +416,8 @@ def test_a_cross_site_wsgi_form_is_refused_without_reading_its_body() -> None:
 
 
 def test_the_multipart_parser_is_imported_only_by_the_form_scan() -> None:
-    """python-multipart is a dependency of sessio, but only the scan imports it, lazily."""
+    """CSRF cheat sheet "Synchronizer Token Pattern" (the form parser): python-multipart is a
+    dependency of sessio, but only the scan imports it, lazily, so the core stays lean."""
     import subprocess
     import sys
 

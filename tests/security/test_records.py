@@ -12,7 +12,7 @@ from sessio.ids import new_session_id, store_key
 from sessio.stores import Write
 
 from ..conftest import FakeClock
-from .conftest import Site
+from .conftest import Browser, Site, write
 
 
 @pytest.mark.parametrize(
@@ -108,3 +108,25 @@ def test_text_that_is_not_valid_unicode_is_refused_when_set(site: Site) -> None:
             session["profile"] = value
         assert caught.value.evidence["key"] == "profile"
         assert "profile" not in session
+
+
+def test_every_value_round_trips_exactly_or_is_refused_when_set(site: Site) -> None:
+    """ASVS 5.0 1.5.2 (deserialization only of allow-listed types): the codec writes an allow
+    list of tagged types and nothing else; each comes back as it was set, a datetime in its
+    named zone included, and what cannot come back exactly (a time of day in a named zone, an
+    unknown ``tzinfo``) is refused when set, with a message naming the key."""
+    import datetime as dt
+    import zoneinfo
+
+    from sessio import ValueNotSerializable
+
+    browser = Browser(site)
+    paris = dt.datetime(2026, 3, 28, 12, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))
+    browser.visit(write("when", paris))
+    loaded = browser.visit().session["when"]
+    assert loaded == paris
+    assert loaded.tzinfo == zoneinfo.ZoneInfo("Europe/Paris")
+    assert (loaded + dt.timedelta(days=1)).utcoffset() == dt.timedelta(hours=2)  # DST applies
+    session = site.request().session
+    with pytest.raises(ValueNotSerializable, match=r"'opening'.*zone"):
+        session["opening"] = dt.time(9, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Paris"))
