@@ -533,3 +533,34 @@ def test_a_stored_number_that_would_not_encode_again_is_corrupt(text: str) -> No
     assert codec.loads_each({"k": text}) == ({}, ["k"])
     assert codec.loads("[1e300, 2.5e-300]") == [1e300, 2.5e-300]
     assert codec.loads('"1e400 NaN"') == "1e400 NaN"
+
+
+def json_depth(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + max((json_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((json_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+@st.composite
+def towers(draw: st.DrawFn) -> Any:
+    """Lists and dicts of random width holding towers of random depth (60 to 70 around the
+    bound), with bracket characters inside strings to mislead a text scan."""
+    leaves = st.sampled_from([1, "[", "]]", "{[", '"', "\\", None, []])
+    items = []
+    for _ in range(draw(st.integers(1, 4))):
+        value: Any = draw(leaves)
+        for level in range(draw(st.integers(0, 70))):
+            value = [value] if level % 3 else {"k": value, "[": "}"}
+        items.append(value)
+    return items
+
+
+@settings(max_examples=200, deadline=None)
+@given(towers())
+def test_the_depth_check_agrees_with_the_parsed_value(value: Any) -> None:
+    from sessio._values import MAX_DEPTH, too_deep
+
+    text = json.dumps(value)
+    assert too_deep(text) == (json_depth(value) > MAX_DEPTH)

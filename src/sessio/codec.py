@@ -16,95 +16,19 @@ import base64
 import dataclasses
 import datetime as dt
 import json
-import math
-import re
 import uuid
-import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from ._values import MAX_DEPTH, refuse_constant, sound, storable, storable_key, too_deep
+from ._zones import datetime_from_text, datetime_text, time_text
 from .errors import ConfigurationError, RecordCorrupt, ValueNotSerializable
 
 # Plain sorted(), as tests/test_public_api.py checks.
 __all__ = ["Codec", "MAX_DEPTH", "Tag", "default_codec", "storable_key"]  # noqa: RUF022
 
 _SCALARS = (str, int, float, bool, type(None))
-
-#: The deepest nesting of arrays and objects an encoded value may have. The same bound holds when
-#: a value is set and when a record is read, so what was stored always loads; and a stored value
-#: deep enough to exhaust the interpreter's stack when re-encoded at commit is corrupt, not a 500.
-MAX_DEPTH = 64
-
-# One nesting level removed per pass: innermost empty pairs, once strings are taken out.
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_INNERMOST = re.compile(r"\[\]|\{\}")
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_EXPONENT = re.compile(r"[0-9][eE]")
-
-
-def _too_deep(text: str) -> bool:
-    """Whether the JSON ``text`` nests deeper than :data:`MAX_DEPTH` (``text`` parsed already)."""
-    if len(text) <= 2 * MAX_DEPTH or text.count("[") + text.count("{") <= MAX_DEPTH:
-        return False  # the common case, in C: too few brackets to nest that deep
-    rest = _NOT_BRACKET.sub("", _STRING.sub("", text))
-    for _ in range(MAX_DEPTH):
-        rest = _INNERMOST.sub("", rest)
-        if not rest:
-            return False
-    return True
-
-
-def _sound(text: str, value: Any) -> bool:
-    """Whether parsed ``text`` (giving ``value``) is within the rule :meth:`Codec.dumps` enforces,
-    so the value encodes again at commit: bounded depth, valid Unicode, finite numbers."""
-    if _too_deep(text) or not _storable(text):
-        return False
-    surrogates = "\\ud" in text or "\\uD" in text  # escaped: only lone ones are refused
-    # A float overflows to infinity only with an exponent or over 308 digits.
-    overflow = len(text) > 308 or _EXPONENT.search(text) is not None
-    if surrogates or overflow:
-        return not _holds_unencodable(value, surrogates=surrogates, floats=overflow)
-    return True
-
-
-def _holds_unencodable(value: Any, *, surrogates: bool, floats: bool) -> bool:
-    # Iterative: the value is bounded by MAX_DEPTH, but no recursion is cheaper still.
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if surrogates and not _storable(item):
-                return True
-        elif isinstance(item, float):
-            if floats and not math.isfinite(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            stack.extend(item)
-    return False
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: dumps never writes them
-
-
-def storable_key(key: str) -> bool:
-    """Whether ``key`` can name a session value in every store: valid Unicode, no NUL."""
-    return "\0" not in key and _storable(key)
-
-
-def _storable(text: str) -> bool:
-    """Whether ``text`` is valid Unicode (no lone surrogate) and so fits every store."""
-    if text.isascii():  # a flag on the str object: free
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,55 +61,15 @@ def _timedelta(data: Any) -> dt.timedelta:
     raise TypeError("a timedelta is [days, seconds, microseconds]")
 
 
-def _datetime_text(value: dt.datetime) -> str:
-    # A zone with a name travels by name (RFC 9557's suffix), so arithmetic after a reload
-    # follows its daylight-saving rules; a fixed offset travels as the offset.
-    zone = value.tzinfo
-    if zone is None or type(zone) is dt.timezone:
-        return value.isoformat()
-    if isinstance(zone, zoneinfo.ZoneInfo) and zone.key:
-        return f"{value.isoformat()}[{zone.key}]"
-    raise ValueNotSerializable(
-        f"a datetime in zone {zone!r} cannot be stored with its zone: use zoneinfo.ZoneInfo "
-        "(by key) or datetime.timezone",
-        type="datetime",
-    )
-
-
-def _datetime(text: Any) -> dt.datetime:
-    if not isinstance(text, str):
-        raise TypeError("a datetime is ISO 8601 text")
-    if text.endswith("]"):
-        stamp, bracket, key = text[:-1].partition("[")
-        if not bracket:
-            raise ValueError("unbalanced zone suffix")
-        value = dt.datetime.fromisoformat(stamp)
-        if value.tzinfo is None:
-            raise ValueError("a zoned datetime needs its offset")
-        return value.astimezone(zoneinfo.ZoneInfo(key))
-    return dt.datetime.fromisoformat(text)
-
-
-def _time_text(value: dt.time) -> str:
-    zone = value.tzinfo
-    if zone is None or type(zone) is dt.timezone:
-        return value.isoformat()
-    # A time of day has no date, so a named zone's offset is undefined for it.
-    raise ValueNotSerializable(
-        f"a time of day in zone {zone!r} cannot be stored: use datetime.timezone or a datetime",
-        type="time",
-    )
-
-
 _BUILTIN_TAGS: tuple[Tag, ...] = (
     # Order matters where types nest: datetime is a subclass of date, bool of int (never tagged).
     Tag("tuple", tuple, list, tuple),
     Tag("set", set, list, set),
     Tag("frozenset", frozenset, list, frozenset),
     Tag("bytes", bytes, _b64, lambda v: base64.b64decode(v, validate=True)),
-    Tag("datetime", dt.datetime, _datetime_text, _datetime),
+    Tag("datetime", dt.datetime, datetime_text, datetime_from_text),
     Tag("date", dt.date, dt.date.isoformat, dt.date.fromisoformat),
-    Tag("time", dt.time, _time_text, dt.time.fromisoformat),
+    Tag("time", dt.time, time_text, dt.time.fromisoformat),
     Tag("timedelta", dt.timedelta, _timedelta_parts, _timedelta),
     Tag("uuid", uuid.UUID, str, uuid.UUID),
     Tag("decimal", Decimal, str, Decimal),
@@ -214,7 +98,7 @@ class Codec:
             ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=True
         )
         self._encode = _fast_encoder(self._encoder)
-        self._decoder = json.JSONDecoder(object_hook=self._untag, parse_constant=_refuse_constant)
+        self._decoder = json.JSONDecoder(object_hook=self._untag, parse_constant=refuse_constant)
         # The scanner parses a whole document in C; JSONDecoder.decode() wraps it in two Python
         # calls and two regex matches for surrounding whitespace, which sessio never writes.
         # (typeshed does not declare the attribute JSONDecoder.__init__ sets.)
@@ -241,12 +125,12 @@ class Codec:
                     f"session key {key!r} is not storable text (lone surrogate or NUL)", key=key
                 )
             text = self._encode(self.tag(value))
-            if not _storable(text):
+            if not storable(text):
                 raise ValueNotSerializable(
                     "the value holds text that is not valid Unicode (a lone surrogate)",
                     type="str",
                 )
-            if _too_deep(text):
+            if too_deep(text):
                 raise ValueNotSerializable(
                     f"the value nests deeper than {MAX_DEPTH} levels", type=type(value).__qualname__
                 )
@@ -360,7 +244,7 @@ class Codec:
             RecursionError,
         ) as exc:
             raise RecordCorrupt(f"undecodable session value: {exc.__class__.__name__}") from None
-        if not _sound(text, value):
+        if not sound(text, value):
             raise RecordCorrupt("undecodable session value: too deep, not Unicode or not finite")
         return value
 
@@ -381,7 +265,7 @@ class Codec:
                 continue
             try:
                 value, end = scan(text, 0)
-                if end == len(text) and _sound(text, value):
+                if end == len(text) and sound(text, value):
                     values[name] = value
                     continue
             except (
