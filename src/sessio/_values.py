@@ -12,7 +12,15 @@ import math
 import re
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "refuse_constant", "sound", "storable", "storable_key", "too_deep"]
+__all__ = [
+    "MAX_DEPTH",
+    "finite_float",
+    "refuse_constant",
+    "sound",
+    "storable",
+    "storable_key",
+    "too_deep",
+]
 
 #: The deepest nesting of arrays and objects an encoded value may have. The same bound holds when
 #: a value is set and when a record is read, so what was stored always loads; and a stored value
@@ -25,7 +33,6 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _INNERMOST = re.compile(r"\[\]")
 _RUNS = re.compile(r"\[+|\]+")
 _FOLD = str.maketrans("{}", "[]")
-_EXPONENT = re.compile(r"[0-9][eE]")
 
 
 def too_deep(text: str) -> bool:
@@ -50,27 +57,22 @@ def too_deep(text: str) -> bool:
 
 def sound(text: str, value: Any) -> bool:
     """Whether parsed ``text`` (giving ``value``) is within the rule :meth:`Codec.dumps` enforces,
-    so the value encodes again at commit: bounded depth, valid Unicode, finite numbers."""
+    so the value encodes again at commit: bounded depth and valid Unicode (finite numbers are
+    the decoder's part: see :func:`finite_float` and :func:`refuse_constant`)."""
     if too_deep(text) or not storable(text):
         return False
-    surrogates = "\\ud" in text or "\\uD" in text  # escaped: only lone ones are refused
-    # A float overflows to infinity only with an exponent or over 308 digits.
-    overflow = len(text) > 308 or _EXPONENT.search(text) is not None
-    if surrogates or overflow:
-        return not _holds_unencodable(value, surrogates=surrogates, floats=overflow)
+    if "\\u" in text and ("\\ud" in text or "\\uD" in text):  # only lone ones are refused
+        return not _holds_lone_surrogate(value)
     return True
 
 
-def _holds_unencodable(value: Any, *, surrogates: bool, floats: bool) -> bool:
+def _holds_lone_surrogate(value: Any) -> bool:
     # Iterative: the value is bounded by MAX_DEPTH, but no recursion is cheaper still.
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if surrogates and not storable(item):
-                return True
-        elif isinstance(item, float):
-            if floats and not math.isfinite(item):
+            if not storable(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item)
@@ -78,6 +80,15 @@ def _holds_unencodable(value: Any, *, surrogates: bool, floats: bool) -> bool:
         elif isinstance(item, (list, tuple, set, frozenset)):
             stack.extend(item)
     return False
+
+
+def finite_float(text: str) -> float:
+    """The JSON decoder's ``parse_float``: ``1e400`` overflows to infinity, which no store
+    holds as JSON and which would not encode again; it is refused like NaN."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number out of range")
+    return value
 
 
 def refuse_constant(name: str) -> Any:

@@ -21,7 +21,15 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from ._values import MAX_DEPTH, refuse_constant, sound, storable, storable_key, too_deep
+from ._values import (
+    MAX_DEPTH,
+    finite_float,
+    refuse_constant,
+    sound,
+    storable,
+    storable_key,
+    too_deep,
+)
 from ._zones import datetime_from_text, datetime_text, time_text
 from .errors import ConfigurationError, RecordCorrupt, ValueNotSerializable
 
@@ -29,6 +37,8 @@ from .errors import ConfigurationError, RecordCorrupt, ValueNotSerializable
 __all__ = ["Codec", "MAX_DEPTH", "Tag", "default_codec", "storable_key"]  # noqa: RUF022
 
 _SCALARS = (str, int, float, bool, type(None))
+# Too short to nest beyond MAX_DEPTH.
+_SHORT = 2 * MAX_DEPTH
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +108,9 @@ class Codec:
             ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=True
         )
         self._encode = _fast_encoder(self._encoder)
-        self._decoder = json.JSONDecoder(object_hook=self._untag, parse_constant=refuse_constant)
+        self._decoder = json.JSONDecoder(
+            object_hook=self._untag, parse_float=finite_float, parse_constant=refuse_constant
+        )
         # The scanner parses a whole document in C; JSONDecoder.decode() wraps it in two Python
         # calls and two regex matches for surrounding whitespace, which sessio never writes.
         # (typeshed does not declare the attribute JSONDecoder.__init__ sets.)
@@ -120,17 +132,22 @@ class Codec:
         or a NUL (no store could hold such a field name).
         """
         try:
-            if key is not None and isinstance(key, str) and not storable_key(key):
+            # The checks are inlined for the common case (short ASCII): a call costs more.
+            if (
+                type(key) is str
+                and not (key.isascii() and "\0" not in key)
+                and not storable_key(key)
+            ):
                 raise ValueNotSerializable(
                     f"session key {key!r} is not storable text (lone surrogate or NUL)", key=key
                 )
             text = self._encode(self.tag(value))
-            if not storable(text):
+            if not text.isascii() and not storable(text):
                 raise ValueNotSerializable(
                     "the value holds text that is not valid Unicode (a lone surrogate)",
                     type="str",
                 )
-            if too_deep(text):
+            if len(text) > _SHORT and too_deep(text):
                 raise ValueNotSerializable(
                     f"the value nests deeper than {MAX_DEPTH} levels", type=type(value).__qualname__
                 )
@@ -265,7 +282,12 @@ class Codec:
                 continue
             try:
                 value, end = scan(text, 0)
-                if end == len(text) and sound(text, value):
+                # Inline for the common case, a short ASCII text without escapes (too short
+                # to nest deeply); sound() decides the others (a call costs more than these).
+                if end == len(text) and (
+                    (len(text) <= _SHORT and text.isascii() and "\\u" not in text)
+                    or sound(text, value)
+                ):
                     values[name] = value
                     continue
             except (

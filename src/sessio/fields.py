@@ -205,42 +205,38 @@ def decode(codec: Codec, fields: Mapping[str, str]) -> Loaded:
     record is then unusable as a whole. A data value that will not decode is only left out.
     """
     try:
-        if not isinstance(fields, Mapping):
+        if type(fields) is not dict and not isinstance(fields, Mapping):
             raise RecordCorrupt("a record is a map of fields")
-        unusable = []
-        for name in fields:
-            if type(name) is not str:
-                raise RecordCorrupt("a record's field names are text")
-            if not storable_key(name):
-                unusable.append(name)  # a key no session could have set: its value is lost
+        names = "".join(fields)  # (a TypeError for a name that is no text)
+        lost: list[str] = []
+        if not names.isascii() or "\0" in names:  # the rare case: look name by name
+            lost = [name for name in fields if not storable_key(name)]  # no session set these
+            if lost:
+                fields = {name: text for name, text in fields.items() if name not in lost}
         text = fields.get(META)
         if text is None:
             raise RecordCorrupt("the record has no session metadata")
-        if not unusable:
-            return _decode(codec, fields, text)
-        loaded = _decode(codec, {n: t for n, t in fields.items() if n not in unusable}, text)
-        loaded.corrupt.extend(n[2:] for n in unusable if n.startswith(DATA_PREFIX))
+        meta = _meta(codec, text)  # first: without it the record is unusable
+        decoded, failed = codec.loads_each(fields, skip=META)
+        if failed:
+            loaded = _decode_strictly(codec, fields, decoded, meta)
+        else:
+            loaded = Loaded(meta, fields)
+            values = loaded.values
+            for name, value in decoded.items():
+                if name.startswith(DATA_PREFIX):
+                    values[name[2:]] = value
+                elif name in _SYSTEM:
+                    _adopt_system(loaded, name, value)
+        if lost:
+            loaded.corrupt.extend(name[2:] for name in lost if name.startswith(DATA_PREFIX))
         return loaded
     except RecordCorrupt:
         raise
     except (TypeError, ValueError, LookupError, AttributeError, RecursionError) as exc:
-        # A store driver's surprise (a BLOB column, a number where text belongs): corrupt.
+        # A store driver's surprise (a BLOB column, a number where text belongs, a name that
+        # is bytes): corrupt.
         raise RecordCorrupt(f"undecodable record: {exc.__class__.__name__}") from None
-
-
-def _decode(codec: Codec, fields: Mapping[str, str], text: str) -> Loaded:
-    meta = _meta(codec, text)  # first: without it the record is unusable
-    decoded, failed = codec.loads_each(fields, skip=META)
-    if failed:
-        return _decode_strictly(codec, fields, decoded, meta)
-    loaded = Loaded(meta, fields)
-    values = loaded.values
-    for name, value in decoded.items():
-        if name.startswith(DATA_PREFIX):
-            values[name[2:]] = value
-        elif name in _SYSTEM:
-            _adopt_system(loaded, name, value)
-    return loaded
 
 
 def _decode_strictly(
