@@ -365,3 +365,202 @@ def test_tag_names_are_unique() -> None:
         Codec([POINT, Tag("point", complex, str, complex)])
     with pytest.raises(ConfigurationError):
         Codec([Tag("tuple", list, list, list)])
+
+
+# -- one rule for values, checked when they are set ----------------------------------------------
+
+
+LONE = json.loads('"\\ud800"')  # what request.json() hands any client that sends "\ud800"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        LONE,
+        "ok" + json.loads('"\\udfff"'),
+        [["deep", {"x": LONE}]],
+        {LONE: 1},
+        {"a": {json.loads('"\\udc00"'): [1]}},
+        (1, LONE),
+        {1: LONE},
+        {LONE},
+    ],
+)
+def test_text_that_is_not_valid_unicode_is_refused_naming_the_key(value: Any) -> None:
+    """A lone surrogate in any string or dict key, at any depth, is no storable text: refused
+    when set, naming the key, instead of failing later in a store (or never loading back)."""
+    with pytest.raises(ValueNotSerializable) as caught:
+        codec.dumps(value, key="profile")
+    assert caught.value.evidence["key"] == "profile"
+    assert "profile" in str(caught.value)
+
+
+def test_valid_unicode_of_every_plane_is_kept() -> None:
+    for text in ("héllo", "🍪", json.loads('"\\ud83c\\udf6a"'), "\u2028\x00\ufffd", "\U0010ffff"):
+        assert round_trip({text: [text]}) == {text: [text]}
+
+
+@pytest.mark.parametrize("key", [LONE, "a\x00b"])
+def test_a_key_no_store_could_hold_is_refused(key: str) -> None:
+    with pytest.raises(ValueNotSerializable):
+        codec.dumps(1, key=key)
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_nesting_is_bounded_the_same_way_when_set_and_when_loaded() -> None:
+    """What was set always loads; a record nested deeper (a tampered store) is corrupt, never
+    a RecursionError when the session re-encodes it at commit."""
+    from sessio.codec import MAX_DEPTH
+
+    assert round_trip(nested(MAX_DEPTH)) == nested(MAX_DEPTH)
+    for depth in (MAX_DEPTH + 1, 500, 5000):
+        with pytest.raises(ValueNotSerializable):
+            codec.dumps(nested(depth), key="k")
+        text = "[" * depth + "1" + "]" * depth
+        with pytest.raises(RecordCorrupt):
+            codec.loads(text)
+        assert codec.loads_each({"k": text}) == ({}, ["k"])
+    # Brackets inside strings are text, not nesting.
+    assert codec.loads(json.dumps(["[" * 500 + "{" * 500])) == ["[" * 500 + "{" * 500]
+    as_map = {(1,): nested(MAX_DEPTH // 2)}
+    assert round_trip(as_map) == {(1,): nested(MAX_DEPTH // 2)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"\\ud800"', '["a", "\\udc00"]', '{"\\ud800": 1}', '"\\ud800\\ud800"', '"\\udc00\\ud800"'],
+)
+def test_a_record_with_a_lone_surrogate_is_corrupt(text: str) -> None:
+    with pytest.raises(RecordCorrupt):
+        codec.loads(text)
+    assert codec.loads_each({"k": text}) == ({}, ["k"])
+    assert codec.loads('"\\ud83c\\udf6a"') == "🍪"  # an escaped pair is one valid character
+
+
+@pytest.mark.parametrize(
+    "text", [5, None, 1.5, memoryview(b"1"), ["1"], b"\xff", b'"\xed\xa0\x80"', bytearray(b"{")]
+)
+def test_loads_of_anything_a_driver_returns_is_a_value_or_corrupt(text: Any) -> None:
+    with pytest.raises(RecordCorrupt):
+        codec.loads(text)
+
+
+def test_an_apps_tag_decoder_that_fails_in_any_way_is_corruption() -> None:
+    class Odd(Exception):
+        pass
+
+    def refuse(value: Any) -> Any:
+        raise Odd(value)
+
+    custom = Codec([Tag("odd", Point, lambda p: [p.x, p.y], refuse)])
+    with pytest.raises(RecordCorrupt):
+        custom.loads('{"$odd": [1, 2]}')
+
+
+# -- zoned datetimes -----------------------------------------------------------------------------
+
+
+def test_a_zoned_datetime_keeps_its_zone() -> None:
+    """A ``ZoneInfo`` datetime comes back in the same zone (by key), so arithmetic after a
+    reload follows that zone's daylight-saving rules, not a frozen offset."""
+    import zoneinfo
+
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    before = dt.datetime(2026, 3, 28, 12, 0, tzinfo=paris)  # the day before DST starts
+    text = codec.dumps(before)
+    assert text == '{"$datetime":"2026-03-28T12:00:00+01:00[Europe/Paris]"}'
+    after = codec.loads(text)
+    assert after == before
+    assert after.tzinfo is paris
+    tomorrow = after + dt.timedelta(days=1)
+    assert tomorrow.utcoffset() == dt.timedelta(hours=2)
+    # The second 01:30 of a DST end keeps its fold.
+    second = dt.datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=paris)
+    assert codec.loads(codec.dumps(second)).utcoffset() == dt.timedelta(hours=1)
+    fixed = dt.datetime(2026, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    assert shape(round_trip(fixed)) == shape(fixed)
+
+
+def test_a_zone_that_cannot_travel_is_refused_clearly() -> None:
+    import zoneinfo
+
+    class Custom(dt.tzinfo):
+        def utcoffset(self, when: dt.datetime | None) -> dt.timedelta:
+            return dt.timedelta(hours=1)
+
+        def dst(self, when: dt.datetime | None) -> dt.timedelta:
+            return dt.timedelta(0)
+
+    for value in (
+        dt.datetime(2026, 1, 1, tzinfo=Custom()),
+        dt.time(12, 0, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")),
+    ):
+        with pytest.raises(ValueNotSerializable, match="zone") as caught:
+            codec.dumps({"when": value}, key="when")
+        assert caught.value.evidence["key"] == "when"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"$datetime": "2026-01-01T00:00:00[Europe/Paris]"}',  # a zone without an offset
+        '{"$datetime": "2026-01-01T00:00:00+01:00[No/Such_Zone]"}',
+        '{"$datetime": "2026-01-01T00:00:00+01:00[../../etc/passwd]"}',
+        '{"$datetime": "2026-01-01T00:00:00+01:00Europe/Paris]"}',
+        '{"$datetime": 5}',
+    ],
+)
+def test_a_malformed_zoned_datetime_is_corrupt(text: str) -> None:
+    with pytest.raises(RecordCorrupt):
+        codec.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[NaN]", '{"a": Infinity}', "[-Infinity]", "[1e400]", "[-1e999]", "[" + "9" * 400 + ".0]"],
+)
+def test_a_stored_number_that_would_not_encode_again_is_corrupt(text: str) -> None:
+    """Python's JSON reads NaN, Infinity and overflowing floats, which the codec never writes:
+    such a value loaded into a list would fail to re-encode at commit (a 500 per request)."""
+    with pytest.raises(RecordCorrupt):
+        codec.loads(text)
+    assert codec.loads_each({"k": text}) == ({}, ["k"])
+    assert codec.loads("[1e300, 2.5e-300]") == [1e300, 2.5e-300]
+    assert codec.loads('"1e400 NaN"') == "1e400 NaN"
+
+
+def json_depth(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + max((json_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((json_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+@st.composite
+def towers(draw: st.DrawFn) -> Any:
+    """Lists and dicts of random width holding towers of random depth (60 to 70 around the
+    bound), with bracket characters inside strings to mislead a text scan."""
+    leaves = st.sampled_from([1, "[", "]]", "{[", '"', "\\", None, []])
+    items = []
+    for _ in range(draw(st.integers(1, 4))):
+        value: Any = draw(leaves)
+        for level in range(draw(st.integers(0, 70))):
+            value = [value] if level % 3 else {"k": value, "[": "}"}
+        items.append(value)
+    return items
+
+
+@settings(max_examples=200, deadline=None)
+@given(towers())
+def test_the_depth_check_agrees_with_the_parsed_value(value: Any) -> None:
+    from sessio._values import MAX_DEPTH, too_deep
+
+    text = json.dumps(value)
+    assert too_deep(text) == (json_depth(value) > MAX_DEPTH)

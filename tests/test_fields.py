@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -24,7 +25,8 @@ values = st.recursive(
 )
 
 
-@given(st.dictionaries(st.text(), values, max_size=6))
+# Keys a session can hold (dumps refuses NUL and lone surrogates in a key).
+@given(st.dictionaries(st.text().filter(lambda k: "\x00" not in k), values, max_size=6))
 def test_values_decode_as_each_field_alone_would(data: dict[str, Any]) -> None:
     fields = {"d:" + k: default_codec.dumps(v) for k, v in data.items()}
     fields[META] = META_TEXT
@@ -75,7 +77,7 @@ def test_a_text_valid_only_beside_others_is_corrupt() -> None:
 @pytest.mark.parametrize(
     ("fields", "error"),
     [
-        ({"d:a": "1"}, KeyError),
+        ({"d:a": "1"}, RecordCorrupt),  # no metadata: RecordCorrupt too, not KeyError
         ({META: "{"}, RecordCorrupt),
         ({META: '{"c": "later"}'}, RecordCorrupt),
         ({META: META_TEXT, PRINCIPAL: "[1]"}, RecordCorrupt),
@@ -205,3 +207,97 @@ def test_an_unparsable_flash_field_is_dropped_like_a_data_value() -> None:
 def test_a_malformed_csrf_salt_condemns_the_record(salt: str) -> None:
     with pytest.raises(RecordCorrupt):
         decode(default_codec, {META: META_TEXT, "s:csrf-salt": salt})
+
+
+# -- decoding is total: garbage is RecordCorrupt, never another exception ------------------------
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        '{"c": NaN, "s": 1}',
+        '{"c": 1, "s": NaN}',
+        '{"c": 1, "s": Infinity}',
+        '{"c": -Infinity, "s": 1}',
+        '{"c": 1e400, "s": 1}',
+        '{"c": true, "s": 1}',
+        '{"c": 1, "s": false}',
+        '{"c": "1", "s": "2"}',
+        '{"c": null, "s": 1}',
+        '{"c": [1], "s": 1}',
+        '{"s": 1}',
+        '{"c": 1, "s": 1, "a": NaN}',
+        '{"c": 1, "s": 1, "a": "yesterday"}',
+        '{"c": 1, "s": 1, "ip": 5}',
+        '{"c": 1, "s": 1, "ua": ["x"]}',
+        "[1, 2]",
+        '"meta"',
+        "null",
+    ],
+)
+def test_metadata_of_the_wrong_type_is_corrupt(meta: str) -> None:
+    """A NaN or infinite time compares false with every clock (an immortal session); a bool or a
+    text time is no time. All of them condemn the record."""
+    with pytest.raises(RecordCorrupt):
+        decode(default_codec, {META: meta})
+    with pytest.raises(RecordCorrupt):
+        SessionMeta.from_data(json.loads(meta))
+
+
+def test_metadata_of_the_right_types_loads() -> None:
+    loaded = decode(default_codec, {META: '{"c": 1, "s": 2.5, "a": 2, "ip": "::1", "ua": "x"}'})
+    meta = loaded.meta
+    assert (meta.created_at, meta.last_seen, meta.authenticated_at) == (1.0, 2.5, 2.0)
+    assert (meta.ip, meta.user_agent) == ("::1", "x")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"d:x": "1"},
+        {META: None},
+        {META: 5},
+        {META: b"\xff\xfe"},
+        {META: memoryview(b"{}")},
+        {META: "[" * 100_000 + "]" * 100_000},
+        {META: META_TEXT, b"d:x": "1"},
+        {META: META_TEXT, 7: "1"},
+        {META: META_TEXT, PRINCIPAL: "[" * 5000 + "]" * 5000},
+        {META: META_TEXT, FLASH: "[" * 900 + "]" * 900},
+        {META: META_TEXT, CSRF: b"\x00"},
+        {META: META_TEXT, PRINCIPAL: 5},
+        [(META, META_TEXT)],
+        None,
+    ],
+)
+def test_any_garbage_record_is_record_corrupt(fields: Any) -> None:
+    """Whatever a store (or its driver: a BLOB column, a number) hands back, decode() raises
+    RecordCorrupt and nothing else, so the manager reports it and starts a fresh session."""
+    with pytest.raises(RecordCorrupt):
+        decode(default_codec, fields)
+
+
+def test_a_garbage_data_value_costs_only_its_own_key() -> None:
+    fields = {
+        META: META_TEXT,
+        "d:ok": "1",
+        "d:deep": "[" * 5000 + "]" * 5000,
+        "d:deepish": "[" * 100 + "]" * 100,
+        "d:int": 5,
+        "d:bytes": b"\xff",
+        "d:lone": '"\\ud800"',
+    }
+    loaded = decode(default_codec, fields)  # type: ignore[arg-type]
+    assert loaded.values == {"ok": 1}
+    assert sorted(loaded.corrupt) == ["bytes", "deep", "deepish", "int", "lone"]
+
+
+def test_a_stored_key_no_session_could_set_is_left_out() -> None:
+    """A key with a NUL or a lone surrogate (a tampered store) would fail to re-encode at
+    commit; it is reported as a corrupt key and the rest of the session lives."""
+    fields = {META: META_TEXT, "d:ok": "1", "d:a\x00b": "[]", "d:" + json.loads('"\\ud800"'): "[]"}
+    loaded = decode(default_codec, fields)
+    assert loaded.values == {"ok": 1}
+    assert sorted(loaded.corrupt) == sorted(["a\x00b", json.loads('"\\ud800"')])
+    assert "d:a\x00b" not in loaded.fields

@@ -23,7 +23,13 @@ from .integrations._common import (
     private_cache_control,
     with_vary,
 )
-from .integrations.csrf import SAFE_METHODS, check_origin, check_request, form_token
+from .integrations.csrf import (
+    SAFE_METHODS,
+    check_origin,
+    check_request,
+    form_scan_allowed,
+    form_token,
+)
 from .integrations.csrf import is_form as _is_form
 from .manager import Commit
 from .session import Session
@@ -103,7 +109,11 @@ class Exchange(Generic[H]):
             return PROCEED if reason is None else self._refuse(reason)
         sent = request.headers(options.header_name.lower())
         if not sent and _is_form(self._content_type()):
-            return ReadForm(options.max_form_bytes)
+            # A body is read only if the request could pass the origin check at all: a
+            # cross-site form post is refused before a byte of it is parsed.
+            scheme, host = self._origin()
+            if form_scan_allowed(request.headers, scheme=scheme, host=host, options=options):
+                return ReadForm(options.max_form_bytes)
         return self._verdict(sent[0] if sent else None)
 
     def form(self, body: bytes | None) -> Proceed | Answer[H]:

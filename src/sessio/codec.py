@@ -21,11 +21,24 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from ._values import (
+    MAX_DEPTH,
+    finite_float,
+    refuse_constant,
+    sound,
+    storable,
+    storable_key,
+    too_deep,
+)
+from ._zones import datetime_from_text, datetime_text, time_text
 from .errors import ConfigurationError, RecordCorrupt, ValueNotSerializable
 
-__all__ = ["Codec", "Tag", "default_codec"]
+# Plain sorted(), as tests/test_public_api.py checks.
+__all__ = ["Codec", "MAX_DEPTH", "Tag", "default_codec", "storable_key"]  # noqa: RUF022
 
 _SCALARS = (str, int, float, bool, type(None))
+# Too short to nest beyond MAX_DEPTH.
+_SHORT = 2 * MAX_DEPTH
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +77,9 @@ _BUILTIN_TAGS: tuple[Tag, ...] = (
     Tag("set", set, list, set),
     Tag("frozenset", frozenset, list, frozenset),
     Tag("bytes", bytes, _b64, lambda v: base64.b64decode(v, validate=True)),
-    Tag("datetime", dt.datetime, dt.datetime.isoformat, dt.datetime.fromisoformat),
+    Tag("datetime", dt.datetime, datetime_text, datetime_from_text),
     Tag("date", dt.date, dt.date.isoformat, dt.date.fromisoformat),
-    Tag("time", dt.time, dt.time.isoformat, dt.time.fromisoformat),
+    Tag("time", dt.time, time_text, dt.time.fromisoformat),
     Tag("timedelta", dt.timedelta, _timedelta_parts, _timedelta),
     Tag("uuid", uuid.UUID, str, uuid.UUID),
     Tag("decimal", Decimal, str, Decimal),
@@ -95,7 +108,9 @@ class Codec:
             ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=True
         )
         self._encode = _fast_encoder(self._encoder)
-        self._decoder = json.JSONDecoder(object_hook=self._untag)
+        self._decoder = json.JSONDecoder(
+            object_hook=self._untag, parse_float=finite_float, parse_constant=refuse_constant
+        )
         # The scanner parses a whole document in C; JSONDecoder.decode() wraps it in two Python
         # calls and two regex matches for surrounding whitespace, which sessio never writes.
         # (typeshed does not declare the attribute JSONDecoder.__init__ sets.)
@@ -109,9 +124,34 @@ class Codec:
     # -- encoding -----------------------------------------------------------------------------
 
     def dumps(self, value: Any, *, key: str | None = None) -> str:
-        """JSON text for ``value``; raises :class:`ValueNotSerializable` naming ``key``."""
+        """JSON text for ``value``; raises :class:`ValueNotSerializable` naming ``key``.
+
+        Refused as well as types the codec does not know: text that is not valid Unicode (a lone
+        surrogate, as ``json.loads('"\\ud800"')`` hands any client) in a string or a dict key
+        at any depth, nesting deeper than :data:`MAX_DEPTH`, and a ``key`` with a lone surrogate
+        or a NUL (no store could hold such a field name).
+        """
         try:
-            return self._encode(self.tag(value))
+            # The checks are inlined for the common case (short ASCII): a call costs more.
+            if (
+                type(key) is str
+                and not (key.isascii() and "\0" not in key)
+                and not storable_key(key)
+            ):
+                raise ValueNotSerializable(
+                    f"session key {key!r} is not storable text (lone surrogate or NUL)", key=key
+                )
+            text = self._encode(self.tag(value))
+            if not text.isascii() and not storable(text):
+                raise ValueNotSerializable(
+                    "the value holds text that is not valid Unicode (a lone surrogate)",
+                    type="str",
+                )
+            if len(text) > _SHORT and too_deep(text):
+                raise ValueNotSerializable(
+                    f"the value nests deeper than {MAX_DEPTH} levels", type=type(value).__qualname__
+                )
+            return text
         except ValueNotSerializable as exc:
             if key is not None and exc.evidence.get("key") is None:
                 raise ValueNotSerializable(
@@ -210,11 +250,20 @@ class Codec:
                 end = -1
             if end != len(text):  # whitespace, trailing data or garbage: the full path decides
                 value = self._decoder.decode(text)
-            return value
         except RecordCorrupt:
             raise
-        except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+        except (
+            ValueError,  # UnicodeDecodeError, bad JSON, a lone surrogate in a BLOB's bytes
+            TypeError,
+            LookupError,
+            ArithmeticError,
+            AttributeError,  # neither str nor bytes (an int, a memoryview from a driver)
+            RecursionError,
+        ) as exc:
             raise RecordCorrupt(f"undecodable session value: {exc.__class__.__name__}") from None
+        if not sound(text, value):
+            raise RecordCorrupt("undecodable session value: too deep, not Unicode or not finite")
+        return value
 
     def loads_each(
         self, texts: Mapping[str, str], *, skip: str | None = None
@@ -233,7 +282,12 @@ class Codec:
                 continue
             try:
                 value, end = scan(text, 0)
-                if end == len(text):
+                # Inline for the common case, a short ASCII text without escapes (too short
+                # to nest deeply); sound() decides the others (a call costs more than these).
+                if end == len(text) and (
+                    (len(text) <= _SHORT and text.isascii() and "\\u" not in text)
+                    or sound(text, value)
+                ):
                     values[name] = value
                     continue
             except (
@@ -273,7 +327,7 @@ class Codec:
             return obj  # a user dict with one "$..." key that is no tag of ours
         try:
             return tag.decode(payload)
-        except (ValueError, TypeError, ArithmeticError, AttributeError, LookupError) as exc:
+        except Exception as exc:  # any decoder, an app's Tag included
             # e.g. uuid.UUID(5) raises AttributeError: garbage in a tag is corruption, not a crash
             raise RecordCorrupt(f"malformed {key} tag: {exc.__class__.__name__}") from None
 

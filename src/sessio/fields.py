@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from . import csrf, flash
 from ._memo import Memo
-from .codec import Codec, dumps_plain
+from .codec import Codec, dumps_plain, storable_key
 from .errors import RecordCorrupt
 from .principal import Principal
 
@@ -109,20 +109,42 @@ class SessionMeta:
 
     @classmethod
     def from_data(cls, data: Any) -> SessionMeta:
-        """The inverse of :meth:`to_data`; raises :class:`RecordCorrupt` on anything else."""
-        try:
-            return cls(
-                float(data["c"]),
-                float(data["s"]),
-                ip=data.get("ip"),
-                user_agent=data.get("ua"),
-                authenticated_at=data.get("a"),
-            )
-        except (TypeError, KeyError, ValueError, AttributeError):
-            raise RecordCorrupt("malformed session metadata") from None
+        """The inverse of :meth:`to_data`; raises :class:`RecordCorrupt` on anything else.
+
+        Times must be finite JSON numbers (not ``true``, text, NaN or infinity: a NaN
+        ``last_seen`` compares false with every clock and would make the session immortal);
+        ``ip`` and ``user_agent`` text or absent.
+        """
+        if type(data) is not dict:
+            raise RecordCorrupt("malformed session metadata")
+        created_at, last_seen = _time(data.get("c")), _time(data.get("s"))
+        authenticated_at = data.get("a")
+        ip, user_agent = data.get("ip"), data.get("ua")
+        if (
+            created_at is None
+            or last_seen is None
+            or (authenticated_at is not None and _time(authenticated_at) is None)
+            or not (ip is None or type(ip) is str)
+            or not (user_agent is None or type(user_agent) is str)
+        ):
+            raise RecordCorrupt("malformed session metadata")
+        return cls(
+            created_at,
+            last_seen,
+            ip=ip,
+            user_agent=user_agent,
+            authenticated_at=None if authenticated_at is None else float(authenticated_at),
+        )
 
     def __repr__(self) -> str:
         return f"SessionMeta({self.to_data()!r})"
+
+
+def _time(value: Any) -> float | None:
+    """``value`` as epoch seconds if it is a finite JSON number (never a bool), else ``None``."""
+    if type(value) is int or (type(value) is float and math.isfinite(value)):
+        return float(value)
+    return None
 
 
 def _json(value: Any) -> str:
@@ -160,8 +182,8 @@ _time_texts: Memo[float, str] = Memo(META_MEMO_SIZE)
 
 def _fixed_time(value: Any) -> str:
     """:func:`_json` of a time that stays the same over a session's commits, remembered."""
-    if type(value) is not float or not value:  # (1, 1.0 and True are one key, not one
-        return _json(value)  # text, and so are 0.0 and -0.0; a record may hold anything)
+    if type(value) is not float or not value:  # (1, 1.0 and True are one key, not one text,
+        return _json(value)  # and so are 0.0 and -0.0; a record may hold anything: the long way)
     text = _time_texts.get(value)
     if text is None:
         text = _json(value)
@@ -208,24 +230,45 @@ class Loaded:
 def decode(codec: Codec, fields: Mapping[str, str]) -> Loaded:
     """The session state in a record's ``fields``, each text parsed once.
 
-    Raises :class:`RecordCorrupt` when the metadata or a system field will not decode or has
-    the wrong shape, and ``KeyError`` when the metadata is missing: the record is then
-    unusable as a whole. A data value that will not decode is only left out.
+    Raises :class:`RecordCorrupt`, and nothing else whatever ``fields`` holds, when the
+    metadata is missing or any system field will not decode or has the wrong shape: the
+    record is then unusable as a whole. A data value that will not decode is only left out.
     """
-    meta = _meta(codec, fields[META])  # first: without it the record is unusable
-    decoded, failed = codec.loads_each(fields, skip=META)
-    if failed:
-        return _decode_strictly(codec, fields, decoded, meta)
-    loaded = Loaded(meta, fields)
-    values = loaded.values
-    for name, value in decoded.items():
-        if name.startswith(DATA_PREFIX):
-            values[name[2:]] = value
-        elif name in _SYSTEM:
-            _adopt_system(loaded, name, value)
-        elif name.startswith(flash.FLASH_PREFIX):
-            _adopt_flash(loaded, name, value)
-    return loaded
+    try:
+        if type(fields) is not dict and not isinstance(fields, Mapping):
+            raise RecordCorrupt("a record is a map of fields")
+        names = "".join(fields)  # (a TypeError for a name that is no text)
+        lost: list[str] = []
+        if not names.isascii() or "\0" in names:  # the rare case: look name by name
+            lost = [name for name in fields if not storable_key(name)]  # no session set these
+            if lost:
+                fields = {name: text for name, text in fields.items() if name not in lost}
+        text = fields.get(META)
+        if text is None:
+            raise RecordCorrupt("the record has no session metadata")
+        meta = _meta(codec, text)  # first: without it the record is unusable
+        decoded, failed = codec.loads_each(fields, skip=META)
+        if failed:
+            loaded = _decode_strictly(codec, fields, decoded, meta)
+        else:
+            loaded = Loaded(meta, fields)
+            values = loaded.values
+            for name, value in decoded.items():
+                if name.startswith(DATA_PREFIX):
+                    values[name[2:]] = value
+                elif name in _SYSTEM:
+                    _adopt_system(loaded, name, value)
+                elif name.startswith(flash.FLASH_PREFIX):
+                    _adopt_flash(loaded, name, value)
+        if lost:
+            loaded.corrupt.extend(name[2:] for name in lost if name.startswith(DATA_PREFIX))
+        return loaded
+    except RecordCorrupt:
+        raise
+    except (TypeError, ValueError, LookupError, AttributeError, RecursionError) as exc:
+        # A store driver's surprise (a BLOB column, a number where text belongs, a name that
+        # is bytes): corrupt.
+        raise RecordCorrupt(f"undecodable record: {exc.__class__.__name__}") from None
 
 
 def _adopt_flash(loaded: Loaded, name: str, data: Any) -> None:
@@ -275,7 +318,7 @@ def _shaped(data: Any, build: Callable[[Any], T]) -> T:
     # record instead of letting a TypeError out of load().
     try:
         return build(data)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (TypeError, ValueError, LookupError, AttributeError, RecursionError) as exc:
         raise RecordCorrupt(f"malformed system field: {exc.__class__.__name__}") from None
 
 

@@ -31,6 +31,13 @@ TransportName = Literal["cookie", "header", "bearer"]
 # RFC 6265 cookie-name token: visible ASCII without separators.
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 6265 4.1.1 path-value: printable ASCII (SP to ~) except ';'. No CTL (NUL, TAB, CR, LF,
+# DEL) and nothing beyond ASCII, which browsers and servers would encode each their own way.
+_COOKIE_PATH = re.compile(r"/[ -:<-~]*")
+# A host name: dot-separated ASCII labels, an optional leading dot (which browsers ignore).
+_COOKIE_DOMAIN = re.compile(
+    r"\.?[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*"
+)
 
 #: The session cookie's name before :class:`CookieOptions` adds a ``__Host-``/``__Secure-`` prefix.
 DEFAULT_COOKIE_NAME = "sessio"
@@ -100,18 +107,19 @@ class CookieOptions:
             raise ConfigurationError("SameSite=None cookies must be Secure (browsers drop them)")
         if self.partitioned and not self.secure:
             raise ConfigurationError("Partitioned cookies must be Secure")
-        if (
-            not isinstance(self.path, str)
-            or not self.path.startswith("/")
-            or any(c in self.path for c in ";\r\n")
-        ):
-            raise ConfigurationError(f"cookie path must start with '/': {self.path!r}")
+        if not isinstance(self.path, str) or not _COOKIE_PATH.fullmatch(self.path):
+            raise ConfigurationError(
+                "cookie path must start with '/' and hold printable ASCII only, without ';': "
+                f"{self.path!r}"
+            )
         if self.domain is not None and (
             not isinstance(self.domain, str)
-            or not self.domain
-            or any(c in self.domain for c in ";, \r\n")
+            or len(self.domain) > 253
+            or not _COOKIE_DOMAIN.fullmatch(self.domain)
         ):
-            raise ConfigurationError(f"invalid cookie domain {self.domain!r}")
+            raise ConfigurationError(
+                f"cookie domain must be an ASCII host name (IDNA-encode others): {self.domain!r}"
+            )
         if self.max_age is not None and self.max_age != "session":
             if isinstance(self.max_age, bool) or not isinstance(self.max_age, int):
                 raise ConfigurationError(

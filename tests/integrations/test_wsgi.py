@@ -557,9 +557,12 @@ def test_concurrent_requests_on_one_session_lose_no_write(store: SQLiteStore) ->
 
 
 def test_a_client_side_store_needs_no_secret_key_and_round_trips() -> None:
+    from sessio.stores.client import NoRevocationWarning
     from sessio.stores.signed import SignedCookieStore
 
-    mw = SessionMiddleware(demo, store=SignedCookieStore(SECRET), secret_key=None, policy=DEV)
+    with pytest.warns(NoRevocationWarning):  # deliberate: this test needs no revocation list
+        store = SignedCookieStore(SECRET)
+    mw = SessionMiddleware(demo, store=store, secret_key=None, policy=DEV)
     first = call(mw, "GET", "/set?color=green")
     token = cookie_of(first)
     assert len(token) > 100  # the whole session travels, not an 87-character signed ID

@@ -12,6 +12,10 @@ from sessio.stores import EncryptedCookieStore, JWTStore, SignedCookieStore
 from ..conftest import FakeClock
 from .conftest import KEY_NEW
 
+#: These tests build client-side stores without a revocation list on purpose (what such a store
+#: guarantees on its own); the warning that choice raises is tested in tests/security/.
+pytestmark = pytest.mark.filterwarnings("ignore::sessio.stores.client.NoRevocationWarning")
+
 MARKER = "card-4111-1111-1111-1111"
 
 
@@ -103,3 +107,63 @@ def _readable(token: str) -> str:
             with contextlib.suppress(zlib.error):
                 out.append(zlib.decompress(raw).decode("latin-1"))
     return "\n".join(out)
+
+
+def test_a_store_without_a_revocation_list_warns_when_built(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ASVS 5.0 7.4.1 (terminated sessions stay terminated): building a client-side store
+    without a ``revocation_store`` warns and logs what a copied token can then do; with one,
+    or when construction fails, nothing is said."""
+    import warnings
+
+    from sessio import ConfigurationError
+    from sessio.stores.client import NoRevocationWarning
+
+    for build in (SignedCookieStore, EncryptedCookieStore, JWTStore):
+        caplog.clear()
+        with pytest.warns(NoRevocationWarning, match="copied token stays valid until it expires"):
+            build(KEY_NEW)
+        assert any("revocation_store" in r.getMessage() for r in caplog.records), build
+        assert issubclass(NoRevocationWarning, UserWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            build(KEY_NEW, revocation_store=MemoryStore())
+            with pytest.raises(ConfigurationError):
+                build("short")
+
+
+def test_a_jwt_issued_in_the_future_or_typed_for_another_use_is_refused(clock: FakeClock) -> None:
+    """ASVS 5.0 9.2.1 (time claims checked), 9.2.2 (the token's type is what the service
+    expects): a JWT validly signed with the store's key but issued beyond the clock-skew
+    leeway, or typed other than ``JWT``, gives a fresh session."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    from sessio.stores.jwt import IAT_LEEWAY
+
+    store = JWTStore(KEY_NEW, clock=clock, revocation_store=MemoryStore())
+    manager = SyncSessionManager(store, clock=clock)
+    token = logged_in(manager)
+    head, body, _ = token.split(".")
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    def unb64(text: str) -> dict[str, object]:
+        return dict(json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))))
+
+    def forge(header: dict[str, object], claims: dict[str, object]) -> str:
+        signing = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+        mac = hmac.new(KEY_NEW.encode(), signing.encode(), hashlib.sha256).digest()
+        return signing + "." + b64(mac)
+
+    header, claims = unb64(head), unb64(body)
+    assert manager.load(forge(header, claims)).is_authenticated  # the control: a faithful copy
+    future = {**claims, "iat": int(clock.now) + IAT_LEEWAY + 60}
+    for forged in (forge(header, future), forge({**header, "typ": "at+jwt"}, claims)):
+        session = manager.load(forged)
+        assert session.is_new
+        assert not session.is_authenticated

@@ -88,6 +88,21 @@ def test_prefix_and_flag_rules_are_enforced_at_construction(options: dict[str, o
         {"domain": "example.com; Secure"},
         {"domain": "example.com\r\nX: y"},
         {"domain": ""},
+        # Control characters and non-ASCII: each a different cookie to each browser and server.
+        {"name": "sid\x00"},
+        {"name": "sid\x7f"},
+        {"name": "s\u00efd"},
+        {"path": "/app\x00"},
+        {"path": "/a\tb"},
+        {"path": "/a\x7f"},
+        {"path": "/caf\u00e9"},
+        {"path": "/\u2028"},
+        {"domain": "example.com\x00"},
+        {"domain": "exa\tmple.com"},
+        {"domain": "example.com\x7f"},
+        {"domain": "b\u00fccher.example"},
+        {"domain": "example..com"},
+        {"domain": "example.com/path"},
     ],
 )
 def test_attribute_injection_is_refused(options: dict[str, str]) -> None:
@@ -95,6 +110,15 @@ def test_attribute_injection_is_refused(options: dict[str, str]) -> None:
     into the ``Set-Cookie`` text."""
     with pytest.raises(ConfigurationError):
         CookieOptions(**options)  # type: ignore[arg-type]
+
+
+def test_ordinary_paths_and_domains_are_accepted() -> None:
+    """Cheat sheet "Domain and Path Attributes", the control for the refusals above: ordinary
+    paths and (IDNA-encoded) domains still pass."""
+    for path in ("/", "/app", "/app/v1", "/a b", "/~user/x-y_z.html", "/%C3%A9"):
+        assert CookieOptions(path=path, domain="example.com").path == path
+    for domain in ("example.com", ".example.com", "a-b.example", "xn--bcher-kva.example"):
+        assert CookieOptions(domain=domain).domain == domain
 
 
 def test_production_and_development_presets() -> None:

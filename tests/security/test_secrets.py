@@ -146,3 +146,31 @@ def test_csrf_refusals_do_not_echo_the_token(site: Site) -> None:
         assert reason is not None
         assert token not in reason
         assert session._csrf() not in reason
+
+
+def test_store_urls_never_show_their_passwords(caplog: pytest.LogCaptureFixture) -> None:
+    """ASVS 5.0 16.5.1 (no secrets in error messages) / 16.2.5: a store URL's password, in the
+    userinfo or as ``?password=``, is redacted wherever sessio shows the URL: in every
+    ConfigurationError ``store_from_url`` raises (a malformed URL included) and by
+    ``redact_url``."""
+    from sessio import ConfigurationError, store_from_url
+    from sessio.stores.url import redact_url
+
+    secret = "hunter2-" + "x" * 8
+    for url in (
+        f"redis://:{secret}@[",
+        f"redis://user:{secret}@host:99999/0",
+        f"redis://user:{secret}@host/notadb",
+        f"postgresql://u:{secret}@[::1",
+        f"mysql://u:{secret}@host/db",
+        f"memory://?password={secret}",
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            store_from_url(url)
+        assert secret not in str(caught.value), url
+        assert secret not in redact_url(url), url
+    # Even a store's own message that echoes another setting holding the password hides it.
+    with pytest.raises(ConfigurationError) as caught:
+        store_from_url(f"postgresql://u:{secret}@h/db?schema=bad-{secret}")
+    assert secret not in str(caught.value)
+    assert secret not in caplog.text

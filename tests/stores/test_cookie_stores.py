@@ -7,9 +7,15 @@ import json
 import secrets
 import zlib
 
+import pytest
+
 from sessio import SyncSessionManager
 from sessio.stores import EncryptedCookieStore, SignedCookieStore
 from sessio.stores.client import ClientSideStore
+
+#: These tests build client-side stores without a revocation list on purpose (what such a store
+#: guarantees on its own); the warning that choice raises is tested in tests/security/.
+pytestmark = pytest.mark.filterwarnings("ignore::sessio.stores.client.NoRevocationWarning")
 
 KEY = "cookie-secret-" + "c" * 32
 

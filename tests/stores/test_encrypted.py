@@ -123,7 +123,7 @@ def test_a_lone_surrogate_is_refused_before_it_is_sealed() -> None:
 
 def test_only_server_side_stores_can_be_wrapped() -> None:
     with pytest.raises(ConfigurationError):
-        EncryptedStore(JWTStore("j" * 32), NEW)  # type: ignore[arg-type]
+        EncryptedStore(JWTStore("j" * 32, revocation_store=MemoryStore()), NEW)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         EncryptedStore(MemoryStore(), "short")
     assert "MemoryStore" in repr(EncryptedStore(MemoryStore(), NEW))

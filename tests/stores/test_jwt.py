@@ -16,6 +16,10 @@ from sessio.stores import JWTStore
 
 from ..conftest import FakeClock
 
+#: These tests build client-side stores without a revocation list on purpose (what such a store
+#: guarantees on its own); the warning that choice raises is tested in tests/security/.
+pytestmark = pytest.mark.filterwarnings("ignore::sessio.stores.client.NoRevocationWarning")
+
 KEY = "jwt-secret-" + "s" * 32
 LONG_KEY = "jwt-secret-" + "l" * 64
 
@@ -154,10 +158,43 @@ def test_unknown_or_missing_key_ids_are_rejected(store: JWTStore) -> None:
     token, _ = _token(store)
     claims = _claims_of(token)
     kid = jwt.get_unverified_header(token)["kid"]
-    assert store.open(_hs256({"alg": "HS256", "kid": kid}, claims)) is not None  # the control
+    control = {"alg": "HS256", "typ": "JWT", "kid": kid}
+    assert store.open(_hs256(control, claims)) is not None
     for header in ({"kid": "AAAAAA"}, {}, {"kid": 7}, {"kid": ""}, {"kid": "%%"}):
-        forged = _hs256({"alg": "HS256", **header}, claims)
+        forged = _hs256({"alg": "HS256", "typ": "JWT", **header}, claims)
         assert store.open(forged) is None, header
+
+
+def test_a_token_typed_for_another_use_is_rejected(store: JWTStore) -> None:
+    """RFC 8725 3.11 (explicit typing): only ``typ: JWT``, what the store writes, is a session;
+    an access token (``at+jwt``) signed with a shared key is not, nor a token with no type."""
+    token, _ = _token(store)
+    claims = _claims_of(token)
+    kid = jwt.get_unverified_header(token)["kid"]
+    assert jwt.get_unverified_header(token)["typ"] == "JWT"
+    for typ in ({"typ": "at+jwt"}, {"typ": "jwt "}, {"typ": 1}, {}):
+        forged = _hs256({"alg": "HS256", "kid": kid, **typ}, claims)
+        with pytest.raises(TokenInvalid) as caught:
+            store.unseal(forged)
+        assert caught.value.evidence["reason"] == "type", typ
+
+
+def test_a_token_issued_in_the_future_is_rejected(store: JWTStore, clock: FakeClock) -> None:
+    """A token whose ``iat`` lies beyond the clock skew leeway was minted by a wrong clock or to
+    outlive its ``ttl``; a malformed ``iat`` is no token either. A little skew is tolerated."""
+    from sessio.stores.jwt import IAT_LEEWAY
+
+    token, _ = _token(store)
+    claims = _claims_of(token)
+    kid = jwt.get_unverified_header(token)["kid"]
+    header = {"alg": "HS256", "typ": "JWT", "kid": kid}
+    skewed = {**claims, "iat": int(clock.now) + IAT_LEEWAY - 1}
+    assert store.open(_hs256(header, skewed)) is not None  # within the leeway
+    for iat in (int(clock.now) + IAT_LEEWAY + 5, 10**12, "0", True, 1.5, None):
+        forged = _hs256(header, {**claims, "iat": iat})
+        assert store.open(forged) is None, iat
+        with pytest.raises(TokenInvalid):
+            store.unseal(forged)
 
 
 def test_key_ids_pick_the_verifying_key(clock: FakeClock) -> None:

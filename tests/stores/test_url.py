@@ -8,7 +8,7 @@ import pytest
 
 from sessio import ConfigurationError, store_from_url
 from sessio.stores import FileStore, MemoryStore, SQLiteStore
-from sessio.stores.url import SCHEMES
+from sessio.stores.url import SCHEMES, redact_url
 
 
 def test_memory() -> None:
@@ -95,3 +95,69 @@ def test_server_stores_are_registered_lazily() -> None:
     assert SCHEMES["redis"] == SCHEMES["rediss"] == "sessio.stores.redis:RedisStore"
     assert SCHEMES["redis+cluster"] == SCHEMES["rediss+cluster"] == "sessio.stores.redis:RedisStore"
     assert SCHEMES["postgresql"] == SCHEMES["postgres"] == "sessio.stores.postgres:PostgresStore"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://[",
+        "redis://:hunter2@[",
+        "postgresql://u:hunter2@[::1",
+        "redis://h:notaport/0",
+        "redis://h:99999/0",
+        "redis://h/notadb",
+        "rediss://h/-1",
+        "sqlite:////proc/no-such-dir/x.db",
+    ],
+)
+def test_every_malformed_url_is_a_configuration_error(url: str) -> None:
+    """Not a ValueError or an OSError from deep inside: one typed error, at construction."""
+    with pytest.raises(ConfigurationError) as caught:
+        store_from_url(url)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_store_url_that_is_no_text_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError):
+        store_from_url(5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://user:hunter2@host/0", "redis://user:***@host/0"),
+        ("redis://:hunter2@host", "redis://:***@host"),
+        (
+            "postgresql://host/db?password=hunter2&schema=s",
+            "postgresql://host/db?password=***&schema=s",
+        ),
+        (
+            "postgresql://u:p%40ss@h/db?sslpassword=hunter2",
+            "postgresql://u:***@h/db?sslpassword=***",
+        ),
+        ("redis://:hunter2@[", "redis://:***@["),
+        ("redis://a@b:hunter2@host/0", "redis://a@b:***@host/0"),  # urlsplit's last '@'
+        ("redis://u:hun@ter2@host/0", "redis://u:***@host/0"),
+        ("redis://nobody@host/0", "redis://nobody@host/0"),
+        ("memory://", "memory://"),
+    ],
+)
+def test_redact_url_hides_every_secret(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://u:hunter2@h/db",
+        "memory://?max_sessions=lots&password=hunter2",
+        "memory://?password=hunter2",
+        "postgresql://u:hunter2@h/db?schema=hunter2-",
+    ],
+)
+def test_errors_never_show_the_urls_secrets(url: str) -> None:
+    """A password in the URL or in ``?password=`` never reaches an error message (or a log)."""
+    with pytest.raises(ConfigurationError) as caught:
+        store_from_url(url)
+    assert "hunter2" not in str(caught.value)
+    assert "hunter2" not in repr(caught.value.evidence)

@@ -64,12 +64,18 @@ def test_the_standard_library_reads_what_we_write() -> None:
 
 
 def test_parse_finds_every_value_of_one_name_in_order() -> None:
-    headers = ['theme=dark; sessio="one"; other=x', "sessio=two", "  sessio = no ;sessio=three"]
+    headers = ["theme=dark; sessio=one; other=x", "sessio=two", "  sessio = no ;sessio=three"]
     assert parse_cookie_header(headers, "sessio") == ["one", "two", "three"]
     assert parse_cookie_header(["xsessio=1; sessio2=2; SESSIO=3"], "sessio") == []
     assert parse_cookie_header(["sessio="], "sessio") == [""]
     assert parse_cookie_header(["sessio"], "sessio") == []
     assert parse_cookie_header([], "sessio") == []
+
+
+def test_a_quoted_value_is_kept_as_sent() -> None:
+    """One spelling per token: quotes are part of the value, so a quoted token is no token."""
+    assert parse_cookie_header(['sessio="one"'], "sessio") == ['"one"']
+    assert parse_cookie_header(['sessio=""'], "sessio") == ['""']
 
 
 @given(st.lists(st.text()), st.text())

@@ -27,6 +27,10 @@ from sessio.transports import (
 )
 from sessio.transports.signing import MAX_RAW_TOKEN_LENGTH
 
+#: These tests build client-side stores without a revocation list on purpose (what such a store
+#: guarantees on its own); the warning that choice raises is tested in tests/security/.
+pytestmark = pytest.mark.filterwarnings("ignore::sessio.stores.client.NoRevocationWarning")
+
 KEY = "raw-token-secret-" + "r" * 32
 
 

@@ -36,9 +36,11 @@ import abc
 import base64
 import binascii
 import json
+import logging
 import math
 import re
 import time
+import warnings
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +52,9 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 # Plain sorted(), as tests/test_public_api.py checks (ruff's isort-style order differs here).
-__all__ = ["ClientSideStore", "MAX_COOKIE_BYTES", "TOKEN_PATTERN"]  # noqa: RUF022
+__all__ = ["ClientSideStore", "MAX_COOKIE_BYTES", "NoRevocationWarning", "TOKEN_PATTERN"]  # noqa: RUF022
+
+logger = logging.getLogger("sessio.stores")
 
 #: What a browser keeps of one cookie (RFC 6265 6.1's minimum, and every browser's maximum).
 MAX_COOKIE_BYTES = 4096
@@ -77,7 +81,9 @@ class ClientSideStore(abc.ABC):
       precision for fewer ``Set-Cookie`` s: every idle gap shorter than ``R`` is survived, and
       every gap of ``I`` ends the session. The absolute ``ttl`` is never extended.
     * ``revocation_store`` -- a server-side store that remembers sessions ended early
-      (logout, rotation, :meth:`SessionManager.revoke`) until their tokens expire.
+      (logout, rotation, :meth:`SessionManager.revoke`) until their tokens expire. Without
+      one, construction logs and warns (:class:`NoRevocationWarning`): a copied token then
+      works until it expires.
     * ``clock`` -- the time source of :meth:`open` (the manager uses its own).
 
     Subclasses implement :meth:`_seal` and :meth:`_unseal`.
@@ -108,6 +114,8 @@ class ClientSideStore(abc.ABC):
         self.refresh_threshold = refresh_threshold
         self.revocations = revocation_store
         self.clock = clock
+        if revocation_store is None:
+            _warn_no_revocation(self)
 
     def __repr__(self) -> str:
         revocations = "" if self.revocations is None else f", revocation_store={self.revocations!r}"
@@ -227,6 +235,26 @@ class ClientSideStore(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close_sync()
+
+
+class NoRevocationWarning(UserWarning):
+    """A client-side store was built without a ``revocation_store``.
+
+    Its tokens cannot be ended before they expire: a copy taken before logout (a shared
+    computer, a log line, malware) keeps working. Pass ``revocation_store=`` to end sessions
+    early, or silence this warning where that is the deliberate choice.
+    """
+
+
+def _warn_no_revocation(store: ClientSideStore) -> None:
+    message = (
+        f"{type(store).__name__} without a revocation_store: a copied token stays valid until it "
+        "expires, even after logout, ID rotation or revoke(); pass revocation_store= (any "
+        "server-side Store) to end sessions early"
+    )
+    logger.warning("%s", message)
+    # stacklevel: this function, ClientSideStore.__init__, the concrete store's __init__.
+    warnings.warn(message, NoRevocationWarning, stacklevel=4)
 
 
 def _revocation(until: float) -> tuple[Create, Rewrite]:

@@ -51,13 +51,14 @@ class EncryptedCookieStore(ClientSideStore):
         revocation_store: Store | None = None,
         clock: Clock = time.time,
     ) -> None:
+        aead = AEAD(keys, _PURPOSE)  # first: the base warns once all is valid
         super().__init__(
             max_size=max_size,
             refresh_threshold=refresh_threshold,
             revocation_store=revocation_store,
             clock=clock,
         )
-        self._aead = AEAD(keys, _PURPOSE)
+        self._aead = aead
 
     def _seal(self, session_id: str, record: Record, now: float) -> str:
         return b64encode(self._aead.encrypt(pack(session_id, record), _CONTEXT))

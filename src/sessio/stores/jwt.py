@@ -12,8 +12,10 @@ canonical, so not even the signature's padding bits can change.
 
 Claims: ``jti`` is the session ID (the revocation list files it under the ID's hash, the key
 every sessio store uses); ``sub`` the principal's id and ``kind`` its kind when logged in;
-``iat``/``exp`` issue and expiry (seconds); ``iss``/``aud`` when configured (then required and
-checked); ``ses`` the session's fields; the ``kid`` header names the key, for rotation. Another
+``iat``/``exp`` issue and expiry (seconds; a token issued more than :data:`IAT_LEEWAY` seconds
+in the future of the store's clock is refused); ``iss``/``aud`` when configured (then required
+and checked); ``ses`` the session's fields; the ``kid`` header names the key, for rotation, and
+``typ`` must be ``JWT`` (RFC 8725 3.11: a token typed for another use is no session). Another
 service holding the secret can verify these tokens with any JWT library.
 
 Replay: a stolen token works until ``exp``. With ``revocation_store``, logout, ID rotation,
@@ -50,6 +52,8 @@ Algorithm = Literal["HS256", "HS384", "HS512"]
 #: RFC 7518 3.2: an HMAC key must be at least as long as the hash output.
 _MIN_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _REQUIRED = ["exp", "iat", "jti"]
+#: How far in the future a token's ``iat`` may lie (clock skew between servers), in seconds.
+IAT_LEEWAY = 60
 
 
 class JWTStore(ClientSideStore):
@@ -74,12 +78,7 @@ class JWTStore(ClientSideStore):
         max_size: int = MAX_COOKIE_BYTES,
         clock: Clock = time.time,
     ) -> None:
-        super().__init__(
-            max_size=max_size,
-            refresh_threshold=refresh_threshold,
-            revocation_store=revocation_store,
-            clock=clock,
-        )
+        # Everything that can fail comes first: the base warns once the store is valid.
         if algorithm not in _MIN_KEY_BYTES:
             raise ConfigurationError(
                 f"JWTStore signs with HS256, HS384 or HS512, not {algorithm!r}"
@@ -95,6 +94,12 @@ class JWTStore(ClientSideStore):
                 f"{algorithm} needs keys of at least {_MIN_KEY_BYTES[algorithm]} bytes "
                 f"(RFC 7518 3.2); one has {shortest}"
             )
+        super().__init__(
+            max_size=max_size,
+            refresh_threshold=refresh_threshold,
+            revocation_store=revocation_store,
+            clock=clock,
+        )
         self.algorithm = algorithm
         self.issuer = issuer
         self.audience = audience
@@ -140,6 +145,8 @@ class JWTStore(ClientSideStore):
         if header.get("alg") != self.algorithm:
             # Pinned: "none", RS256-with-the-HMAC-key and every other substitution end here.
             raise TokenInvalid("the JWT names another algorithm", reason="algorithm")
+        if header.get("typ") != "JWT":  # what every token this store seals says
+            raise TokenInvalid("the JWT is typed for another use", reason="type")
         kid = header.get("kid")
         key = self._keys.get(b64decode(kid)) if isinstance(kid, str) and kid else None
         if key is None:
@@ -164,6 +171,12 @@ class JWTStore(ClientSideStore):
         return self._record(claims)
 
     def _record(self, claims: dict[str, Any]) -> tuple[str, Record]:
+        issued = claims.get("iat")
+        if isinstance(issued, bool) or not isinstance(issued, int):
+            raise TokenInvalid("the JWT's issue time is malformed", reason="claims")
+        if issued > self.clock() + IAT_LEEWAY:
+            # Sealed "later" than now: a clock gone wrong, or a token minted to outlive its ttl.
+            raise TokenInvalid("the JWT was issued in the future", reason="claims")
         sub, kind = claims.get("sub"), claims.get("kind")
         if sub is None:
             principal = None

@@ -53,13 +53,14 @@ class SignedCookieStore(ClientSideStore):
         revocation_store: Store | None = None,
         clock: Clock = time.time,
     ) -> None:
+        keys = KeyRing(secret_keys, _PURPOSE)  # first: the base warns once all is valid
         super().__init__(
             max_size=max_size,
             refresh_threshold=refresh_threshold,
             revocation_store=revocation_store,
             clock=clock,
         )
-        self._keys = KeyRing(secret_keys, _PURPOSE)
+        self._keys = keys
 
     def _mac(self, key: bytes, payload: str) -> str:
         return b64encode(hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest())

@@ -116,7 +116,9 @@ def parse_cookie_header(headers: list[str], name: str) -> list[str]:
     """Every value of cookie ``name`` in the ``Cookie`` header(s), in order.
 
     Returns all occurrences so callers can refuse ambiguity (two cookies of one name are a
-    classic cookie-tossing trick from a sibling subdomain).
+    classic cookie-tossing trick from a sibling subdomain). Values come back exactly as sent:
+    sessio never writes a quoted cookie, so ``name="<token>"`` is not a second spelling of the
+    token (its quotes make it no token at all).
     """
     found = []
     prefix = name + "="
@@ -124,8 +126,5 @@ def parse_cookie_header(headers: list[str], name: str) -> list[str]:
         for chunk in header.split(";"):
             chunk = chunk.strip(" \t")  # HTTP whitespace only: one spelling per token
             if chunk.startswith(prefix):
-                value = chunk[len(prefix) :]
-                if len(value) >= 2 and value[0] == value[-1] == '"':
-                    value = value[1:-1]
-                found.append(value)
+                found.append(chunk[len(prefix) :])
     return found
