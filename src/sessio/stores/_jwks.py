@@ -76,6 +76,8 @@ def jwk_key(jwk: Mapping[str, Any]) -> tuple[str, str, Any]:
                     f"RS256 needs an RSA key of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits; "
                     f"this JWK has {n.bit_length()}"
                 )
+            if n % 2 == 0:  # a product of two odd primes; cryptography takes an even n
+                raise ConfigurationError("an RSA JWK's modulus 'n' is even: no RSA key")
             if not 3 <= e < 2**32:  # 65537 in practice; a huge exponent only slows verifying
                 raise ConfigurationError("an RSA JWK's exponent 'e' is out of range")
             key, algorithm = rsa.RSAPublicNumbers(e, n).public_key(), "RS256"
