@@ -17,7 +17,8 @@ Rotation: keys are listed oldest to newest; the newest that can sign does, with 
 header, and every listed key verifies. A store built from public keys alone -- or
 :meth:`JWTStore.from_jwks`, given the JWKS document the caller fetched (the library never goes
 to the network) -- verifies and loads tokens but refuses to sign (:class:`SigningRefused`), and
-never refreshes. :meth:`JWTStore.jwks` gives a signing store's public keys to publish.
+never refreshes (so pair it with a policy without ``resave``, which would re-sign every
+request). :meth:`JWTStore.jwks` gives a signing store's public keys to publish.
 
 Claims: ``jti`` is the session ID (the revocation list files it under the ID's hash, the key
 every sessio store uses); ``sub`` the principal's id and ``kind`` its kind when logged in;
