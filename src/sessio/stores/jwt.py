@@ -60,7 +60,8 @@ from .client import (
 if TYPE_CHECKING:
     from ._jwt_keys import PrivateKeys, PublicKeys
 
-__all__ = ["IAT_LEEWAY", "Algorithm", "JWTStore", "SigningRefused"]
+# Plain sorted(), as tests/test_public_api.py checks (ruff's isort-style order differs here).
+__all__ = ["Algorithm", "IAT_LEEWAY", "JWTStore", "SigningRefused"]  # noqa: RUF022
 
 _REQUIRED = ["exp", "iat", "jti"]
 #: How far in the future a token's ``iat`` may lie (clock skew between servers), in seconds.
