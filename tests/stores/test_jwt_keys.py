@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -240,3 +240,38 @@ def test_any_jwk_builds_a_store_or_raises_configuration_error(
     except SessionError as exc:  # pragma: no cover - the failure this test exists to find
         pytest.fail(f"{type(exc).__name__} instead of ConfigurationError: {exc}")
     assert not store.can_sign
+
+
+def _torsion() -> list[bytes]:
+    from sessio.stores._jwks import _SMALL_ORDER
+
+    return sorted(_SMALL_ORDER) + sorted(p[:31] + bytes([p[31] | 0x80]) for p in _SMALL_ORDER)
+
+
+@pytest.mark.parametrize("raw", _torsion(), ids=lambda raw: raw.hex()[:8] + raw.hex()[-2:])
+def test_ed25519_keys_of_small_order_are_refused(raw: bytes) -> None:
+    """Such a key verifies forgeries (this test finds one when the library loads the key): each
+    encoding listed is truly of small order, and refused as a JWK and as a key object."""
+    from cryptography.exceptions import InvalidSignature
+
+    from sessio.stores.client import b64encode
+
+    try:
+        key = ed25519.Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        key = None
+    if key is not None:
+        forged = 0
+        for n in range(64):
+            for point in _torsion():
+                try:
+                    key.verify(point + bytes(32), b"claims %d" % n)
+                except InvalidSignature:
+                    continue
+                forged += 1
+        assert forged > 0
+        with pytest.raises(ConfigurationError, match="small order"):
+            JWTStore(public_keys=key)
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64encode(raw)}
+    with pytest.raises(ConfigurationError):
+        JWTStore.from_jwks({"keys": [jwk]})

@@ -17,7 +17,15 @@ from typing import Any
 from ..errors import ConfigurationError, TokenInvalid
 from .client import b64decode, b64encode
 
-__all__ = ["MAX_JWKS_CHARS", "MAX_JWKS_KEYS", "jwk_key", "jwk_of", "jwks_members", "thumbprint"]
+__all__ = [
+    "MAX_JWKS_CHARS",
+    "MAX_JWKS_KEYS",
+    "check_ed25519",
+    "jwk_key",
+    "jwk_of",
+    "jwks_members",
+    "thumbprint",
+]
 
 #: NIST SP 800-57 / RFC 7518 3.3: 2048 bits at least. The ceiling bounds the cost of a verify.
 MIN_RSA_BITS, MAX_RSA_BITS = 2048, 8192
@@ -26,6 +34,21 @@ MAX_JWKS_KEYS, MAX_JWKS_CHARS = 32, 256 * 1024
 #: The longest base64url member a JWK of a supported key has (an 8192-bit ``n``: 1366 chars).
 _MAX_MEMBER_CHARS = 1400
 _MAX_KID_CHARS = 256
+#: The Ed25519 points of small order, as libsodium lists them (sign bit cleared): 0, 1, the two
+#: of order 8, and p-1, p, p+1. OpenSSL verifies with such a key, and under it a signature
+#: (R = a small-order point, S = 0) holds for one message in eight: anyone could forge.
+_SMALL_ORDER = frozenset(
+    bytes.fromhex(text)
+    for text in (
+        "00" * 32,
+        "01" + "00" * 31,
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ec" + "ff" * 30 + "7f",
+        "ed" + "ff" * 30 + "7f",
+        "ee" + "ff" * 30 + "7f",
+    )
+)
 #: JWK members that carry private key material (RFC 7518 6.2.2, 6.3.2, 6.4).
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
@@ -88,7 +111,7 @@ def jwk_key(jwk: Mapping[str, Any]) -> tuple[str, str, Any]:
             algorithm = "ES256"
         elif kty == "OKP":
             _curve(jwk, "Ed25519", "EdDSA")
-            key = ed25519.Ed25519PublicKey.from_public_bytes(_member(jwk, "x", 32))
+            key = ed25519.Ed25519PublicKey.from_public_bytes(check_ed25519(_member(jwk, "x", 32)))
             algorithm = "EdDSA"
         elif kty == "oct":
             raise ConfigurationError(
@@ -108,6 +131,15 @@ def jwk_key(jwk: Mapping[str, Any]) -> tuple[str, str, Any]:
     if not isinstance(kid, str) or not 0 < len(kid) <= _MAX_KID_CHARS:
         raise ConfigurationError(f"a JWK's kid must be a string of 1 to {_MAX_KID_CHARS} chars")
     return kid, algorithm, key
+
+
+def check_ed25519(raw: bytes) -> bytes:
+    """``raw``, an Ed25519 public key's 32 bytes, unless it is a point of small order."""
+    if raw[:31] + bytes([raw[31] & 0x7F]) in _SMALL_ORDER:
+        raise ConfigurationError(
+            "an Ed25519 public key of small order: every signature under it can be forged"
+        )
+    return raw
 
 
 def _check_use(jwk: Mapping[str, Any], algorithm: str) -> None:

@@ -2,9 +2,9 @@
 
 A :class:`JWTKey` is one key with its one algorithm and its ``kid``; a :class:`JWTKeyRing` is
 the ordered list a store signs and verifies with. Everything a key could get wrong -- too short
-a secret, too small an RSA modulus, the wrong curve, private material in a published key set, a
-field a megabyte long -- raises :class:`~sessio.errors.ConfigurationError` here, before the
-first token is read.
+a secret, too small an RSA modulus, the wrong curve, an Ed25519 point of small order (under
+which anyone forges), private material in a published key set, a field a megabyte long --
+raises :class:`~sessio.errors.ConfigurationError` here, before the first token is read.
 
 Key IDs: an HMAC secret keeps sessio's short ID (``HMAC-SHA256(secret, purpose)`` truncated,
 :class:`~sessio.keys.KeyRing`), so tokens issued before asymmetric keys existed still verify;
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigurationError, require
 from ..keys import KeyRing, SecretKeys
-from ._jwks import MAX_RSA_BITS, MIN_RSA_BITS, jwk_key, jwk_of, thumbprint
+from ._jwks import MAX_RSA_BITS, MIN_RSA_BITS, check_ed25519, jwk_key, jwk_of, thumbprint
 from .client import b64encode
 
 if TYPE_CHECKING:
@@ -226,6 +226,7 @@ def _pem_bytes(item: str | bytes) -> bytes:
 
 def _algorithm_of(key: Any, *, private: bool) -> str:
     """The one algorithm ``key`` serves, once its type and size pass."""
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
     kinds: tuple[tuple[type, type, str], ...] = (
@@ -250,6 +251,8 @@ def _algorithm_of(key: Any, *, private: bool) -> str:
         )
     if algorithm == "ES256" and not isinstance(key.curve, ec.SECP256R1):
         raise ConfigurationError(f"ES256 is ECDSA on P-256; this key is on {key.curve.name}")
+    if algorithm == "EdDSA" and not private:  # a private key's public half never is
+        check_ed25519(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
     return algorithm
 
 
