@@ -36,7 +36,7 @@ _MAX_MEMBER_CHARS = 1400
 _MAX_KID_CHARS = 256
 #: The Ed25519 points of small order, as libsodium lists them (sign bit cleared): 0, 1, the two
 #: of order 8, and p-1, p, p+1. OpenSSL verifies with such a key, and under it a signature
-#: (R = a small-order point, S = 0) holds for one message in eight: anyone could forge.
+#: (R = a small-order point, S = 0) holds for at least one message in eight: anyone forges.
 _SMALL_ORDER = frozenset(
     bytes.fromhex(text)
     for text in (
