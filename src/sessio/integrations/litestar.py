@@ -32,9 +32,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 try:
-    from litestar.connection import ASGIConnection
+    from litestar.connection import ASGIConnection, Request
     from litestar.enums import ScopeType
     from litestar.middleware import ASGIMiddleware
+    from litestar.response import Response
     from litestar.serialization import decode_json, encode_json
     from litestar.types import ASGIApp, Empty, Message, Receive, Scope, Scopes, Send
     from litestar.utils import get_serializer_from_scope
@@ -44,8 +45,8 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     require("litestar", "litestar")
     raise
 
-from ..errors import ConfigurationError
-from ..exchange import DEFAULT_CSRF, Lifecycle
+from ..errors import ConfigurationError, SessionError, StoreUnavailable
+from ..exchange import DEFAULT_CSRF, Answer, Lifecycle, answer_for
 from ..manager import SessionManager
 from ..policy import Policy
 from ..session import Session
@@ -112,6 +113,15 @@ class SessionConfig:
         """The checked configuration every route's middleware shares."""
         lifecycle: Lifecycle[SessionManager, asgi.ErrorHandler] = self.__dict__["_lifecycle"]
         return lifecycle
+
+    @property
+    def exception_handlers(self) -> dict[type[Exception], Any]:
+        """For ``Litestar(exception_handlers=...)``: a :class:`~sessio.errors.SessionError`
+        raised by a handler (``AuthenticationRequired``, ``PermissionDenied``, a store outage)
+        is answered with its status and JSON, as the middleware answers its own; any other
+        goes on to Litestar's 500. (Litestar catches a handler's exceptions before any
+        middleware sees them, so this is how they reach the exchange's rule.)"""
+        return {SessionError: _answer_escaped}
 
     @property
     def middleware(self) -> SessionMiddleware:
@@ -198,3 +208,12 @@ def _reconcile(scope: Scope, loaded: Session) -> None:
         raise ConfigurationError(f"set_session() takes a mapping, got {type(current).__name__}")
     loaded.clear()
     loaded.update(data)
+
+
+def _answer_escaped(request: Request[Any, Any, Any], error: SessionError) -> Response[bytes]:
+    # The exchange's rule for an error escaping the app: a client error or an outage is
+    # answered; a programming error is not dressed as one.
+    if error.status_code >= 500 and not isinstance(error, StoreUnavailable):
+        raise error
+    answer: Answer[None] = answer_for(error)
+    return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))

@@ -16,7 +16,7 @@ from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.testing import TestClient, create_test_client
 
 from sessio import MemoryStore, Policy, Principal, SQLiteStore
-from sessio.errors import ConfigurationError
+from sessio.errors import AuthenticationRequired, ConfigurationError, ValueNotSerializable
 from sessio.integrations.litestar import SessionConfig, get_manager
 
 from ..apps import serve
@@ -158,12 +158,26 @@ async def ws(socket: WebSocket[Any, Any, Any]) -> None:
     await socket.close()
 
 
-ALL = [*HANDLERS, csrf_token, note, login, devices, skipped, slow, ws]
+@get("/private")
+async def private(request: Request[Any, Any, Any]) -> str:
+    if not request.session.is_authenticated:
+        raise AuthenticationRequired("log in first")
+    return "secret"
+
+
+@get("/bad")
+async def bad(request: Request[Any, Any, Any]) -> None:
+    request.session["x"] = object()  # not encodable: a programming error
+
+
+ALL = [*HANDLERS, csrf_token, note, login, devices, skipped, slow, ws, private, bad]
 
 
 def _app(store: Any, **options: Any) -> Litestar:
     config = SessionConfig(store=store, secret_key=SECRET, policy=POLICY, **options)
-    return Litestar(ALL, middleware=[config.middleware])
+    return Litestar(
+        ALL, middleware=[config.middleware], exception_handlers=config.exception_handlers
+    )
 
 
 def _token(client: TestClient[Any]) -> dict[str, str]:
@@ -289,3 +303,14 @@ async def test_two_parallel_requests_changing_different_keys_both_win_under_uvic
             assert (first.status_code, second.status_code) == (200, 200)
             body = (await client.get("/session")).json()
     assert body == {"seed": True, "a": 1, "b": 1}
+
+
+def test_a_session_error_from_a_handler_is_answered_as_json() -> None:
+    with TestClient(_app(MemoryStore())) as client:
+        response = client.get("/private")
+        assert response.status_code == 401
+        assert response.json()["error"] == "AUTHENTICATION_REQUIRED"
+        client.post("/login", headers=_token(client))
+        assert client.get("/private").text == "secret"
+        with pytest.raises(ValueNotSerializable):  # a programming error is not dressed up
+            client.get("/bad")
