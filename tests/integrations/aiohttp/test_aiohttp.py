@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from sessio import MemoryStore, Policy, Principal, SQLiteStore
-from sessio.errors import ConfigurationError
+from sessio.errors import AuthenticationRequired, ConfigurationError
 from sessio.integrations import aiohttp as sessio_aiohttp
 from sessio.integrations.aiohttp import Session, get_manager, get_session, new_session, setup
 
@@ -183,6 +183,17 @@ def _app(**options: Any) -> tuple[web.Application, sessio_aiohttp.SessionMiddlew
             await socket.close()
         return socket
 
+    async def private(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        if not session.is_authenticated:
+            raise AuthenticationRequired("log in first")
+        return web.Response(text="secret")
+
+    async def bad(request: web.Request) -> web.Response:
+        session = await get_session(request)
+        session["x"] = object()  # not encodable: a programming error
+        return web.Response(text="unreachable")
+
     async def static(request: web.Request) -> web.Response:
         return web.Response(text=str(sessio_aiohttp.SESSION_KEY in request))
 
@@ -197,6 +208,8 @@ def _app(**options: Any) -> tuple[web.Application, sessio_aiohttp.SessionMiddlew
     app.router.add_get("/devices", devices)
     app.router.add_get("/ws", ws)
     app.router.add_get("/static/x", static)
+    app.router.add_get("/private", private)
+    app.router.add_get("/bad", bad)
     options.setdefault("store", MemoryStore())
     middleware = setup(app, secret_key=SECRET, policy=POLICY, **options)
     return app, middleware
@@ -431,3 +444,16 @@ async def test_get_session_without_setup_says_what_to_do(aiohttp_client: MakeCli
 def test_the_session_answers_to_aiohttp_sessions_names() -> None:
     names = {"new", "identity", "created", "empty", "changed", "invalidate"}
     assert names <= set(dir(Session))
+
+
+async def test_a_session_error_from_a_handler_is_answered_as_json(
+    aiohttp_client: MakeClient,
+) -> None:
+    app, _ = _app()
+    client = await aiohttp_client(app)
+    response = await client.get("/private")
+    assert response.status == 401
+    assert (await response.json())["error"] == "AUTHENTICATION_REQUIRED"
+    programming = await client.get("/bad")  # not dressed as an answer: aiohttp's own 500
+    assert programming.status == 500
+    assert programming.content_type == "text/plain"
