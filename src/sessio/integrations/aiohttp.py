@@ -59,6 +59,7 @@ __all__ = [
     "SESSION_KEY",
     "TRANSPORT_KEY",
     "ErrorHandler",
+    "Manager",
     "Session",
     "SessionMiddleware",
     "get_manager",
@@ -119,7 +120,10 @@ class Session(_session.Session):
         self.destroy()
 
 
-class _Manager(SessionManager):
+class Manager(SessionManager):
+    """A :class:`~sessio.SessionManager` whose sessions are this module's :class:`Session`:
+    the one to build when passing ``manager=`` to :func:`setup`."""
+
     session_class = Session
 
 
@@ -129,7 +133,8 @@ async def get_session(request: web.Request) -> Session:
     if not isinstance(session, Session):
         if isinstance(session, _session.Session):
             raise ConfigurationError(
-                "the middleware's manager builds plain sessions: read request[SESSION_KEY]"
+                "the middleware's manager builds plain sessions: pass "
+                "manager=sessio.integrations.aiohttp.Manager(store, policy) to setup()"
             )
         raise ConfigurationError(
             "no sessio session in this request: call sessio.integrations.aiohttp.setup(app, ...) "
@@ -216,7 +221,7 @@ class SessionMiddleware:
         on_error: ErrorHandler | None = None,
     ) -> None:
         if manager is None and store is not None:
-            manager = _Manager(store, policy)
+            manager = Manager(store, policy)
             store = policy = None
         self.lifecycle: Lifecycle[SessionManager, ErrorHandler] = Lifecycle.configure(
             SessionManager,

@@ -210,8 +210,10 @@ def _app(**options: Any) -> tuple[web.Application, sessio_aiohttp.SessionMiddlew
     app.router.add_get("/static/x", static)
     app.router.add_get("/private", private)
     app.router.add_get("/bad", bad)
-    options.setdefault("store", MemoryStore())
-    middleware = setup(app, secret_key=SECRET, policy=POLICY, **options)
+    if "manager" not in options:
+        options.setdefault("store", MemoryStore())
+        options.setdefault("policy", POLICY)
+    middleware = setup(app, secret_key=SECRET, **options)
     return app, middleware
 
 
@@ -457,3 +459,17 @@ async def test_a_session_error_from_a_handler_is_answered_as_json(
     programming = await client.get("/bad")  # not dressed as an answer: aiohttp's own 500
     assert programming.status == 500
     assert programming.content_type == "text/plain"
+
+
+async def test_a_ready_manager_is_one_that_builds_aiohttp_sessions(
+    aiohttp_client: MakeClient,
+) -> None:
+    from sessio import SessionManager
+
+    ours, _ = _app(manager=sessio_aiohttp.Manager(MemoryStore(), POLICY))
+    client = await aiohttp_client(ours)
+    assert (await client.get("/put/a/1")).status == 200
+    plain, _ = _app(manager=SessionManager(MemoryStore(), POLICY))
+    client = await aiohttp_client(plain)
+    response = await client.get("/put/a/1")
+    assert response.status == 500  # a configuration error, raised to aiohttp
