@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets.exceptions
+import websockets.sync.client
 from litestar import Litestar, Request, WebSocket, get, post, websocket
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.testing import TestClient, create_test_client
@@ -314,3 +316,26 @@ def test_a_session_error_from_a_handler_is_answered_as_json() -> None:
         assert client.get("/private").text == "secret"
         with pytest.raises(ValueNotSerializable):  # a programming error is not dressed up
             client.get("/bad")
+
+
+@pytest.mark.slow
+def test_a_websocket_under_uvicorn_gets_its_cookie_at_the_handshake() -> None:
+    with serve(_app(MemoryStore())) as url:
+        ws_url = "ws" + url.removeprefix("http") + "/ws"
+        with websockets.sync.client.connect(ws_url, proxy=None) as socket:
+            set_cookie = socket.response.headers["set-cookie"]
+            socket.send("hello")
+            assert socket.recv(timeout=5) == "True:hello"
+            with pytest.raises(websockets.exceptions.ConnectionClosedOK):
+                socket.recv(timeout=5)
+        token = set_cookie.split(";", 1)[0].split("=", 1)[1]
+        with httpx.Client(base_url=url, trust_env=False, cookies={COOKIE: token}) as client:
+            assert client.get("/session").json() == {"opened": True, "said": "hello"}
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            websockets.sync.client.connect(
+                ws_url,
+                additional_headers={"Cookie": f"{COOKIE}={token}"},
+                origin="http://evil.example",  # type: ignore[arg-type]
+                proxy=None,
+            )
+        assert refused.value.response.status_code == 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import quart
+import websockets.sync.client
 from quart.sessions import SecureCookieSessionInterface
 
 from sessio import MemoryStore, Policy, SQLiteStore
@@ -216,3 +218,22 @@ async def test_two_parallel_requests_changing_different_keys_both_win_under_uvic
             assert (first.status_code, second.status_code) == (200, 200)
             body = (await client.get("/read")).json()
     assert body["data"] == {"visits": 1, "a": 1, "b": 1}
+
+
+@pytest.mark.slow
+def test_a_websocket_under_uvicorn_saves_its_session_at_the_end() -> None:
+    app = bakery(SessionInterface(MemoryStore()), init=True)
+    with serve(app) as url, httpx.Client(base_url=url, trust_env=False) as client:
+        client.get("/visit")
+        cookie = f"session={client.cookies['session']}"
+        ws_url = "ws" + url.removeprefix("http") + "/ws"
+        with websockets.sync.client.connect(
+            ws_url, additional_headers={"Cookie": cookie}, proxy=None
+        ) as socket:
+            socket.send("hello")
+            assert socket.recv(timeout=5) == "True:hello"
+        deadline = time.monotonic() + 5  # the save follows the close, on the server's side
+        while client.get("/read").json()["data"].get("said") is None:
+            assert time.monotonic() < deadline, "the WebSocket's session was not saved"
+            time.sleep(0.02)
+        assert client.get("/read").json()["data"] == {"visits": 1, "opened": True, "said": "hello"}
