@@ -267,6 +267,8 @@ class SessionMiddleware:
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # a raised response (HTTPFound...) is still one
+            if request.get(_COMMITTED):  # (raised after a response of its own had started)
+                raise
             answer = await self._finish(request, exchange, exc)
             if answer is not None:
                 return await _reply(request, answer)
@@ -341,6 +343,7 @@ async def _read_at_most(request: web.Request, limit: int) -> bytes | None:
 async def _reply(
     request: web.Request, answer: Answer[ErrorHandler], *, chunked: bool = False
 ) -> web.StreamResponse:
+    request[_COMMITTED] = True  # an answer is no response of the app's: nothing to commit
     if answer.hook is not None:
         response = await answer.hook(request, answer.error)
     else:

@@ -280,6 +280,8 @@ async def test_csrf_refuses_a_post_without_its_token(aiohttp_client: MakeClient)
     refused = await client.post("/put/k/v", headers={"Origin": origin})
     assert refused.status == 403
     assert (await refused.json())["error"] == "CSRF_FAILED"
+    assert "Set-Cookie" not in refused.headers
+    assert "Vary" not in refused.headers  # the refusal is the exchange's answer, untouched
     forged = await client.post(
         "/put/k/v", headers={"Origin": "https://evil.example", "X-CSRF-Token": token}
     )
@@ -473,3 +475,25 @@ async def test_a_ready_manager_is_one_that_builds_aiohttp_sessions(
     client = await aiohttp_client(plain)
     response = await client.get("/put/a/1")
     assert response.status == 500  # a configuration error, raised to aiohttp
+
+
+class CountingManager(sessio_aiohttp.Manager):
+    """Counts the commits the middleware asks for."""
+
+    commits = 0
+
+    async def commit(self, session: Any) -> Any:
+        type(self).commits += 1
+        return await super().commit(session)
+
+
+async def test_a_refused_request_commits_nothing(aiohttp_client: MakeClient) -> None:
+    CountingManager.commits = 0
+    app, _ = _app(manager=CountingManager(MemoryStore(), POLICY))
+    client = await aiohttp_client(app)
+    await client.get("/read")
+    assert CountingManager.commits == 1
+    origin = str(client.make_url("")).rstrip("/")
+    refused = await client.post("/put/k/v", headers={"Origin": origin})
+    assert refused.status == 403
+    assert CountingManager.commits == 1  # the answer is the exchange's, not the app's response
