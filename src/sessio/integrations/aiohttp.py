@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 try:
     from aiohttp import web
@@ -52,6 +52,7 @@ from ..policy import Policy
 from ..stores.base import Store
 from ..stores.client import ClientSideStore
 from ..transports.base import SecretLike, Transport
+from ._aiohttp_session import Manager, Session
 from .csrf import CSRFOptions
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "get_manager",
     "get_session",
     "new_session",
+    "session_middleware",
     "setup",
 ]
 
@@ -80,51 +82,6 @@ MANAGER_KEY: Final = web.RequestKey("sessio.manager", SessionManager)
 TRANSPORT_KEY: Final = web.RequestKey[str | None]("sessio.transport")
 _EXCHANGE: Final = web.RequestKey("sessio.exchange", Exchange)
 _COMMITTED: Final = web.RequestKey("sessio.committed", bool)
-
-
-class Session(_session.Session):
-    """The session of an aiohttp request: a sessio :class:`~sessio.Session` that answers to
-    aiohttp-session's names as well."""
-
-    __slots__ = ()
-
-    @property
-    def new(self) -> bool:
-        """Whether no store has seen this session yet (aiohttp-session's ``new``)."""
-        return self.is_new
-
-    @property
-    def identity(self) -> str:
-        """The session's ID (aiohttp-session's ``identity``): the store key derives from it."""
-        return self.id
-
-    @property
-    def created(self) -> int:
-        """When the session began, in whole epoch seconds."""
-        return int(self.meta.created_at)
-
-    @property
-    def empty(self) -> bool:
-        """Whether the session holds no data."""
-        return not self
-
-    def changed(self) -> None:
-        """Kept for aiohttp-session's apps: sessio compares values at commit, so a value
-        changed in place is saved without being flagged."""
-
-    def invalidate(self) -> None:
-        """End the session: its record is deleted and its cookie cleared at commit, so the next
-        request starts a new one (sessio's :meth:`~sessio.Session.destroy`). Unlike
-        aiohttp-session, writing to it afterwards raises
-        :class:`~sessio.errors.SessionInvalid`: ``await new_session(request)`` starts anew."""
-        self.destroy()
-
-
-class Manager(SessionManager):
-    """A :class:`~sessio.SessionManager` whose sessions are this module's :class:`Session`:
-    the one to build when passing ``manager=`` to :func:`setup`."""
-
-    session_class = Session
 
 
 async def get_session(request: web.Request) -> Session:
@@ -236,6 +193,7 @@ class SessionMiddleware:
             on_error=on_error,
         )
         self.manager: SessionManager = self.lifecycle.manager
+        self._told = False  # whether the missing on_response_prepare hook was reported
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.manager!r})"
@@ -281,7 +239,9 @@ class SessionMiddleware:
                 raise
             return await _reply(request, escaped)
         if response.prepared:  # streamed or a WebSocket: committed at prepare
-            if exchange.request.websocket:
+            if not request.get(_COMMITTED):
+                await self._unhooked(request, exchange, response)
+            elif exchange.request.websocket:
                 await self._settle(request, exchange)
             return response
         answer = await self._finish(request, exchange, response)
@@ -320,6 +280,24 @@ class SessionMiddleware:
             _edit(response, edit)
         return None
 
+    async def _unhooked(
+        self, request: web.Request, exchange: Exchange[ErrorHandler], response: web.StreamResponse
+    ) -> None:
+        # Installed by middlewares=[...] alone: a response the handler prepared left without
+        # its session header. What changed is still saved, and the fix is said once.
+        request[_COMMITTED] = True
+        if not self._told:
+            self._told = True
+            logger.warning(
+                "a streamed response or WebSocket left without its session cookie: install "
+                "sessio with setup(app, ...), which adds the on_response_prepare hook"
+            )
+        if exchange.start(response.status) and exchange.settles():
+            try:
+                await self.manager.commit(request[SESSION_KEY])
+            except SessionError as exc:
+                logger.warning("session commit failed after the response started: %s", exc)
+
     async def _settle(self, request: web.Request, exchange: Exchange[ErrorHandler]) -> None:
         # After a WebSocket's handshake no header reaches the client: changes are saved, not
         # sent (a stream committed once, at its start, as on ASGI).
@@ -352,6 +330,14 @@ async def _reply(
         response.headers.popall("Content-Length", None)
         response.enable_chunked_encoding()
     return response
+
+
+def session_middleware(**options: Any) -> SessionMiddleware:
+    """aiohttp-session's ``session_middleware``, for ``web.Application(middlewares=[...])``;
+    takes :func:`setup`'s keyword arguments. Prefer :func:`setup`: without its
+    ``on_response_prepare`` hook, a response the handler prepares itself (a stream, a
+    WebSocket) leaves before it could carry a new cookie (its changes are still saved)."""
+    return SessionMiddleware(**options)
 
 
 def setup(

@@ -497,3 +497,45 @@ async def test_a_refused_request_commits_nothing(aiohttp_client: MakeClient) -> 
     refused = await client.post("/put/k/v", headers={"Origin": origin})
     assert refused.status == 403
     assert CountingManager.commits == 1  # the answer is the exchange's, not the app's response
+
+
+async def test_aiohttp_sessions_own_middleware_line_switches_too(
+    aiohttp_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # aiohttp-session's tests install it as web.Application(middlewares=[session_middleware(...)])
+    async def save(request: web.Request) -> web.StreamResponse:
+        session = await get_session(request)
+        session["message"] = "works"
+        raise web.HTTPFound("/show")
+
+    async def show(request: web.Request) -> web.StreamResponse:
+        session = await get_session(request)
+        return web.Response(text=f"{session.get('message')} {session.get('streamed')}")
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        session = await get_session(request)
+        session["streamed"] = True
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"data")
+        return response
+
+    middleware = sessio_aiohttp.session_middleware(
+        store=MemoryStore(), secret_key=SECRET, policy=POLICY
+    )
+    app = web.Application(middlewares=[middleware])
+    app.router.add_get("/save", save)
+    app.router.add_get("/show", show)
+    app.router.add_get("/stream", stream)
+    client = await aiohttp_client(app)
+    response = await client.get("/save")
+    assert (response.status, str(response.url)[-5:]) == (200, "/show")
+    assert await response.text() == "works None"
+    # Without setup()'s hook a stream cannot carry a header, but its changes are saved.
+    response = await client.get("/stream")
+    assert await response.read() == b"data"
+    assert COOKIE not in response.cookies
+    assert "setup(app, ...)" in caplog.text
+    assert await (await client.get("/show")).text() == "works True"
+    assert (await client.get("/stream")).status == 200
+    assert caplog.text.count("setup(app, ...)") == 1  # said once
