@@ -22,9 +22,11 @@ checks CSRF tokens before each view.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 try:
     import quart
@@ -38,22 +40,40 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     raise
 
 from ..codec import Codec, default_codec
-from ..errors import ConfigurationError, CSRFFailed, SessionError, StoreUnavailable
+from ..errors import (
+    AuthenticationRequired,
+    ConfigurationError,
+    CSRFFailed,
+    PermissionDenied,
+    SessionError,
+    StoreUnavailable,
+)
 from ..events import Events
 from ..exchange import Answer, Exchange, ReadForm, Request, answer_for
 from ..manager import Commit, CommitAction, SessionManager, SyncSessionManager
 from ..policy import Policy
+from ..principal import Principal
 from ..stores.base import Clock, Store
 from ..stores.client import ClientSideStore
 from ._flask_config import ConfigCache, Settings
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
 from .csrf import CSRFOptions
+from .flask import csrf_exempt
 
-__all__ = ["QuartSession", "SessionInterface"]
+__all__ = [
+    "QuartSession",
+    "SessionInterface",
+    "csrf_exempt",
+    "current_principal",
+    "login_required",
+    "role_required",
+]
 
 logger = logging.getLogger("sessio.quart")
 
 _CACHE_LIMIT = 32
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class QuartSession(FlaskSession):
@@ -278,6 +298,51 @@ class SessionInterface(_QuartSessionInterface):
                 verdict = exchange.form(None)
         if isinstance(verdict, Answer):
             raise verdict.error  # (the event is out) @app.errorhandler(CSRFFailed) may answer
+
+
+def current_principal() -> Principal | None:
+    """The principal logged in to ``quart.session``, or ``None`` (also without sessions)."""
+    session: Any = quart.session
+    if isinstance(session, UnavailableSession):
+        session.fail()
+    return session.principal if isinstance(session, QuartSession) else None
+
+
+def login_required(view: F) -> F:
+    """Answer 401 ``{"error": "AUTHENTICATION_REQUIRED"}`` unless a principal is logged in."""
+    return _guard(())(view)
+
+
+def role_required(*roles: str) -> Callable[[F], F]:
+    """Like :func:`login_required`, and answer 403 ``{"error": "PERMISSION_DENIED"}`` unless
+    the principal holds every one of ``roles`` (the Flask drop-in's, awaited)."""
+    if not roles or any(not isinstance(r, str) or not r for r in roles):
+        raise ConfigurationError("role_required() takes one or more role names")
+    return _guard(roles)
+
+
+def _guard(roles: tuple[str, ...]) -> Callable[[F], F]:
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = current_principal()
+            if principal is None:
+                return _json(AuthenticationRequired("this page needs a logged-in session"))
+            if roles and not principal.has_role(*roles):
+                missing = sorted(set(roles) - principal.roles)
+                return _json(PermissionDenied(f"missing role(s): {', '.join(missing)}"))
+            return await quart.current_app.ensure_async(view)(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _json(error: SessionError) -> Any:
+    session: Any = quart.session
+    exchange = session.exchange if isinstance(session, QuartSession) else None
+    answer = exchange.answer(error) if exchange is not None else answer_for(error)
+    return _reply(answer, quart.current_app.response_class(b""))
 
 
 def _holds_nothing(session: QuartSession) -> bool:

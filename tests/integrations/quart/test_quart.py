@@ -237,3 +237,39 @@ def test_a_websocket_under_uvicorn_saves_its_session_at_the_end() -> None:
             assert time.monotonic() < deadline, "the WebSocket's session was not saved"
             time.sleep(0.02)
         assert client.get("/read").json()["data"] == {"visits": 1, "opened": True, "said": "hello"}
+
+
+async def test_login_and_role_required_answer_json() -> None:
+    from sessio import Principal
+    from sessio.integrations.quart import current_principal, login_required, role_required
+
+    app = bakery(SessionInterface(MemoryStore()), init=True)
+
+    @app.get("/login/<name>")
+    async def login(name: str) -> Any:
+        session: Any = quart.session
+        session.login(Principal(name, roles={"baker"} if name == "ada" else set()))
+        return {"ok": True}
+
+    @app.get("/kitchen")
+    @login_required
+    async def kitchen() -> Any:
+        principal = current_principal()
+        return {"user": principal.id if principal else None}
+
+    @app.get("/oven")
+    @role_required("baker")
+    def oven() -> Any:  # a sync view is awaited through Quart's ensure_async
+        return {"hot": True}
+
+    client = app.test_client()
+    response = await client.get("/kitchen")
+    assert response.status_code == 401
+    assert (await response.get_json())["error"] == "AUTHENTICATION_REQUIRED"
+    await client.get("/login/bob")
+    assert await (await client.get("/kitchen")).get_json() == {"user": "bob"}
+    response = await client.get("/oven")
+    assert response.status_code == 403
+    assert (await response.get_json())["error"] == "PERMISSION_DENIED"
+    await client.get("/login/ada")
+    assert await (await client.get("/oven")).get_json() == {"hot": True}
