@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import math
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -67,6 +68,7 @@ class PostgresStore(Store):
     ``connect_timeout`` bounds a new connection (libpq counts whole seconds, at least 2, on the
     sync path). ``connect_options`` go to ``psycopg.connect`` and win over the store's (an
     ``options`` there replaces the ``statement_timeout`` setting, e.g. behind PgBouncer).
+    ``configure`` is called with each new connection (and awaited if it returns an awaitable).
 
     Or pass your own ``psycopg_pool`` ``pool`` / ``async_pool`` of autocommit connections: the
     socket deadline still applies, the pool's own waiting and reconnecting rules do too, and
@@ -89,6 +91,7 @@ class PostgresStore(Store):
         socket_timeout: float = 2.0,
         connect_timeout: float = 2.0,
         connect_options: Mapping[str, Any] | None = None,
+        configure: Callable[[Any], object] | None = None,
         clock: Clock = time.time,
     ) -> None:
         super().__init__(clock=clock)
@@ -96,11 +99,10 @@ class PostgresStore(Store):
         for what, name in (("schema", schema), ("table", table)):
             if not name.isidentifier():
                 raise ConfigurationError(f"{what} must be a plain SQL identifier, got {name!r}")
-        for what, value in (("timeout", timeout), ("socket_timeout", socket_timeout)):
+        timeouts = {"timeout": timeout, "socket_timeout": socket_timeout}
+        for what, value in {**timeouts, "connect_timeout": connect_timeout}.items():
             if not (math.isfinite(value) and value > 0):
                 raise ConfigurationError(f"{what} must be a positive number of seconds")
-        if not (math.isfinite(connect_timeout) and connect_timeout > 0):
-            raise ConfigurationError("connect_timeout must be a positive number of seconds")
         if max_size < 1:
             raise ConfigurationError(f"max_size must be at least 1, got {max_size}")
         self.conninfo = conninfo
@@ -109,6 +111,7 @@ class PostgresStore(Store):
         self.socket_timeout = socket_timeout
         self.connect_timeout = connect_timeout
         self._q = Queries(self._psycopg, schema, table)
+        self._configure = configure
         self._user_pool = pool
         self._user_async_pool = async_pool
         self._watchdog = Watchdog(socket_timeout)
@@ -160,16 +163,24 @@ class PostgresStore(Store):
         )
 
     def _connect_sync(self) -> Any:
-        return self._psycopg.Connection.connect(self.conninfo, **self._connect_kwargs)
+        conn = self._psycopg.Connection.connect(self.conninfo, **self._connect_kwargs)
+        if self._configure is not None:
+            self._configure(conn)
+        return conn
 
     async def _connect_async(self) -> Any:
         connect = self._psycopg.AsyncConnection.connect(self.conninfo, **self._connect_kwargs)
         try:
-            return await asyncio.wait_for(connect, self.connect_timeout)
+            conn = await asyncio.wait_for(connect, self.connect_timeout)
         except asyncio.TimeoutError as exc:
             raise StoreUnavailable(
                 f"no PostgreSQL connection within {self.connect_timeout}s"
             ) from exc
+        if self._configure is not None:
+            configured = self._configure(conn)
+            if inspect.isawaitable(configured):
+                await configured
+        return conn
 
     @contextlib.contextmanager
     def _connection_sync(self) -> Iterator[Any]:
