@@ -63,14 +63,18 @@ import dataclasses
 import enum
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
+
+from ..errors import ValueNotSerializable
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = [
     "APPLIED",
+    "EXISTS",
     "MISSING",
+    "REJECTED",
     "Clock",
     "Create",
     "Page",
@@ -84,6 +88,7 @@ __all__ = [
     "Tombstone",
     "Update",
     "Write",
+    "ensure_storable",
 ]
 
 Clock = Callable[[], float]
@@ -179,7 +184,7 @@ class Rewrite:
 
 #: One commit, as a store applies it in a single atomic step: a tagged union, so no store
 #: decodes flags again. ``match`` on it (``case Update(): ...``).
-Write = Union[Create, Update, Rotate, Rewrite]
+Write = Create | Update | Rotate | Rewrite
 
 
 class SaveOutcome(enum.Enum):
@@ -208,6 +213,37 @@ class Saved:
 
 APPLIED = Saved(SaveOutcome.APPLIED)
 MISSING = Saved(SaveOutcome.MISSING)
+EXISTS = Saved(SaveOutcome.EXISTS)
+REJECTED = Saved(SaveOutcome.REJECTED)
+
+
+def _utf8(text: str, what: str) -> None:
+    if not text.isascii():  # (the common case costs one scan, and no copy)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueNotSerializable(
+                f"{what} cannot be stored: it is not valid Unicode text (a lone surrogate)",
+                field=what,
+            ) from None
+
+
+def ensure_storable(key: str, write: Write) -> None:
+    """Raise :class:`~sessio.errors.ValueNotSerializable` unless every text in ``write`` is
+    valid UTF-8 (a lone surrogate is not): what every store must refuse, checked once for the
+    stores that would otherwise take it (memory) or fail late (an encoder deep in a driver)."""
+    _utf8(key, "key")
+    for name, text in write.fields.items():
+        _utf8(name, "field name")
+        _utf8(text, name)
+    if write.principal is not None:
+        _utf8(write.principal, "principal")
+    stone = write.tombstone if isinstance(write, Rotate) else None
+    if stone is not None:
+        _utf8(stone.key, "key")
+        for name, text in stone.fields.items():
+            _utf8(name, "field name")
+            _utf8(text, name)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -379,6 +415,9 @@ class LocalStore(Store):
 
     async def cleanup(self) -> int:
         return self.cleanup_sync()
+
+    async def page(self, cursor: str | None = None, limit: int = 100) -> Page:
+        return self.page_sync(cursor, limit)
 
     async def close(self) -> None:
         self.close_sync()
