@@ -87,6 +87,10 @@ class Watchdog:
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
         self._tick = min(max(timeout / 10, 0.01), 0.25)
+        self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._queue: collections.deque[Deadline] = collections.deque()
         self._wake = threading.Event()
@@ -95,6 +99,8 @@ class Watchdog:
     @contextlib.contextmanager
     def guard(self, conn: Any) -> Iterator[Deadline]:
         """Cut ``conn``'s socket if the block runs past the deadline."""
+        if self._pid != os.getpid():  # a forked child has no watchdog thread: start afresh
+            self._start()
         deadline = Deadline(conn.fileno(), time.monotonic() + self.timeout)
         with self._lock:
             self._queue.append(deadline)
@@ -146,9 +152,21 @@ class SyncPool:
         self._timeout = timeout
         self._watchdog = watchdog
         self._idle: list[Any] = []
+        self._parents: list[Any] = []
         self._open = 0
         self._ready = threading.Condition()
+        self._pid = os.getpid()
         self.closed = False
+
+    def _forget_parents(self) -> None:
+        """In a forked child, set the parent's connections aside, never closing them: a close
+        would end the parent's sessions on the server. They stay referenced, so nothing
+        finalises them either."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._parents = self._idle
+            self._idle, self._open = [], 0
+            self._ready = threading.Condition()
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Any]:
@@ -163,6 +181,7 @@ class SyncPool:
             self._release(conn, spent=deadline is None or deadline.fired)
 
     def _acquire(self) -> Any:
+        self._forget_parents()
         give_up = time.monotonic() + self._timeout
         with self._ready:
             while True:
@@ -233,6 +252,8 @@ class AsyncPool:
         self._open = 0
         self._ready = asyncio.Condition()
         self.closed = False
+        #: The event loop of its connections, once one was opened.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
@@ -246,7 +267,7 @@ class AsyncPool:
             await self._release(conn, spent=deadline is None or deadline.fired)
 
     async def _acquire(self) -> Any:
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         give_up = loop.time() + self._timeout
         async with self._ready:
             while True:

@@ -198,6 +198,11 @@ class PostgresStore(Store):
                 with async_deadline(conn, self.socket_timeout):
                     yield conn
             return
+        pool = self._async_pool
+        if pool is not None and pool.loop not in (None, asyncio.get_running_loop()):
+            # Another event loop (a second asyncio.run): the old loop's connections go.
+            self._async_pool = None
+            await pool.close()
         if self._async_pool is None:
             self._async_pool = AsyncPool(
                 self._connect_async,
