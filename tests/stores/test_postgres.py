@@ -19,6 +19,7 @@ import psycopg
 import psycopg_pool
 import pytest
 
+from sessio import Principal, SessionManager
 from sessio.errors import ConfigurationError, MissingDependency, RecordCorrupt, ValueNotSerializable
 from sessio.ids import new_session_id, store_key
 from sessio.stores import postgres, store_from_url
@@ -171,6 +172,28 @@ async def test_round_trips_per_operation(traced: tuple[PostgresStore, Trace]) ->
     assert report["async update (delta)"][1] == ["WITH"]
     # The advisory lock and the write travel in one message (a simple query).
     assert report["sync login: rotate+tombstone+limit"][1] == ["SELECT"]
+
+
+async def test_round_trips_through_the_manager(traced: tuple[PostgresStore, Trace]) -> None:
+    store, trace = traced
+    manager = SessionManager(store)
+    results: dict[str, tuple[int, list[str]]] = {}
+    with trace.measure("commit of a new session", results):
+        session = await manager.load(None)
+        session["cart"] = [1]
+        token = (await manager.commit(session)).token
+    with trace.measure("load", results):
+        session = await manager.load(token)
+    with trace.measure("commit of one changed key (delta)", results):
+        session["cart"].append(2)
+        await manager.commit(session)
+    session = await manager.load(token)
+    with trace.measure("commit of a login (rotation)", results):
+        session.login(Principal("42"))
+        token = (await manager.commit(session)).token
+    _report("SessionManager on PostgresStore, round trips:", results)
+    assert all(trips == 1 for trips, _ in results.values()), results
+    assert (await manager.load(token))["cart"] == [1, 2]
 
 
 # -- principal limits under parallel logins --------------------------------------------------------
