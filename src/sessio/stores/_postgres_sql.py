@@ -78,8 +78,15 @@ QUERIES = {
         "DELETE FROM {table} WHERE key IN (SELECT key FROM {table} "
         f"WHERE {_DEAD} LIMIT %(batch)s FOR UPDATE SKIP LOCKED)"
     ),
-    # Garbage has no index to find it by: one pass over the table, at the end of a cleanup.
-    "cleanup_garbage": f"DELETE FROM {{table}} WHERE {_GARBAGE}",
+    # Garbage has no index to find it by: a pass over the table in key order, one chunk per
+    # statement so none runs long; returns the chunk's last key (NULL at the end) and the count.
+    "cleanup_garbage": (
+        f"WITH chunk AS (SELECT key, {_GARBAGE} AS bad FROM {{table}} WHERE key > %(after)s "
+        "ORDER BY key LIMIT %(chunk)s), "
+        "gone AS (DELETE FROM {table} WHERE key IN (SELECT key FROM chunk WHERE bad) "
+        "RETURNING 1) "
+        "SELECT (SELECT max(key) FROM chunk), (SELECT count(*) FROM gone)"
+    ),
 }
 
 #: The first statement of a limited write (see the module docstring).

@@ -51,6 +51,9 @@ __all__ = ["PostgresStore"]
 #: Dead rows per cleanup statement: short statements hold few locks for little time.
 _CLEANUP_BATCH = 1000
 
+#: Rows per statement of the pass that removes garbage (rows not a map of text fields).
+_GARBAGE_CHUNK = 10_000
+
 #: How often :meth:`PostgresStore.delete_principal_records` runs again while concurrent writes
 #: keep taking the principal's rows first (each run waits for them, so one more is the norm).
 _REVOKE_ATTEMPTS = 20
@@ -322,7 +325,12 @@ class PostgresStore(Store):
             removed += n
             if n < _CLEANUP_BATCH:
                 break
-        return removed + int(await self._run(self._q("cleanup_garbage", "rowcount", now)))
+        after: str | None = ""
+        while after is not None:
+            query = self._q("cleanup_garbage", "one", now, after=after, chunk=_GARBAGE_CHUNK)
+            after, n = await self._run(query)
+            removed += n
+        return removed
 
     async def page(self, cursor: str | None = None, limit: int = 100) -> Page:
         return rows.page(await self._run(self._q.page(cursor, limit, self.clock())), limit)
@@ -383,7 +391,12 @@ class PostgresStore(Store):
             removed += n
             if n < _CLEANUP_BATCH:
                 break
-        return removed + int(self._run_sync(self._q("cleanup_garbage", "rowcount", now)))
+        after: str | None = ""
+        while after is not None:
+            query = self._q("cleanup_garbage", "one", now, after=after, chunk=_GARBAGE_CHUNK)
+            after, n = self._run_sync(query)
+            removed += n
+        return removed
 
     def page_sync(self, cursor: str | None = None, limit: int = 100) -> Page:
         return rows.page(self._run_sync(self._q.page(cursor, limit, self.clock())), limit)
