@@ -568,3 +568,35 @@ def test_the_cli_migrates_then_manages(capsys: pytest.CaptureFixture[str]) -> No
         assert "removed 1 expired session(s)" in capsys.readouterr().out
         assert main(["revoke", "cli", "--store", url]) == 0
         assert "revoked 1 session(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("conninfo_query", "options", "expected"),
+    [
+        ("", {}, "1800ms"),  # 90% of the default socket_timeout
+        ("?options=-c%20statement_timeout%3D5s", {}, "5s"),  # conninfo wins over the store
+        ("?options=-c%20statement_timeout%3D5s", {"options": "-c statement_timeout=7s"}, "7s"),
+    ],
+)
+async def test_connection_settings_and_who_wins(
+    conninfo_query: str, options: dict[str, str], expected: str
+) -> None:
+    seen: dict[str, str] = {}
+
+    def configure(conn: Any) -> Any:
+        if not isinstance(conn, psycopg.AsyncConnection):
+            seen["sync"] = conn.execute("SHOW statement_timeout").fetchone()[0]
+            return None
+
+        async def show() -> None:
+            cur = await conn.execute("SHOW statement_timeout")
+            seen["async"] = (await cur.fetchone())[0]
+
+        return show()
+
+    servers.require_postgres()
+    url = servers.POSTGRES_URL + conninfo_query
+    async with servers.postgres_store(url, connect_options=options, configure=configure) as s:
+        assert await s.count() == 0
+        assert s.count_sync() == 0
+    assert seen == {"sync": expected, "async": expected}

@@ -1,4 +1,4 @@
-"""Connections for PostgresStore: a small pool that fails fast, and a deadline on every socket.
+"""Connections for PostgresStore: a small pool that fails fast and serves again at once.
 
 Why not ``psycopg_pool``: its clients wait out the whole pool timeout for a connection while the
 server is down, and its background reconnection backs off exponentially, so a restarted server
@@ -8,40 +8,27 @@ restart reconnects. An idle connection is checked without a round trip before it
 (a readable idle socket means the server closed it or sent a fatal notice), so a restart costs
 no request an error.
 
-A frozen server (a stopped process, a silent network) is bounded by a deadline on the socket:
-when a statement overruns ``socket_timeout``, the socket is shut down under libpq, which then
-fails the statement as a lost connection (``OperationalError``); the connection is discarded.
-The async path arms the deadline with ``loop.call_later``, the sync path with one watchdog
-thread per store. Cancelling the coroutine instead would make psycopg try a server-side
-cancellation and wait up to 5 s more for a server that does not answer.
+Every statement runs under a deadline on its socket (:mod:`sessio.stores._postgres_deadline`);
+:class:`Connections` gives the store one connection at a time on either twin, from these pools
+or from ``psycopg_pool`` pools the application passes in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
+import inspect
 import os
 import select
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from ..errors import StoreUnavailable
+from ._postgres_deadline import Deadline, Watchdog, async_deadline
 
-__all__ = ["AsyncPool", "Deadline", "SyncPool", "Watchdog", "async_deadline", "cut"]
-
-
-def cut(fd: int) -> None:
-    """Shut the socket ``fd`` down both ways: whoever waits on it wakes up to a lost connection.
-
-    ``shutdown`` acts on the socket, not the descriptor, so it reaches libpq's through a
-    duplicate that is closed again at once; libpq's own descriptor stays open (libpq closes it).
-    """
-    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
-        sock.shutdown(socket.SHUT_RDWR)
+__all__ = ["AsyncPool", "Connections", "SyncPool"]
 
 
 def _idle_is_usable(conn: Any, *, probe: bool = True) -> bool:
@@ -61,79 +48,6 @@ def _idle_is_usable(conn: Any, *, probe: bool = True) -> bool:
         return not poller.poll(0)
     readable, _, _ = select.select([fd], [], [], 0)
     return not readable
-
-
-class Deadline:
-    """One statement's deadline; ``fired`` once its socket was cut (the connection is spent)."""
-
-    __slots__ = ("at", "done", "fd", "fired")
-
-    def __init__(self, fd: int, at: float) -> None:
-        self.fd = fd
-        self.at = at
-        self.done = False
-        self.fired = False
-
-
-class Watchdog:
-    """One thread that cuts the sockets of sync statements overrunning ``timeout``.
-
-    Every deadline is ``now + timeout``, so they queue in order: the thread wakes every
-    ``timeout / 10`` (at most 0.25 s) while statements run, drops finished ones from the front,
-    and cuts the front while it is overdue. It sleeps on an event when nothing runs, and exits
-    after a minute idle (the next statement starts it again).
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._tick = min(max(timeout / 10, 0.01), 0.25)
-        self._start()
-
-    def _start(self) -> None:
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
-        self._queue: collections.deque[Deadline] = collections.deque()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @contextlib.contextmanager
-    def guard(self, conn: Any) -> Iterator[Deadline]:
-        """Cut ``conn``'s socket if the block runs past the deadline."""
-        if self._pid != os.getpid():  # a forked child has no watchdog thread: start afresh
-            self._start()
-        deadline = Deadline(conn.fileno(), time.monotonic() + self.timeout)
-        with self._lock:
-            self._queue.append(deadline)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="sessio-pg-watchdog")
-                self._thread.daemon = True
-                self._thread.start()
-        self._wake.set()
-        try:
-            yield deadline
-        finally:
-            with self._lock:  # never cut a socket once its statement is over
-                deadline.done = True
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                queue = self._queue
-                now = time.monotonic()
-                while queue and (queue[0].done or queue[0].at <= now):
-                    head = queue.popleft()
-                    if not head.done:
-                        head.fired = True
-                        cut(head.fd)
-                if not queue:
-                    self._wake.clear()
-            if queue:
-                time.sleep(self._tick)
-            elif not self._wake.wait(60.0):
-                with self._lock:
-                    if not self._queue:
-                        self._thread = None
-                        return
 
 
 class SyncPool:
@@ -320,21 +234,111 @@ class AsyncPool:
             await conn.close()
 
 
-@contextlib.contextmanager
-def async_deadline(conn: Any, timeout: float) -> Iterator[Deadline]:
-    """Cut ``conn``'s socket if the block (on the running loop) runs past ``timeout``.
+class Connections:
+    """One connection at a time for a statement, on either twin, under the socket deadline.
 
-    The timer and the code after the block both run on the loop, so ``fired`` needs no lock.
+    The store's own pools (:class:`SyncPool`, :class:`AsyncPool`), or the ``psycopg_pool``
+    pools passed in (``pool``, ``async_pool``): those keep their own waiting and reconnecting
+    rules, and stay open on :meth:`close`.
     """
-    loop = asyncio.get_running_loop()
-    deadline = Deadline(conn.fileno(), loop.time() + timeout)
-    timer = loop.call_at(deadline.at, _fire, deadline)
-    try:
-        yield deadline
-    finally:
-        timer.cancel()
 
+    def __init__(
+        self,
+        psycopg: Any,
+        conninfo: str,
+        kwargs: dict[str, Any],
+        *,
+        max_size: int,
+        timeout: float,
+        socket_timeout: float,
+        connect_timeout: float,
+        configure: Callable[[Any], object] | None,
+        pool: Any,
+        async_pool: Any,
+    ) -> None:
+        self._psycopg = psycopg
+        self._conninfo = conninfo
+        self._kwargs = kwargs
+        self._max_size = max_size
+        self._timeout = timeout
+        self._socket_timeout = socket_timeout
+        self._connect_timeout = connect_timeout
+        self._configure = configure
+        self._user_pool = pool
+        self._user_async_pool = async_pool
+        self._watchdog = Watchdog(socket_timeout)
+        self._pool = self._new_sync_pool()
+        self._async_pool: AsyncPool | None = None
 
-def _fire(deadline: Deadline) -> None:
-    deadline.fired = True
-    cut(deadline.fd)
+    def _new_sync_pool(self) -> SyncPool:
+        return SyncPool(
+            self._connect_sync,
+            max_size=self._max_size,
+            timeout=self._timeout,
+            watchdog=self._watchdog,
+        )
+
+    def _connect_sync(self) -> Any:
+        conn = self._psycopg.Connection.connect(self._conninfo, **self._kwargs)
+        if self._configure is not None:
+            self._configure(conn)
+        return conn
+
+    async def _connect_async(self) -> Any:
+        connect = self._psycopg.AsyncConnection.connect(self._conninfo, **self._kwargs)
+        try:
+            conn = await asyncio.wait_for(connect, self._connect_timeout)
+        except asyncio.TimeoutError as exc:
+            raise StoreUnavailable(
+                f"no PostgreSQL connection within {self._connect_timeout}s"
+            ) from exc
+        if self._configure is not None:
+            configured = self._configure(conn)
+            if inspect.isawaitable(configured):
+                await configured
+        return conn
+
+    @contextlib.contextmanager
+    def sync(self) -> Iterator[Any]:
+        """A connection for one statement of a ``_sync`` method."""
+        if self._user_pool is None:
+            with self._pool.connection() as conn:
+                yield conn
+        else:
+            with self._user_pool.connection() as conn, self._watchdog.guard(conn):
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def async_(self) -> AsyncIterator[Any]:
+        """A connection for one statement of an async method."""
+        if self._user_async_pool is not None:
+            async with self._user_async_pool.connection() as conn:
+                with async_deadline(conn, self._socket_timeout):
+                    yield conn
+            return
+        pool = self._async_pool
+        if pool is not None and pool.loop not in (None, asyncio.get_running_loop()):
+            # Another event loop (a second asyncio.run): the old loop's connections go.
+            self._async_pool = None
+            await pool.close()
+        if self._async_pool is None:
+            self._async_pool = AsyncPool(
+                self._connect_async,
+                max_size=self._max_size,
+                timeout=self._timeout,
+                socket_timeout=self._socket_timeout,
+            )
+        async with self._async_pool.connection() as conn:
+            yield conn
+
+    async def close(self) -> None:
+        """Close the connections the store opened, async and sync; a later call reconnects."""
+        if self._async_pool is not None:
+            pool, self._async_pool = self._async_pool, None
+            await pool.close()
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        """Close the sync connections the store opened; a later call reconnects."""
+        pool, self._pool = self._pool, self._new_sync_pool()
+        pool.close()

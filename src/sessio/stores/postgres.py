@@ -24,25 +24,24 @@ adds an advisory lock on the principal, taken first in the same round trip.
 
 Connections are autocommit (a statement is its own transaction, rolled back whole on any error)
 and statements are not prepared server-side (preparing costs a round trip of its own; these plan
-in microseconds). How an outage is bounded is in :mod:`sessio.stores._postgres_pool`: a frozen
+in microseconds). How an outage is bounded is in :mod:`sessio.stores._postgres_pool` and
+:mod:`sessio.stores._postgres_deadline`: a frozen
 server costs at most ``socket_timeout`` per statement (``connect_timeout`` for a new
 connection), a stopped one fails at once, a restarted one serves the next request.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import inspect
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, StoreUnavailable, ValueNotSerializable, require
 from . import _postgres_queries as rows
-from ._postgres_pool import AsyncPool, SyncPool, Watchdog, async_deadline
+from ._postgres_pool import Connections
 from ._postgres_queries import Queries, Query
 from .base import Clock, Page, Record, Saved, Store, Write
 
@@ -68,9 +67,10 @@ class PostgresStore(Store):
     busy. ``socket_timeout`` bounds every statement (then
     :class:`~sessio.errors.StoreUnavailable`): the server is asked to cancel at 90% of it
     (``statement_timeout``), and the socket is cut at 100% if it did not answer.
-    ``connect_timeout`` bounds a new connection (libpq counts whole seconds, at least 2, on the
-    sync path). ``connect_options`` go to ``psycopg.connect`` and win over the store's (an
-    ``options`` there replaces the ``statement_timeout`` setting, e.g. behind PgBouncer).
+    ``connect_timeout`` bounds a new connection (default: conninfo's, else 2 s; libpq counts
+    whole seconds, at least 2, on the sync path). Parameters in ``conninfo`` win over the
+    store's own (an ``options`` there replaces the ``statement_timeout`` setting, e.g. behind
+    PgBouncer), and ``connect_options`` (to ``psycopg.connect``) over both.
     ``configure`` is called with each new connection (and awaited if it returns an awaitable).
 
     Or pass your own ``psycopg_pool`` ``pool`` / ``async_pool`` of autocommit connections: the
@@ -92,7 +92,7 @@ class PostgresStore(Store):
         max_size: int = 10,
         timeout: float = 2.0,
         socket_timeout: float = 2.0,
-        connect_timeout: float = 2.0,
+        connect_timeout: float | None = None,
         connect_options: Mapping[str, Any] | None = None,
         configure: Callable[[Any], object] | None = None,
         clock: Clock = time.time,
@@ -102,6 +102,12 @@ class PostgresStore(Store):
         for what, name in (("schema", schema), ("table", table)):
             if not name.isidentifier():
                 raise ConfigurationError(f"{what} must be a plain SQL identifier, got {name!r}")
+        try:
+            given = self._psycopg.conninfo.conninfo_to_dict(conninfo)
+        except self._psycopg.Error as exc:
+            raise ConfigurationError(f"conninfo cannot be parsed: {exc}") from exc
+        if connect_timeout is None:
+            connect_timeout = float(given.get("connect_timeout") or 2.0)
         timeouts = {"timeout": timeout, "socket_timeout": socket_timeout}
         for what, value in {**timeouts, "connect_timeout": connect_timeout}.items():
             if not (math.isfinite(value) and value > 0):
@@ -114,16 +120,8 @@ class PostgresStore(Store):
         self.socket_timeout = socket_timeout
         self.connect_timeout = connect_timeout
         self._q = Queries(self._psycopg, schema, table)
-        self._configure = configure
-        self._user_pool = pool
-        self._user_async_pool = async_pool
-        self._watchdog = Watchdog(socket_timeout)
-        self._connect_kwargs: dict[str, Any] = {
-            "autocommit": True,
-            # psycopg's auto-prepare would cost a second round trip on a statement's 6th run per
-            # connection, and breaks behind PgBouncer.
-            "prepare_threshold": None,
-            "connect_timeout": max(2, math.ceil(connect_timeout)),
+        # The store's settings, then what conninfo says, then connect_options, each winning.
+        defaults: dict[str, Any] = {
             "options": f"-c statement_timeout={max(1, int(socket_timeout * 900))}",
             # A silent network: unacknowledged data fails the socket; idle ones are probed.
             "tcp_user_timeout": max(1, int(socket_timeout * 1000)),
@@ -131,11 +129,28 @@ class PostgresStore(Store):
             "keepalives_idle": 30,
             "keepalives_interval": 5,
             "keepalives_count": 3,
+        }
+        kwargs: dict[str, Any] = {
+            **{name: value for name, value in defaults.items() if name not in given},
+            "autocommit": True,
+            # psycopg's auto-prepare would cost a second round trip on a statement's 6th run per
+            # connection, and breaks behind PgBouncer.
+            "prepare_threshold": None,
+            "connect_timeout": max(2, math.ceil(connect_timeout)),
             **(connect_options or {}),
         }
-        self._max_size, self._timeout = max_size, timeout
-        self._pool = self._new_sync_pool()
-        self._async_pool: AsyncPool | None = None
+        self._connections = Connections(
+            self._psycopg,
+            conninfo,
+            kwargs,
+            max_size=max_size,
+            timeout=timeout,
+            socket_timeout=socket_timeout,
+            connect_timeout=connect_timeout,
+            configure=configure,
+            pool=pool,
+            async_pool=async_pool,
+        )
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PostgresStore:
@@ -155,66 +170,7 @@ class PostgresStore(Store):
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self.schema!r}, table={self.table!r})"
 
-    # -- connections and errors ----------------------------------------------------------------
-
-    def _new_sync_pool(self) -> SyncPool:
-        return SyncPool(
-            self._connect_sync,
-            max_size=self._max_size,
-            timeout=self._timeout,
-            watchdog=self._watchdog,
-        )
-
-    def _connect_sync(self) -> Any:
-        conn = self._psycopg.Connection.connect(self.conninfo, **self._connect_kwargs)
-        if self._configure is not None:
-            self._configure(conn)
-        return conn
-
-    async def _connect_async(self) -> Any:
-        connect = self._psycopg.AsyncConnection.connect(self.conninfo, **self._connect_kwargs)
-        try:
-            conn = await asyncio.wait_for(connect, self.connect_timeout)
-        except asyncio.TimeoutError as exc:
-            raise StoreUnavailable(
-                f"no PostgreSQL connection within {self.connect_timeout}s"
-            ) from exc
-        if self._configure is not None:
-            configured = self._configure(conn)
-            if inspect.isawaitable(configured):
-                await configured
-        return conn
-
-    @contextlib.contextmanager
-    def _connection_sync(self) -> Iterator[Any]:
-        if self._user_pool is None:
-            with self._pool.connection() as conn:
-                yield conn
-        else:
-            with self._user_pool.connection() as conn, self._watchdog.guard(conn):
-                yield conn
-
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
-        if self._user_async_pool is not None:
-            async with self._user_async_pool.connection() as conn:
-                with async_deadline(conn, self.socket_timeout):
-                    yield conn
-            return
-        pool = self._async_pool
-        if pool is not None and pool.loop not in (None, asyncio.get_running_loop()):
-            # Another event loop (a second asyncio.run): the old loop's connections go.
-            self._async_pool = None
-            await pool.close()
-        if self._async_pool is None:
-            self._async_pool = AsyncPool(
-                self._connect_async,
-                max_size=self._max_size,
-                timeout=self._timeout,
-                socket_timeout=self.socket_timeout,
-            )
-        async with self._async_pool.connection() as conn:
-            yield conn
+    # -- errors and statements ----------------------------------------------------------------
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -248,7 +204,7 @@ class PostgresStore(Store):
             ) from exc
 
     def _run_sync(self, query: Query) -> Any:
-        with self._errors(), self._connection_sync() as conn:
+        with self._errors(), self._connections.sync() as conn:
             if query.locked:
                 cur = self._psycopg.ClientCursor(conn)
                 cur.execute(query.sql, query.params)
@@ -259,7 +215,7 @@ class PostgresStore(Store):
 
     async def _run(self, query: Query) -> Any:
         with self._errors():
-            async with self._connection() as conn:
+            async with self._connections.async_() as conn:
                 if query.locked:
                     cur = self._psycopg.AsyncClientCursor(conn)
                     await cur.execute(query.sql, query.params)
@@ -272,14 +228,14 @@ class PostgresStore(Store):
 
     def create_schema_sync(self) -> None:
         """Create the schema, table and indexes if they are missing (idempotent)."""
-        with self._errors(), self._connection_sync() as conn, conn.transaction():
+        with self._errors(), self._connections.sync() as conn, conn.transaction():
             for statement in self._q.schema:
                 conn.execute(statement)
 
     async def create_schema(self) -> None:
         """Async twin of :meth:`create_schema_sync`."""
         with self._errors():
-            async with self._connection() as conn, conn.transaction():
+            async with self._connections.async_() as conn, conn.transaction():
                 for statement in self._q.schema:
                     await conn.execute(statement)
 
@@ -336,10 +292,7 @@ class PostgresStore(Store):
         return rows.page(await self._run(self._q.page(cursor, limit, self.clock())), limit)
 
     async def close(self) -> None:
-        if self._async_pool is not None:
-            pool, self._async_pool = self._async_pool, None
-            await pool.close()
-        self.close_sync()
+        await self._connections.close()
 
     # -- contract: sync -------------------------------------------------------------------------
 
@@ -403,8 +356,7 @@ class PostgresStore(Store):
 
     def close_sync(self) -> None:
         """Close the sync connections (async ones need :meth:`close`); a later call reconnects."""
-        pool, self._pool = self._pool, self._new_sync_pool()
-        pool.close()
+        self._connections.close_sync()
 
 
 def _kept_changing(principal: str) -> StoreUnavailable:
