@@ -37,7 +37,7 @@ def _idle_is_usable(conn: Any, *, probe: bool = True) -> bool:
     ``probe`` also polls the socket: an idle connection has nothing to read unless the server
     closed it or sent a fatal notice (a restart or an administrator's termination).
     """
-    if conn.closed or conn.broken or conn.info.transaction_status != 0:  # 0: IDLE
+    if conn.closed or conn.broken or conn.info.transaction_status.name != "IDLE":
         return False
     if not probe:
         return True
