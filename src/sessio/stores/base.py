@@ -65,16 +65,12 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import ValueNotSerializable
+from ._storable import ensure_storable
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = [
-    "APPLIED",
-    "EXISTS",
-    "MISSING",
-    "REJECTED",
     "Clock",
     "Create",
     "Page",
@@ -211,39 +207,12 @@ class Saved:
         return self.outcome is SaveOutcome.APPLIED
 
 
+# The outcomes that carry no evicted keys, shared (a Saved is immutable). Left out of
+# ``__all__``: a store module imports them by name.
 APPLIED = Saved(SaveOutcome.APPLIED)
 MISSING = Saved(SaveOutcome.MISSING)
 EXISTS = Saved(SaveOutcome.EXISTS)
 REJECTED = Saved(SaveOutcome.REJECTED)
-
-
-def _utf8(text: str, what: str) -> None:
-    if not text.isascii():  # (the common case costs one scan, and no copy)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueNotSerializable(
-                f"{what} cannot be stored: it is not valid Unicode text (a lone surrogate)",
-                field=what,
-            ) from None
-
-
-def ensure_storable(key: str, write: Write) -> None:
-    """Raise :class:`~sessio.errors.ValueNotSerializable` unless every text in ``write`` is
-    valid UTF-8 (a lone surrogate is not): what every store must refuse, checked once for the
-    stores that would otherwise take it (memory) or fail late (an encoder deep in a driver)."""
-    _utf8(key, "key")
-    for name, text in write.fields.items():
-        _utf8(name, "field name")
-        _utf8(text, name)
-    if write.principal is not None:
-        _utf8(write.principal, "principal")
-    stone = write.tombstone if isinstance(write, Rotate) else None
-    if stone is not None:
-        _utf8(stone.key, "key")
-        for name, text in stone.fields.items():
-            _utf8(name, "field name")
-            _utf8(text, name)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
