@@ -220,3 +220,42 @@ async def test_a_missing_table_says_how_to_fix_it(server: PostgresServer) -> Non
         assert await store.load(key()) is None
     finally:
         await store.close()
+
+
+async def _until_waiting_on_a_lock(schema: str, within: float = 10.0) -> None:
+    """Until a statement on ``schema`` waits for a lock (a bound, not a pace)."""
+    deadline = time.monotonic() + within
+    with psycopg.connect(servers.POSTGRES_URL, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND position(%s in query) > 0",
+                (schema,),
+            ).fetchone()
+            if row is not None and row[0] > 0:
+                return
+            await asyncio.sleep(0.02)
+    pytest.fail(f"no statement on {schema} waited for a lock within {within}s")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_busy_pool_waits_at_most_its_timeout(mode: str) -> None:
+    wait = 0.5
+    async with servers.postgres_store(max_size=1, timeout=wait, socket_timeout=5.0) as store:
+        k = key()
+        assert store.save_sync(k, Create({"d:a": "1"}, LATER))
+        table = f'"{store.schema}"."{store.table}"'
+        with psycopg.connect(servers.POSTGRES_URL) as blocker:  # holds the row lock
+            blocker.execute(f"SELECT 1 FROM {table} WHERE key = %s FOR UPDATE", (k,))
+            if mode == "sync":
+                stuck = asyncio.create_task(asyncio.to_thread(store.save_sync, k, DELTA))
+                await _until_waiting_on_a_lock(store.schema)  # the one connection is taken
+                await fails_within(wait + SLACK, lambda: store.load_sync(k))
+            else:
+                stuck = asyncio.create_task(store.save(k, DELTA))
+                await _until_waiting_on_a_lock(store.schema)
+                await fails_within(wait + SLACK, lambda: store.load(k))
+            blocker.rollback()
+        assert await stuck  # released: the stuck save goes through, and the pool serves on
+        assert store.load_sync(k) is not None
+        assert await store.load(k) is not None
