@@ -341,6 +341,19 @@ def _hostile_writes() -> list[Any]:
     huge = "user:" + os.urandom(4000).hex()  # past the principal index's row size, compressed
     writes += [
         pytest.param("principal", None, Create({"d:a": "1"}, LATER, huge), id="huge-principal"),
+        # Refused by the server after the advisory lock, in the same transaction: rolled back.
+        pytest.param(
+            "limited principal",
+            None,
+            Create({"d:a": "1"}, LATER, huge, PrincipalLimit(1)),
+            id="huge-limited-principal",
+        ),
+        pytest.param(
+            "value",
+            None,
+            Create({"d:a": "\x00"}, LATER, "user:v", PrincipalLimit(1)),
+            id="nul-limited",
+        ),
         pytest.param("expiry", None, Create({"d:a": "1"}, float("nan")), id="nan-expiry"),
         pytest.param("expiry", None, Create({"d:a": "1"}, float("inf")), id="inf-expiry"),
         pytest.param("expiry", None, Update({}, float("nan")), id="nan-update"),
@@ -374,9 +387,11 @@ async def test_hostile_values_are_data_errors(
     assert "\x00" not in info.value.message  # the evidence never quotes the value
     assert "user:" not in info.value.message
     assert sql(f"SELECT key, fields FROM {table(store)} ORDER BY key") == before
-    # The same connections serve on: a data error is not an outage.
+    # The same connections serve on: a data error is not an outage, and no lock outlives it.
     assert store.load_sync(old) is not None
     assert await store.load(old) is not None
+    assert store.save_sync(key(), Create({"d:a": "1"}, LATER, "user:v", PrincipalLimit(5)))
+    assert await store.save(key(), Create({"d:a": "1"}, LATER, "user:v", PrincipalLimit(5)))
 
 
 async def test_hostile_keys_on_reads(store: PostgresStore) -> None:
