@@ -3,7 +3,8 @@
 :class:`RedisServer` runs one ``redis-server`` on a free loopback port in a temporary directory;
 :func:`redis_cluster` runs three of them as a Redis Cluster (3 masters, no replicas);
 :class:`PostgresServer` runs a throwaway PostgreSQL cluster (``initdb`` + ``pg_ctl``, as the
-``postgres`` user when the tests run as root). Each stops only the processes it started.
+``postgres`` user when the tests run as root) that a test can crash, restart, or freeze whole
+(SIGSTOP to the postmaster and its backends). Each stops only the processes it started.
 """
 
 from __future__ import annotations
