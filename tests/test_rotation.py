@@ -21,13 +21,15 @@ from sessio import (
     Policy,
     Principal,
     SessionManager,
+    StoreUnavailable,
     SyncSessionManager,
 )
 from sessio.ids import open_successor, successor_key
-from sessio.stores import MemoryStore
+from sessio.stores import MemoryStore, Record
+from sessio.stores.base import Create
 
 from .conftest import FakeClock
-from .drive import MODES, Drive
+from .drive import MODES, CountingStore, Drive
 
 EVE, BOB = Principal("eve"), Principal("bob")
 
@@ -320,3 +322,62 @@ async def test_the_common_commits_cost_one_round_trip_and_no_tombstone_load(driv
         commit = await drive.commit(session)
         assert (len(drive.counting.writes), drive.counting.loads) == (1, 0), change
         token = commit.token
+
+
+# -- hostile tombstones and a store that fails while following -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"s:successor": "{", "s:handoff": "[", "s:principal": "]"},
+        {"s:successor": '"x"', "s:handoff": '"y"', "s:principal": "null"},
+        {"s:successor": "5", "s:handoff": "null", "s:principal": "[1]"},
+        {
+            "s:successor": '"' + "0" * 64 + '"',
+            "s:handoff": '"' + "A" * 43 + '"',
+            "s:principal": '"user:eve"',
+        },
+    ],
+    ids=["empty", "garbage", "wrong-strings", "wrong-types", "forged"],
+)
+async def test_a_forged_or_garbled_tombstone_is_never_followed(
+    drive: Drive, fields: dict[str, str]
+) -> None:
+    session = await drive.load(None)
+    session.login(EVE)
+    token = (await drive.commit(session)).token
+    stale = await drive.load(token)
+    await drive("revoke", stale.key)
+    await drive.store.save(successor_key(token), Create(fields, drive.clock() + 5))
+    stale["x"] = 1
+    commit = await drive.commit(stale)
+    assert (commit.outcome, commit.action) == (CommitOutcome.VANISHED, CommitAction.CLEAR)
+    assert await _live_of(drive, "eve") == []
+
+
+async def test_a_store_failing_while_a_tombstone_is_followed_raises_and_writes_nothing(
+    mode: str, clock: FakeClock
+) -> None:
+    class Failing(CountingStore):
+        def load_sync(self, key: str) -> Record | None:
+            if key in stones:
+                raise StoreUnavailable("stalled")
+            return super().load_sync(key)
+
+        async def load(self, key: str) -> Record | None:
+            return self.load_sync(key)
+
+    stones: set[str] = set()
+    drive = Drive(mode, clock=clock, store=Failing(clock=clock))
+    token = await _anonymous(drive)
+    stale, login = await drive.load(token), await drive.load(token)
+    login.login(EVE)
+    await drive.commit(login)
+    stones.add(successor_key(token))
+    stale["cart"] = ["pear"]
+    drive.counting.reset()
+    with pytest.raises(StoreUnavailable):
+        await drive.commit(stale)
+    assert len(drive.counting.writes) == 1  # the attempt that came back MISSING, nothing after

@@ -68,6 +68,10 @@ def commit_flow(m: Manager, session: Session) -> Flow[Commit]:
             if not policy.save_uninitialized:
                 return UNCHANGED
         elif not policy.resave:
+            idle = policy.anonymous_idle_seconds if principal is None else policy.idle_seconds
+            # Without an idle timeout the expiry never moves, so there is nothing to push.
+            if idle is None or now - meta.last_seen < policy.refresh_seconds:
+                return UNCHANGED  # (checked here: the common read costs no generator)
             return (yield from _touch(m, session, principal, now))
         pending = session._pending(force=True)
     meta.last_seen = now
@@ -139,15 +143,11 @@ def _write(
 
 
 def _touch(m: Manager, session: Session, principal: str | None, now: float) -> Flow[Commit]:
-    """An unchanged stored session: push its idle expiry, at most once per refresh_interval."""
+    """An unchanged stored session whose touch is due (once per refresh_interval): push its
+    idle expiry."""
     policy, meta = m.policy, session.meta
-    anonymous = principal is None
-    idle = policy.anonymous_idle_seconds if anonymous else policy.idle_seconds
-    # Without an idle timeout the expiry never moves, so there is nothing to push.
-    if idle is None or now - meta.last_seen < policy.refresh_seconds:
-        return UNCHANGED
     meta.last_seen = now
-    expires_at = policy.expires_at(meta.created_at, now, anonymous=anonymous)
+    expires_at = policy.expires_at(meta.created_at, now, anonymous=principal is None)
     saved: Saved = yield ("save", session.key, Update({META: meta.dumps()}, expires_at, principal))
     if saved.outcome is SaveOutcome.MISSING:
         return (yield from _follow(m, session, principal, expires_at))

@@ -160,8 +160,8 @@ _time_texts: Memo[float, str] = Memo(META_MEMO_SIZE)
 
 def _fixed_time(value: Any) -> str:
     """:func:`_json` of a time that stays the same over a session's commits, remembered."""
-    if type(value) is not float:  # (1, 1.0 and True are one key, not one text; a record
-        return _json(value)  # may hold anything, and that goes the long way)
+    if type(value) is not float or not value:  # (1, 1.0 and True are one key, not one
+        return _json(value)  # text, and so are 0.0 and -0.0; a record may hold anything)
     text = _time_texts.get(value)
     if text is None:
         text = _json(value)

@@ -12,7 +12,7 @@ fields of their own.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection
 from typing import Any
 
 from .codec import Codec
@@ -42,20 +42,28 @@ def parse(data: Any) -> tuple[str, Any]:
 class Flashes:
     """The queued messages of one session, with what this request added and consumed."""
 
-    __slots__ = ("_added", "_consumed", "_last", "_legacy", "_messages")
+    __slots__ = ("_added", "_consumed", "_last", "_messages", "changed", "legacy")
 
     def __init__(
         self,
-        stored: Iterable[tuple[str, str, Any]] = (),
-        legacy: Iterable[tuple[str, Any]] = (),
-        broken: Iterable[str] = (),
+        stored: Collection[tuple[str, str, Any]] = (),
+        legacy: Collection[tuple[str, Any]] = (),
+        broken: Collection[str] = (),
     ) -> None:
-        old = [(f"{FLASH_PREFIX}{0:016x}{i:08x}", k, m) for i, (k, m) in enumerate(legacy)]
-        self._legacy = bool(old)  # the record still has the single old field
-        self._messages: list[_Message] = old + sorted(stored, key=lambda m: m[0])
+        self._messages: list[_Message] = []
         self._added: set[str] = set()
         self._consumed: set[str] = set(broken)  # undecodable fields go at the next write
         self._last = 0
+        #: Whether the commit has messages to write or remove (a plain attribute: the commit
+        #: reads it on every request).
+        self.changed = bool(broken)
+        #: Whether the record still has the single field of older versions.
+        self.legacy = bool(legacy)
+        if legacy:
+            prefix = FLASH_PREFIX + "0" * 16
+            self._messages = [(f"{prefix}{i:08x}", k, m) for i, (k, m) in enumerate(legacy)]
+        if stored:
+            self._messages += sorted(stored, key=lambda m: m[0])
 
     def __bool__(self) -> bool:
         return bool(self._messages)
@@ -67,6 +75,7 @@ class Flashes:
         name = message_field(stamp)
         self._messages.append((name, kind, message))
         self._added.add(name)
+        self.changed = True
 
     def peek(self, kind: str | None) -> list[Any]:
         """The messages (of ``kind``, or all), left in place."""
@@ -86,12 +95,8 @@ class Flashes:
                     self._added.discard(name)  # queued and consumed in one request
                 else:
                     self._consumed.add(name)
+            self.changed = bool(self._added or self._consumed)
         return [(k, m) for _, k, m in taken]
-
-    @property
-    def changed(self) -> bool:
-        """Whether the commit has messages to write or remove."""
-        return bool(self._added or self._consumed)
 
     def delta(self, codec: Codec, fields: dict[str, str], removed: set[str]) -> None:
         """Add this request's changes to a delta: its new messages, its consumed ones."""
@@ -99,7 +104,7 @@ class Flashes:
             if name in self._added:
                 fields[name] = codec.dumps([kind, message])
         removed.update(self._consumed)
-        if self._legacy and self._consumed:
+        if self.legacy and self._consumed:
             # The old single field is dropped, and what is left of it moves to fields of its
             # own (named to sort first: those messages are older than any other).
             removed.add(LEGACY_FLASH)
@@ -115,9 +120,10 @@ class Flashes:
     def committed(self, *, whole: bool) -> None:
         """The store took the changes (``whole``: the record was written in full)."""
         if whole or self._consumed:
-            self._legacy = False
+            self.legacy = False
         self._added.clear()
         self._consumed.clear()
+        self.changed = False
 
     def drop(self) -> None:
         """Forget every message (the session's data is being dropped)."""

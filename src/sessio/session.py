@@ -102,7 +102,10 @@ class Session(TrackedDict):
         self._principal = loaded.principal
         self._csrf_secret = loaded.csrf_secret
         self._csrf_salt = loaded.csrf_salt
-        self._flashes = Flashes(loaded.flash_fields, loaded.flashes, loaded.flash_broken)
+        if loaded.flash_fields or loaded.flashes or loaded.flash_broken:
+            self._flashes = Flashes(loaded.flash_fields, loaded.flashes, loaded.flash_broken)
+        else:
+            self._flashes = Flashes()
         # Undecodable values were left out; the commit removes them from the store too.
         self._removed.update(loaded.corrupt)
 
@@ -122,7 +125,8 @@ class Session(TrackedDict):
 
     @property
     def expires_at(self) -> dt.datetime:
-        """When the session ends (UTC), the earliest of its timeouts."""
+        """When the session ends (UTC), the earliest of its timeouts (the idle one is never
+        early and at most ``refresh_interval`` late: see :class:`~sessio.Policy`)."""
         self.is_accessed = True
         return dt.datetime.fromtimestamp(self._expires_at, dt.timezone.utc)
 
@@ -168,9 +172,7 @@ class Session(TrackedDict):
         """Drop every queued message."""
         self._flashes.drop()
 
-    # -- CSRF -------------------------------------------------------------------------------------
-    # The secret is derived from the session ID (csrf.derive_secret), so parallel first
-    # requests of one session agree on it without writing; only rotate_csrf() stores a salt.
+    # -- CSRF: derived from the ID, so parallel first requests agree; rotate_csrf() adds a salt --
 
     def _csrf(self) -> str:
         if self._csrf_salt is not None:
@@ -181,11 +183,8 @@ class Session(TrackedDict):
 
     @property
     def csrf_token(self) -> str:
-        """A CSRF token for a form or header, freshly masked on every read (BREACH-safe).
-
-        A new session that hands one out is stored at commit, so the token verifies on the
-        next request.
-        """
+        """A CSRF token for a form or header, freshly masked on every read (BREACH-safe). A new
+        session that hands one out is stored at commit, so the token verifies next time."""
         self._check_alive()
         self.is_accessed = True
         if self.is_new:
@@ -357,14 +356,16 @@ class Session(TrackedDict):
         if self._replace or force:
             fields = {data_field(k): self._encoding(k) for k in dict.keys(self)}
             fields.update(self._system_fields({PRINCIPAL, CSRF, CSRF_SALT}))
-            self._flashes.full(self._codec, fields)
+            if self._flashes:
+                self._flashes.full(self._codec, fields)
             return fields, set(), True
         fields = {data_field(k): self._raw[k] for k in self._dirty}
         removed = {DATA_PREFIX + k for k in self._removed}
         if self._system_dirty:
             fields.update(self._system_fields(self._system_dirty))
             removed.update(n for n in self._system_dirty if n not in fields and n != META)
-        self._flashes.delta(self._codec, fields, removed)
+        if self._flashes.changed:
+            self._flashes.delta(self._codec, fields, removed)
         return fields, removed, False
 
     def _own_changes(self) -> tuple[dict[str, str], set[str]]:
@@ -392,5 +393,7 @@ class Session(TrackedDict):
         self._dirty.clear()
         self._removed.clear()
         self._system_dirty.clear()
-        self._flashes.committed(whole=whole)
+        flashes = self._flashes
+        if flashes.changed or flashes.legacy:
+            flashes.committed(whole=whole)
         self.auth_change = None

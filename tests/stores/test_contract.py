@@ -1115,3 +1115,41 @@ async def test_many_tasks_update_one_session(store: Store) -> None:
     await asyncio.gather(*(worker(n) for n in range(8)))
     final = await manager.load(token)
     assert len(final) == 1 + 8 * 5
+
+
+# -- rotations that parallel requests survive, on every store ----------------------------------------
+
+
+@pytest.mark.parametrize("first", [0, 1])
+async def test_a_double_login_ends_with_one_live_session_on_every_store(
+    managers: Managers, first: int
+) -> None:
+    s = await managers("load", None)
+    s["cart"] = ["apple"]
+    token = (await managers("commit", s)).token
+    requests = [await managers("load", token), await managers("load", token)]
+    for r in requests:
+        r.login(Principal("dora"))
+    commits = [await managers("commit", requests[i]) for i in (first, 1 - first)]
+    assert [c.outcome.value for c in commits] == ["applied", "forwarded"]
+    assert commits[0].token == commits[1].token
+    assert [c.action for c in commits] == [CommitAction.SET, CommitAction.SET]
+    assert len(await managers("sessions_of", "dora")) == 1
+    final = await managers("load", commits[0].token)
+    assert final["cart"] == ["apple"]
+
+
+async def test_an_anonymous_request_in_flight_during_a_login_is_superseded_on_every_store(
+    managers: Managers,
+) -> None:
+    s = await managers("load", None)
+    s["cart"] = ["apple"]
+    token = (await managers("commit", s)).token
+    stale, login = await managers("load", token), await managers("load", token)
+    login.login(Principal("dora"))
+    live = (await managers("commit", login)).token
+    stale["cart"] = ["pear"]
+    commit = await managers("commit", stale)
+    assert commit.outcome.value == "superseded"
+    assert commit.action is CommitAction.NONE
+    assert (await managers("load", live))["cart"] == ["apple"]

@@ -27,12 +27,16 @@ def ensure_storable(key: str, write: Write) -> None:
     """Raise :class:`~sessio.errors.ValueNotSerializable` unless every text in ``write`` is
     valid UTF-8 (a lone surrogate is not): what every store must refuse, checked once for the
     stores that would otherwise take it (memory) or fail late (an encoder deep in a driver)."""
-    _utf8(key, "key")
+    # (ASCII is the common case: one C-level scan per text, no call of ours.)
+    if not key.isascii():
+        _utf8(key, "key")
     for name, text in write.fields.items():
-        _utf8(name, "field name")
-        _utf8(text, name)
-    if write.principal is not None:
-        _utf8(write.principal, "principal")
+        if not (name.isascii() and text.isascii()):
+            _utf8(name, "field name")
+            _utf8(text, name)
+    principal = write.principal
+    if principal is not None and not principal.isascii():
+        _utf8(principal, "principal")
     stone = getattr(write, "tombstone", None)  # a Rotate's
     if stone is not None:
         _utf8(stone.key, "key")

@@ -165,7 +165,7 @@ class MemoryStore(LocalStore):
                 if self._live(target) is None:
                     return MISSING
                 fields = dict(write.fields)
-            evicted = self._make_room(key, write)
+            evicted = () if write.limit is None else self._make_room(key, write)
             if isinstance(evicted, Saved):
                 return evicted
             if isinstance(write, Rotate):
