@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -615,3 +616,33 @@ async def test_connection_settings_and_who_wins(
         assert await s.count() == 0
         assert s.count_sync() == 0
     assert seen == {"sync": expected, "async": expected}
+
+
+def _in_forked_child(store: PostgresStore, k: str, opened: list[int]) -> None:
+    """A forked worker (gunicorn --preload): the parent's store object, its own connections."""
+    before = len(opened)
+    ok = store.load_sync(k) is not None and bool(store.save_sync(key(), create({"d:c": "1"})))
+    os._exit(0 if ok and len(opened) > before else 1)  # served, on a connection of its own
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+async def test_a_forked_child_gets_its_own_connections() -> None:
+    opened: list[int] = []
+    async with servers.postgres_store(configure=lambda conn: opened.append(1)) as store:
+        k = key()
+        assert store.save_sync(k, create({"d:a": "1"}))
+        assert await store.load(k) is not None  # both twins hold a connection the child inherits
+        in_parent = len(opened)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            child = multiprocessing.get_context("fork").Process(
+                target=_in_forked_child, args=(store, k, opened)
+            )
+            child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        # The child neither closed nor used the parent's connections: they serve on, no new one.
+        assert store.load_sync(k) is not None
+        assert await store.load(k) is not None
+        assert store.count_sync() == 2
+        assert len(opened) == in_parent
