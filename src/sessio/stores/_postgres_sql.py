@@ -99,7 +99,8 @@ _REPLACE = (
     "expires_at = EXCLUDED.expires_at, principal = EXCLUDED.principal"
 )
 
-# ``target``: whether the record the write needs (or, for a create, must not find) is live.
+# With a limit, ``target``: whether the record the write needs (or, for a create, must not
+# find) is live.
 _TARGET: dict[WriteKind, str] = {
     "create": "SELECT NOT EXISTS (SELECT 1 FROM {table} WHERE key = %(key)s AND " + _live() + ")",
     "update": "SELECT EXISTS (SELECT 1 FROM {table} WHERE key = %(key)s AND " + _live() + ")",
@@ -115,25 +116,25 @@ _NOT_APPLIED: dict[WriteKind, str] = {
 }
 
 
-def _write_cte(kind: WriteKind, tombstone: bool) -> str:
-    """The CTE ``w``: the write itself, applied only when ``allowed``, returning its keys."""
+def _write_cte(kind: WriteKind, tombstone: bool, gate: str) -> str:
+    """The CTE ``w``: the write itself, applied only when ``gate`` holds, returning its keys."""
     if kind == "create":
         # An expired row under the key may be replaced; a live one never.
         return (
             f"w AS (INSERT INTO {{table}} AS cur ({_ROW}) SELECT {_NEW_ROW} "
-            f"WHERE (SELECT ok FROM allowed) {_REPLACE} WHERE NOT ({_live('cur')}) RETURNING key)"
+            f"WHERE {gate} {_REPLACE} WHERE NOT ({_live('cur')}) RETURNING key)"
         )
     if kind == "update":
         return (
             "w AS (UPDATE {table} SET fields = (fields || %(fields)s::jsonb) - %(removed)s::text[], "
             "expires_at = %(expires_at)s::float8, principal = %(principal)s::text "
-            f"WHERE key = %(key)s AND {_live()} AND (SELECT ok FROM allowed) RETURNING key)"
+            f"WHERE key = %(key)s AND {_live()} AND {gate} RETURNING key)"
         )
     if kind == "rewrite":
         return (
             "w AS (UPDATE {table} SET fields = %(fields)s::jsonb, "
             "expires_at = %(expires_at)s::float8, principal = %(principal)s::text "
-            f"WHERE key = %(key)s AND {_live()} AND (SELECT ok FROM allowed) RETURNING key)"
+            f"WHERE key = %(key)s AND {_live()} AND {gate} RETURNING key)"
         )
     # A rotation's rows are selected from what ``gone`` deleted: no live superseded row (or one
     # a concurrent DELETE took first), nothing inserted.
@@ -141,8 +142,8 @@ def _write_cte(kind: WriteKind, tombstone: bool) -> str:
     if tombstone:
         rows += f" UNION ALL SELECT {_TOMBSTONE_ROW}"
     return (
-        f"gone AS (DELETE FROM {{table}} WHERE key = %(old)s AND {_live()} "
-        "AND (SELECT ok FROM allowed) RETURNING 1), "
+        f"gone AS (DELETE FROM {{table}} WHERE key = %(old)s AND {_live()} AND {gate} "
+        "RETURNING 1), "
         f"w AS (INSERT INTO {{table}} ({_ROW}) SELECT r.* FROM gone, ({rows}) AS r {_REPLACE} "
         "RETURNING key)"
     )
@@ -154,30 +155,35 @@ def write_statement(kind: WriteKind, *, limited: bool, tombstone: bool = False) 
     Its one row is ``(outcome, evicted)``: ``applied``, ``missing``, ``exists`` or ``rejected``,
     and the keys a ``"evict_oldest"`` limit removed, oldest first.
     """
-    parts = [f"target AS ({_TARGET[kind]} AS ok)"]
+    parts: list[str] = []
     if limited:
         exclude = "AND key <> %(key)s" + (" AND key <> %(old)s" if kind == "rotate" else "")
         parts += [
+            # Whether the write could apply: it tells "rejected" from "missing" / "exists".
+            f"target AS ({_TARGET[kind]} AS ok)",
             f"others AS (SELECT key, expires_at FROM {{table}} WHERE principal = %(principal)s "
             f"AND {_live()} {exclude})",
             "excess AS (SELECT count(*) - %(max)s + 1 AS n FROM others)",
             "allowed AS (SELECT (SELECT ok FROM target) AND "
             "(%(evict)s OR (SELECT n FROM excess) <= 0) AS ok)",
-            _write_cte(kind, tombstone),
+            _write_cte(kind, tombstone, "(SELECT ok FROM allowed)"),
             # Evict only once the write applied, the earliest expiry first (the least active).
             "victims AS (DELETE FROM {table} WHERE key IN (SELECT key FROM others "
             "ORDER BY expires_at, key LIMIT GREATEST((SELECT n FROM excess), 0)) "
             "AND EXISTS (SELECT 1 FROM w) RETURNING key, expires_at)",
         ]
-        rejected = "WHEN NOT (SELECT ok FROM allowed) THEN 'rejected' "
+        rejected = (
+            f"WHEN NOT (SELECT ok FROM target) THEN '{_NOT_APPLIED[kind]}' "
+            "WHEN NOT (SELECT ok FROM allowed) THEN 'rejected' "
+        )
         evicted = "COALESCE((SELECT array_agg(key ORDER BY expires_at, key) FROM victims), '{{}}')"
     else:
-        parts += ["allowed AS (SELECT TRUE AS ok)", _write_cte(kind, tombstone)]
+        # Without a limit, a write that did not apply found no record to apply to.
+        parts.append(_write_cte(kind, tombstone, "TRUE"))
         rejected = ""
         evicted = "'{{}}'::text[]"
     outcome = (
-        "CASE WHEN EXISTS (SELECT 1 FROM w) THEN 'applied' "
-        f"WHEN NOT (SELECT ok FROM target) THEN '{_NOT_APPLIED[kind]}' {rejected}"
+        f"CASE WHEN EXISTS (SELECT 1 FROM w) THEN 'applied' {rejected}"
         f"ELSE '{_NOT_APPLIED[kind]}' END"
     )
     statement = "WITH " + ", ".join(parts) + f" SELECT {outcome}, {evicted}"
