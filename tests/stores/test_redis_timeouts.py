@@ -70,7 +70,9 @@ async def test_silent_server_times_out_within_the_timeout_and_a_half(silent_port
 
 
 async def test_an_outside_cancellation_stays_a_cancellation(silent_port: int) -> None:
-    store = RedisStore(f"redis://127.0.0.1:{silent_port}/0", socket_timeout=30, connect_timeout=30)
+    store = RedisStore(
+        f"redis://127.0.0.1:{silent_port}/0", socket_timeout=30, connect_timeout=30
+    )
     try:
         pending = asyncio.ensure_future(store.load(store_key(new_session_id())))
         await asyncio.sleep(0.1)
