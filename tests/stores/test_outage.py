@@ -1,8 +1,9 @@
 """Store outages: private servers are killed, frozen and restarted under a live store object.
 
-(PostgreSQL's are in ``test_postgres_outage.py``.) What must hold: an operation on a dead or frozen server raises ``StoreUnavailable`` promptly
+What must hold: an operation on a dead or frozen server raises ``StoreUnavailable`` promptly
 (never a miss, so the manager never hands out a fresh session instead); nothing is
-half-written; and once the server is back, the same store object works again.
+half-written; and once the server is back, the same store object works again. PostgreSQL's
+outages are in ``test_postgres_outage.py``.
 """
 
 from __future__ import annotations
