@@ -69,8 +69,9 @@ class PostgresStore(Store):
     (``statement_timeout``), and the socket is cut at 100% if it did not answer.
     ``connect_timeout`` bounds a new connection (default: conninfo's, else 2 s; libpq counts
     whole seconds, at least 2, on the sync path). Parameters in ``conninfo`` win over the
-    store's own (an ``options`` there replaces the ``statement_timeout`` setting, e.g. behind
-    PgBouncer), and ``connect_options`` (to ``psycopg.connect``) over both.
+    store's own (an ``options`` there replaces the ``statement_timeout`` setting), and
+    ``connect_options`` (to ``psycopg.connect``) over both; a ``None`` there sends nothing
+    (behind PgBouncer, which refuses ``options``: ``connect_options={"options": None}``).
     ``configure`` is called with each new connection (and awaited if it returns an awaitable).
 
     Or pass your own ``psycopg_pool`` ``pool`` / ``async_pool`` of autocommit connections: the
