@@ -3,7 +3,8 @@
 :class:`RedisServer` runs one ``redis-server`` on a free loopback port in a temporary directory;
 :func:`redis_cluster` runs three of them as a Redis Cluster (3 masters, no replicas);
 :class:`PostgresServer` runs a throwaway PostgreSQL cluster (``initdb`` + ``pg_ctl``, as the
-``postgres`` user when the tests run as root). Each stops only the processes it started.
+``postgres`` user when the tests run as root) that a test can crash, restart, or freeze whole
+(SIGSTOP to the postmaster and its backends). Each stops only the processes it started.
 """
 
 from __future__ import annotations
@@ -232,6 +233,35 @@ class PostgresServer:
     def crash(self) -> None:
         """Stop immediately (no shutdown checkpoint, clients cut off): a crash."""
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+    def processes(self) -> list[int]:
+        """The postmaster's pid and its children's (the backends serving connections)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        pids = [postmaster]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    # /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces.
+                    stat = (entry / "stat").read_text()
+                    if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
+                        pids.append(int(entry.name))
+        return pids
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the whole server: connections stay open, the port accepts, nothing answers.
+
+        Returns the stopped pids, for :meth:`thaw` (a backend forked later was never stopped).
+        """
+        pids = self.processes()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    def thaw(self, pids: list[int]) -> None:
+        """SIGCONT the processes :meth:`freeze` stopped."""
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def destroy(self) -> None:
         """Stop if running and remove every file."""

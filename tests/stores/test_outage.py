@@ -2,7 +2,8 @@
 
 What must hold: an operation on a dead or frozen server raises ``StoreUnavailable`` promptly
 (never a miss, so the manager never hands out a fresh session instead); nothing is
-half-written; and once the server is back, the same store object works again.
+half-written; and once the server is back, the same store object works again. PostgreSQL's
+outages are in ``test_postgres_outage.py``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ import pytest
 from sessio import SessionManager, SyncSessionManager
 from sessio.errors import StoreUnavailable
 from sessio.ids import new_session_id, store_key
-from sessio.stores import Store, Write
+from sessio.stores import Store
 from sessio.stores.base import Create, Update
-from sessio.stores.postgres import PostgresStore
 from sessio.stores.redis import RedisStore
 
-from .local_servers import PostgresServer, RedisServer, redis_server
+from .local_servers import RedisServer, redis_server
 
 pytestmark = pytest.mark.slow
 
@@ -32,10 +32,6 @@ PROMPT = 4.0
 
 def key() -> str:
     return store_key(new_session_id())
-
-
-def write(fields: dict[str, str], **kw: Any) -> Write:
-    return Write(fields, time.time() + 3600, **kw)  # type: ignore[operator]
 
 
 def update(fields: dict[str, str], **kw: Any) -> Update:
@@ -141,71 +137,5 @@ async def test_redis_frozen_mid_write_then_thawed(durable_redis: RedisServer) ->
         assert values in ({before["d:0"]}, {"new"})
         assert ("d:keep" in fields) == (values == {before["d:0"]})
         assert (await store.load(k)) is not None
-    finally:
-        await store.close()
-
-
-# -- PostgreSQL ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    try:
-        yield server.start()
-    finally:
-        server.destroy()
-
-
-async def eventually(call: Callable[[], Any], within: float = 15.0) -> Any:
-    """``call()`` once it stops raising StoreUnavailable (a pool reconnects in the background)."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            result = call()
-            return (await result) if isinstance(result, Awaitable) else result
-        except StoreUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-
-
-@pytest.mark.postgres
-async def test_postgres_crashed_and_restarted(postgres_server: PostgresServer) -> None:
-    store = PostgresStore(postgres_server.url, timeout=1.0, connect_timeout=1)
-    try:
-        store.create_schema_sync()
-        token, k, before = seed(store)
-        old = key()
-        store.save_sync(old, write({"d:a": "1"}, principal="user:o", replace=True))
-        assert await store.load(k) is not None
-        postgres_server.crash()
-        await everything_fails(store, token, k)
-        rotation = write({"d:a": "1"}, principal="user:o", replace=True, supersedes=old)
-        new = key()
-        await fails_promptly(lambda: store.save_sync(new, rotation))
-        postgres_server.start()
-        record = await eventually(lambda: store.load_sync(k))
-        assert dict(record.fields) == before
-        assert dict((await eventually(lambda: store.load(k))).fields) == before
-        # The failed rotation did neither half: the old record lives, the new one does not.
-        assert store.load_sync(old) is not None
-        assert store.load_sync(new) is None
-        store.save_sync(new, rotation)
-        assert store.load_sync(old) is None
-        await store.save(k, write({"d:after": "1"}))
-        assert "d:after" in store.load_sync(k).fields
-    finally:
-        await store.close()
-
-
-@pytest.mark.postgres
-async def test_postgres_missing_table_says_how_to_fix_it(postgres_server: PostgresServer) -> None:
-    store = PostgresStore(postgres_server.url, schema="nowhere")
-    try:
-        error = await fails_promptly(lambda: store.load_sync(key()))
-        assert "sessio migrate" in error.message
-        await store.create_schema()
-        assert await store.load(key()) is None
     finally:
         await store.close()

@@ -1,13 +1,16 @@
-"""PostgresStore beyond the contract: round trips, table layout, cleanup batches, configuration."""
+"""PostgresStore beyond the contract: round trips, table layout, cleanup batches, configuration,
+forked workers. Its writes under parallel logins and hostile input: ``test_postgres_writes.py``."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -15,9 +18,18 @@ import psycopg_pool
 import pytest
 
 from sessio import Principal, SessionManager
-from sessio.errors import ConfigurationError, MissingDependency, RecordCorrupt
+from sessio.errors import ConfigurationError, MissingDependency
 from sessio.ids import new_session_id, store_key
-from sessio.stores import Write, postgres, store_from_url
+from sessio.stores import postgres, store_from_url
+from sessio.stores.base import (
+    Create,
+    PrincipalLimit,
+    Rewrite,
+    Rotate,
+    SaveOutcome,
+    Tombstone,
+    Update,
+)
 from sessio.stores.postgres import PostgresStore
 
 from . import servers
@@ -29,8 +41,11 @@ def key() -> str:
     return store_key(new_session_id())
 
 
-def write(fields: dict[str, str], *, ttl: float = 3600, **kw: Any) -> Write:
-    return Write(fields, time.time() + ttl, **kw)
+LATER = 2.0**40
+
+
+def create(fields: dict[str, str], *, ttl: float = 3600, **kw: Any) -> Create:
+    return Create(fields, time.time() + ttl, **kw)
 
 
 @pytest.fixture
@@ -43,6 +58,10 @@ def sql(query: str, *params: Any) -> list[Any]:
     with psycopg.connect(servers.POSTGRES_URL, autocommit=True) as conn:
         cur = conn.execute(query, params)
         return cur.fetchall() if cur.description else []
+
+
+def table(store: PostgresStore) -> str:
+    return f'"{store.schema}"."{store.table}"'
 
 
 # -- round trips, counted from libpq's protocol trace ---------------------------------------------
@@ -81,7 +100,9 @@ class Trace:
         for line in text.splitlines():
             parts = line.split("\t")
             if parts[0] == "F" and parts[2] in ("Parse", "Query"):
-                statements.append(parts[3].split('"')[3].split()[0])
+                # Parse: "<statement name>" "<text>" ...; Query: "<text>"
+                text_at = 3 if parts[2] == "Parse" else 1
+                statements.append(parts[3].split('"')[text_at].split()[0])
         trips = sum(1 for line in text.splitlines() if line.split("\t")[:3:2] in _ENDS)
         return trips, statements
 
@@ -94,32 +115,15 @@ class Trace:
 
 @pytest.fixture
 async def traced() -> AsyncIterator[tuple[PostgresStore, Trace]]:
-    options = {"min_size": 1, "max_size": 1}
     with tempfile.TemporaryDirectory() as directory:
         trace = Trace(os.path.join(directory, "trace"))
         try:
-            async with _traced_store(trace, options) as traced:
-                yield traced
+            # One connection per twin, traced from the start through the public hook.
+            async with servers.postgres_store(max_size=1, configure=trace.start) as s:
+                yield s, trace
         finally:
             for fd in trace.fds:
                 os.close(fd)
-
-
-@asynccontextmanager
-async def _traced_store(
-    trace: Trace, options: dict[str, Any]
-) -> AsyncIterator[tuple[PostgresStore, Trace]]:
-    async with servers.postgres_store(**options) as s:
-        # One traced connection per pool: the store's own, created with tracing on.
-        s.close_sync()
-        s._pool = psycopg_pool.ConnectionPool(
-            servers.POSTGRES_URL, open=True, configure=trace.start, **s._pool_options | options
-        )
-        s._async_pool = psycopg_pool.AsyncConnectionPool(
-            servers.POSTGRES_URL, open=False, configure=trace.astart, **s._pool_options | options
-        )
-        await s._async_pool.open()
-        yield s, trace
 
 
 def _report(title: str, results: dict[str, tuple[int, list[str]]]) -> None:
@@ -131,6 +135,7 @@ def _report(title: str, results: dict[str, tuple[int, list[str]]]) -> None:
 async def test_round_trips_per_operation(traced: tuple[PostgresStore, Trace]) -> None:
     store, trace = traced
     report: dict[str, tuple[int, list[str]]] = {}
+    limit = PrincipalLimit(1)
     for mode in ("sync", "async"):
 
         async def call(name: str, *args: Any, mode: str = mode) -> Any:
@@ -139,31 +144,34 @@ async def test_round_trips_per_operation(traced: tuple[PostgresStore, Trace]) ->
             return await getattr(store, name)(*args)
 
         for run in range(8):  # past psycopg's prepare threshold (5): still one round trip
-            k, k2 = key(), key()
+            k, k2, k3 = key(), key(), key()
+            later = time.time() + 3600
             results: dict[str, tuple[int, list[str]]] = {}
-            with trace.measure(f"{mode} save replace, new", results):
-                await call("save", k, write({"d:a": "1"}, replace=True))
+            with trace.measure(f"{mode} create", results):
+                assert await call("save", k, create({"d:a": "1"}))
             with trace.measure(f"{mode} load (hit)", results):
                 assert await call("load", k) is not None
             with trace.measure(f"{mode} load (miss)", results):
                 assert await call("load", key()) is None
-            with trace.measure(f"{mode} save delta", results):
-                await call("save", k, write({"d:b": "2"}, removed={"d:a"}))
-            with trace.measure(f"{mode} save rewrite (resave)", results):
-                await call("save", k, write({"d:b": "2"}, replace=True, supersedes=k))
-            with trace.measure(f"{mode} save login: replace+principal+supersedes", results):
-                await call(
-                    "save", k2, write({"d:b": "2"}, principal="user:r", replace=True, supersedes=k)
-                )
+            with trace.measure(f"{mode} update (delta)", results):
+                assert await call("save", k, Update({"d:b": "2"}, later, removed={"d:a"}))
+            with trace.measure(f"{mode} rewrite", results):
+                assert await call("save", k, Rewrite({"d:b": "2"}, later))
+            login = Rotate(k, {"d:b": "2"}, later, "user:r", limit, Tombstone(k3, {}, later))
+            with trace.measure(f"{mode} login: rotate+tombstone+limit", results):
+                assert await call("save", k2, login)
+            with trace.measure(f"{mode} page", results):
+                await call("page", None, 10)
             with trace.measure(f"{mode} delete", results):
                 assert await call("delete", k2)
+            await call("delete", k3)
             for label, (trips, _) in results.items():
                 assert trips == 1, (run, label, results[label])
         report.update(results)
     _report("PostgresStore round trips (8th run of each statement):", report)
-    assert report["sync save login: replace+principal+supersedes"][1] == ["WITH"]
-    assert report["async save delta"][1] == ["UPDATE"]
-    assert report["async save rewrite (resave)"][1] == ["UPDATE"]
+    assert report["async update (delta)"][1] == ["WITH"]
+    # The advisory lock and the write travel in one message (a simple query).
+    assert report["sync login: rotate+tombstone+limit"][1] == ["SELECT"]
 
 
 async def test_round_trips_through_the_manager(traced: tuple[PostgresStore, Trace]) -> None:
@@ -188,7 +196,7 @@ async def test_round_trips_through_the_manager(traced: tuple[PostgresStore, Trac
     assert (await manager.load(token))["cart"] == [1, 2]
 
 
-# -- layout, cleanup, garbage ---------------------------------------------------------------------
+# -- layout, cleanup ------------------------------------------------------------------------------
 
 
 def test_table_layout(store: PostgresStore) -> None:
@@ -213,7 +221,7 @@ def test_table_layout(store: PostgresStore) -> None:
         "sessio_sessions_principal",
     }
     k = key()
-    store.save_sync(k, write({"d:a": '"x"'}, principal="user:l", replace=True))
+    store.save_sync(k, create({"d:a": '"x"'}, principal="user:l"))
     ((fields, principal),) = sql(
         f'SELECT fields, principal FROM "{store.schema}".sessio_sessions WHERE key = %s', k
     )
@@ -224,32 +232,19 @@ def test_table_layout(store: PostgresStore) -> None:
 def test_cleanup_works_in_batches(store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(postgres, "_CLEANUP_BATCH", 7)
     for _ in range(23):
-        store.save_sync(key(), write({"d:a": "1"}, ttl=-5, replace=True))
+        store.save_sync(key(), create({"d:a": "1"}, ttl=-5))
     live = key()
-    store.save_sync(live, write({"d:a": "1"}, replace=True))
+    store.save_sync(live, create({"d:a": "1"}))
     assert store.cleanup_sync() == 23
     assert store.count_sync() == 1
     assert store.load_sync(live) is not None
 
 
-@pytest.mark.parametrize("garbage", ['"a string"', "[1, 2]", '{"d:a": 1}', '{"d:a": null}'])
-async def test_garbage_is_record_corrupt(store: PostgresStore, garbage: str) -> None:
-    k = key()
-    store.save_sync(k, write({"d:a": "1"}, principal="user:g", replace=True))
-    sql(
-        f'UPDATE "{store.schema}".sessio_sessions SET fields = %s::jsonb WHERE key = %s', garbage, k
-    )
-    with pytest.raises(RecordCorrupt):
-        store.load_sync(k)
-    with pytest.raises(RecordCorrupt):
-        await store.load(k)
-    assert store.principal_records_sync("user:g") == []  # listing skips it
-
-
 def test_a_delta_on_an_expired_row_writes_nothing(store: PostgresStore) -> None:
     k = key()
-    store.save_sync(k, write({"d:a": "1"}, ttl=-5, replace=True))
-    store.save_sync(k, write({"d:b": "2"}))
+    store.save_sync(k, create({"d:a": "1"}, ttl=-5))
+    assert store.save_sync(k, Update({"d:b": "2"}, LATER)).outcome is SaveOutcome.MISSING
+    assert store.save_sync(k, Rewrite({"d:b": "2"}, LATER)).outcome is SaveOutcome.MISSING
     ((fields,),) = sql(f'SELECT fields FROM "{store.schema}".sessio_sessions WHERE key = %s', k)
     assert fields == {"d:a": "1"}
 
@@ -278,7 +273,7 @@ async def test_pools_passed_in_are_used_and_left_open(store: PostgresStore) -> N
         ) as apool:
             mine = PostgresStore(pool=pool, async_pool=apool, schema=store.schema)
             k = key()
-            mine.save_sync(k, write({"d:a": "1"}, replace=True))
+            mine.save_sync(k, create({"d:a": "1"}))
             assert (await mine.load(k)) is not None
             await mine.close()
             assert not pool.closed
@@ -309,11 +304,73 @@ def test_the_cli_migrates_then_manages(capsys: pytest.CaptureFixture[str]) -> No
         assert "schema ready for PostgresStore" in capsys.readouterr().out
         store = PostgresStore(servers.POSTGRES_URL, schema=schema)
         with store:
-            store.save_sync(key(), write({"d:a": "1"}, principal="user:cli", replace=True))
-            store.save_sync(key(), write({"d:a": "1"}, ttl=-5, replace=True))
+            store.save_sync(key(), create({"d:a": "1"}, principal="user:cli"))
+            store.save_sync(key(), create({"d:a": "1"}, ttl=-5))
         assert main(["stats", "--store", url]) == 0
         assert "live sessions: 1" in capsys.readouterr().out
         assert main(["purge", "--store", url]) == 0
         assert "removed 1 expired session(s)" in capsys.readouterr().out
         assert main(["revoke", "cli", "--store", url]) == 0
         assert "revoked 1 session(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("conninfo_query", "options", "expected"),
+    [
+        ("", {}, "1800ms"),  # 90% of the default socket_timeout
+        ("?options=-c%20statement_timeout%3D5s", {}, "5s"),  # conninfo wins over the store
+        ("?options=-c%20statement_timeout%3D5s", {"options": "-c statement_timeout=7s"}, "7s"),
+    ],
+)
+async def test_connection_settings_and_who_wins(
+    conninfo_query: str, options: dict[str, str], expected: str
+) -> None:
+    seen: dict[str, str] = {}
+
+    def configure(conn: Any) -> Any:
+        if not isinstance(conn, psycopg.AsyncConnection):
+            seen["sync"] = conn.execute("SHOW statement_timeout").fetchone()[0]
+            return None
+
+        async def show() -> None:
+            cur = await conn.execute("SHOW statement_timeout")
+            seen["async"] = (await cur.fetchone())[0]
+
+        return show()
+
+    servers.require_postgres()
+    url = servers.POSTGRES_URL + conninfo_query
+    async with servers.postgres_store(url, connect_options=options, configure=configure) as s:
+        assert await s.count() == 0
+        assert s.count_sync() == 0
+    assert seen == {"sync": expected, "async": expected}
+
+
+def _in_forked_child(store: PostgresStore, k: str, opened: list[int]) -> None:
+    """A forked worker (gunicorn --preload): the parent's store object, its own connections."""
+    before = len(opened)
+    ok = store.load_sync(k) is not None and bool(store.save_sync(key(), create({"d:c": "1"})))
+    os._exit(0 if ok and len(opened) > before else 1)  # served, on a connection of its own
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+async def test_a_forked_child_gets_its_own_connections() -> None:
+    opened: list[int] = []
+    async with servers.postgres_store(configure=lambda conn: opened.append(1)) as store:
+        k = key()
+        assert store.save_sync(k, create({"d:a": "1"}))
+        assert await store.load(k) is not None  # both twins hold a connection the child inherits
+        in_parent = len(opened)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            child = multiprocessing.get_context("fork").Process(
+                target=_in_forked_child, args=(store, k, opened)
+            )
+            child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        # The child neither closed nor used the parent's connections: they serve on, no new one.
+        assert store.load_sync(k) is not None
+        assert await store.load(k) is not None
+        assert store.count_sync() == 2
+        assert len(opened) == in_parent
