@@ -342,9 +342,11 @@ class SQLiteStore(InlineFirstStore):
 
     def close_sync(self) -> None:
         fast, patient = self._handles
-        with patient.lock, fast.lock:
-            fast.db.close()
+        with patient.lock:
             patient.db.close()
+        if fast.db is not patient.db:  # an in-memory database has one connection, one lock
+            with fast.lock:
+                fast.db.close()
 
 
 def _valid(rows: list[Any]) -> list[Record]:
