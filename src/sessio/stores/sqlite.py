@@ -32,8 +32,10 @@ from .base import (
 __all__ = ["SQLiteStore"]
 
 _CLEANUP_BATCH = 1000
-#: Writes between two looks at the size of the write-ahead log.
-_WAL_CHECK_EVERY = 256
+#: Writes between two looks at the size of the write-ahead log (one stat() call).
+_WAL_CHECK_EVERY = 64
+#: How long a checkpoint may wait for other connections' reads to finish (milliseconds).
+_CHECKPOINT_WAIT_MS = 20
 _EXISTS = Saved(SaveOutcome.EXISTS)
 _REJECTED = Saved(SaveOutcome.REJECTED)
 # Built once: json.dumps() with options builds an encoder per call.
@@ -244,10 +246,15 @@ class SQLiteStore(InlineFirstStore):
         try:
             if os.stat(self._wal).st_size <= WAL_LIMIT:
                 return
-            # On the connection that never waits: with readers in the way it gives up at once
-            # and the next look tries again; a write that already committed must not wait here.
+            # See WAL_LIMIT. The checkpoint waits for the reads in progress (microseconds each),
+            # on the connection that never waits for locks, given a short wait here only: a
+            # write that already committed must not wait long after the fact.
             with self._handles[False] as db:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                db.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
+                try:
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                finally:
+                    db.execute("PRAGMA busy_timeout = 0")
         except (OSError, Busy, StoreUnavailable):
             return  # the commit stands; the log is looked at again after the next writes
 
