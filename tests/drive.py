@@ -25,6 +25,7 @@ from sessio import (
     SyncSessionManager,
 )
 from sessio.stores import Record, Write
+from sessio.stores.base import Page, Saved
 
 MODES = ["async", "sync"]
 
@@ -51,7 +52,7 @@ class CountingStore(Store):
         self.loads += 1
         return await self.inner.load(key)
 
-    async def save(self, key: str, write: Write) -> bool:
+    async def save(self, key: str, write: Write) -> Saved:
         self.writes.append((key, write))
         return await self.inner.save(key, write)
 
@@ -74,13 +75,19 @@ class CountingStore(Store):
     async def cleanup(self) -> int:
         return await self.inner.cleanup()
 
+    async def delete_principal_records(self, principal: str, keep: str | None = None) -> list[str]:
+        return await self.inner.delete_principal_records(principal, keep)
+
+    async def page(self, cursor: str | None = None, limit: int = 100) -> Page:
+        return await self.inner.page(cursor, limit)
+
     # sync
 
     def load_sync(self, key: str) -> Record | None:
         self.loads += 1
         return self.inner.load_sync(key)
 
-    def save_sync(self, key: str, write: Write) -> bool:
+    def save_sync(self, key: str, write: Write) -> Saved:
         self.writes.append((key, write))
         return self.inner.save_sync(key, write)
 
@@ -102,6 +109,12 @@ class CountingStore(Store):
 
     def cleanup_sync(self) -> int:
         return self.inner.cleanup_sync()
+
+    def delete_principal_records_sync(self, principal: str, keep: str | None = None) -> list[str]:
+        return self.inner.delete_principal_records_sync(principal, keep)
+
+    def page_sync(self, cursor: str | None = None, limit: int = 100) -> Page:
+        return self.inner.page_sync(cursor, limit)
 
 
 class Drive:

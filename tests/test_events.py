@@ -11,6 +11,7 @@ import pytest
 
 from sessio import (
     CommitAction,
+    CommitOutcome,
     ConcurrencyLimitExceeded,
     ConcurrencyPolicy,
     EventKind,
@@ -22,7 +23,7 @@ from sessio import (
     ValueNotSerializable,
 )
 from sessio.ids import short_hash, store_key
-from sessio.stores import Write
+from sessio.stores.base import Update
 
 from .conftest import FakeClock
 from .drive import MODES, Drive
@@ -106,7 +107,7 @@ def test_event_kinds_are_stable_strings() -> None:
     assert {k.value for k in EventKind} == {
         "created", "loaded", "saved", "touched", "rotated", "authenticated", "logged_out",
         "destroyed", "expired", "evicted", "revoked", "vanished", "rejected", "corrupt",
-        "csrf_failed", "invalid",
+        "csrf_failed", "invalid", "superseded", "forwarded",
     }  # fmt: skip
 
 
@@ -222,6 +223,37 @@ async def test_every_event_kind_is_emitted_where_it_should_be(
         vanish,
     )
 
+    async def parallel_logins() -> None:
+        # Two requests of one anonymous session: one logs in, the other changed something.
+        s = await d.load(None)
+        s["a"] = 1
+        t = seen.commit(await d.commit(s)).token
+        stale, one, two = await d.load(t), await d.load(t), await d.load(t)
+        for x in (stale, one, two):
+            seen.session(x)
+        stale["late"] = 1
+        one.login(Principal("cy"))
+        two.login(Principal("cy"))  # a double-submitted login form
+        seen.commit(await d.commit(one))
+        assert seen.commit(await d.commit(two)).outcome is CommitOutcome.FORWARDED
+        assert seen.commit(await d.commit(stale)).outcome is CommitOutcome.SUPERSEDED
+
+    await step(
+        [
+            EventKind.CREATED,
+            EventKind.SAVED,
+            EventKind.LOADED,
+            EventKind.LOADED,
+            EventKind.LOADED,
+            EventKind.ROTATED,
+            EventKind.AUTHENTICATED,
+            EventKind.SAVED,
+            EventKind.FORWARDED,
+            EventKind.SUPERSEDED,
+        ],
+        parallel_logins,
+    )
+
     async def logout() -> str:
         s = await d.load(None)
         s.login(Principal("bob"))
@@ -271,7 +303,7 @@ async def test_every_event_kind_is_emitted_where_it_should_be(
         t = seen.commit(await d.commit(s)).token
         record = await d.store.load(s.key)
         assert record is not None
-        await d.counting.inner.save(s.key, Write({"d:bad": "]["}, record.expires_at))
+        await d.counting.inner.save(s.key, Update({"d:bad": "]["}, record.expires_at))
         assert dict(await d.load(t)) == {"good": 1}
 
     await step([EventKind.CREATED, EventKind.SAVED, EventKind.CORRUPT, EventKind.LOADED], corrupt)

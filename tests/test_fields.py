@@ -160,7 +160,11 @@ def test_remembered_metadata_is_handed_out_as_independent_copies() -> None:
     first.last_seen = 1.0
     first.ip = "changed"
     again = decode(default_codec, {META: text}).meta
-    assert (again.created_at, again.last_seen, again.ip) == (1700000000.25, 1700000100.5, "10.0.0.1")
+    assert (again.created_at, again.last_seen, again.ip) == (
+        1700000000.25,
+        1700000100.5,
+        "10.0.0.1",
+    )
     assert again is not first
 
 
@@ -171,3 +175,33 @@ def test_malformed_metadata_is_never_remembered() -> None:
         with pytest.raises((RecordCorrupt, KeyError)):
             decode(default_codec, {META: text})
         assert text not in _meta_memo
+
+
+def test_each_flash_message_and_the_csrf_salt_are_fields_of_their_own() -> None:
+    first, second = "s:flash:" + "1" * 24, "s:flash:" + "2" * 24
+    fields = {
+        META: META_TEXT,
+        second: default_codec.dumps(["error", "b"]),
+        first: default_codec.dumps(["info", {"n": 1}]),
+        "s:flash:" + "3" * 24: default_codec.dumps(["no message"]),
+        "s:flash:" + "4" * 24: default_codec.dumps([5, "kind is no string"]),
+        "s:csrf-salt": default_codec.dumps("B" * 43),
+    }
+    loaded = decode(default_codec, fields)
+    assert sorted(loaded.flash_fields) == [(first, "info", {"n": 1}), (second, "error", "b")]
+    assert sorted(loaded.flash_broken) == ["s:flash:" + "3" * 24, "s:flash:" + "4" * 24]
+    assert loaded.csrf_salt == "B" * 43
+    assert loaded.csrf_secret is None
+
+
+def test_an_unparsable_flash_field_is_dropped_like_a_data_value() -> None:
+    bad = "s:flash:" + "5" * 24
+    loaded = decode(default_codec, {META: META_TEXT, bad: "{", "d:a": "1"})
+    assert loaded.flash_broken == [bad]
+    assert loaded.values == {"a": 1}
+
+
+@pytest.mark.parametrize("salt", ['"short"', "5", "[1]"])
+def test_a_malformed_csrf_salt_condemns_the_record(salt: str) -> None:
+    with pytest.raises(RecordCorrupt):
+        decode(default_codec, {META: META_TEXT, "s:csrf-salt": salt})

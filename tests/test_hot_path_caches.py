@@ -25,13 +25,13 @@ def test_the_cached_store_key_follows_regenerate(clock: FakeClock) -> None:
 
 def test_policy_seconds_follow_replace() -> None:
     policy = Policy(ttl=timedelta(hours=2), idle_timeout=timedelta(minutes=10))
-    assert policy.expires_at(0, 0) == 600
+    assert policy.expires_at(0, 0) == 660  # idle + one refresh_interval of slack
     assert policy.expires_at(0, 7000) == 7200
     longer = policy.replace(idle_timeout=timedelta(hours=1))
     assert longer.idle_seconds == 3600
     assert policy.idle_seconds == 600
     assert policy.replace(idle_timeout=None).expires_at(0, 100) == 7200
-    assert policy.replace(ttl=None).expires_at(0, 100) == 700
+    assert policy.replace(ttl=None).expires_at(0, 100) == 760
 
 
 def test_cached_seconds_leave_equality_and_hash_alone() -> None:

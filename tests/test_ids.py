@@ -65,3 +65,42 @@ def test_is_well_formed_is_exactly_the_issued_shape(text: str) -> None:
 @given(st.text(alphabet=ALPHABET, min_size=43, max_size=43))
 def test_every_43_character_urlsafe_string_is_well_formed(text: str) -> None:
     assert ids.is_well_formed(text)
+
+
+# -- following a rotation ------------------------------------------------------------------------
+
+
+def test_the_successor_key_is_domain_separated_from_the_store_key() -> None:
+    old = ids.new_session_id()
+    key = ids.successor_key(old)
+    assert len(key) == 64
+    assert key != ids.store_key(old)
+    assert key == hashlib.sha256(b"sessio/successor-key/v1\x00" + old.encode()).hexdigest()
+    assert ids.successor_key(ids.new_session_id()) != key
+
+
+def test_only_the_old_id_opens_the_sealed_successor() -> None:
+    old, new = ids.new_session_id(), ids.new_session_id()
+    sealed = ids.seal_successor(old, new)
+    assert ids.is_well_formed(sealed)  # 43 URL-safe characters, like an ID
+    assert new not in sealed
+    successor = ids.store_key(new)
+    assert ids.open_successor(old, sealed, successor) == new
+    assert ids.open_successor(ids.new_session_id(), sealed, successor) is None
+    assert ids.open_successor(old, sealed, ids.store_key(old)) is None
+
+
+@given(st.text(max_size=60), st.text(max_size=70))
+def test_opening_never_raises_whatever_the_stored_text(sealed: str, successor: str) -> None:
+    # (A random text that opens to an ID whose key it also names is a 2**-256 event.)
+    assert ids.open_successor("A" * 43, sealed, successor) is None
+
+
+def test_opening_refuses_non_text_and_tampering() -> None:
+    old, new = ids.new_session_id(), ids.new_session_id()
+    sealed, successor = ids.seal_successor(old, new), ids.store_key(new)
+    for bad in (None, 5, b"x", sealed[:-1], sealed + "A", "!" * 43):
+        assert ids.open_successor(old, bad, successor) is None
+    flipped = ("B" if sealed[0] == "A" else "A") + sealed[1:]
+    assert ids.open_successor(old, flipped, successor) is None
+    assert ids.open_successor(old, sealed, None) is None

@@ -22,12 +22,16 @@ from sessio import (
     ValueNotSerializable,
 )
 from sessio.ids import new_session_id, short_hash, store_key
-from sessio.stores import Record, Write
+from sessio.stores import Record
+from sessio.stores.base import Create, PrincipalLimit, Rewrite, Update
 
 from .conftest import FakeClock
 from .drive import MODES, CountingStore, Drive
 
 MINUTE = 60.0
+#: The expiry of an anonymous session under the default policy: its idle timeout (15 minutes)
+#: plus one refresh_interval of slack, so the throttled touch never makes it early.
+ANONYMOUS_IDLE = 15 * MINUTE + 60.0
 
 
 @pytest.fixture(params=MODES)
@@ -68,11 +72,12 @@ async def test_the_first_write_creates_the_record_and_sends_the_token(
     assert commit.action is CommitAction.SET
     assert commit.token == session.id
     assert commit.wrote
-    assert commit.expires_at == clock.now + 30 * MINUTE
+    # Anonymous: the shorter anonymous idle timeout, plus one refresh_interval of slack.
+    assert commit.expires_at == clock.now + ANONYMOUS_IDLE
     assert commit.cookie_expires_at == clock.now + 7 * 24 * 60 * MINUTE
     [(key, write)] = drive.counting.writes
     assert key == session.key
-    assert write.replace
+    assert isinstance(write, Create)
     assert drive.kinds() == [EventKind.CREATED, EventKind.SAVED]
 
 
@@ -120,9 +125,39 @@ async def test_malformed_tokens_cost_no_store_round_trip(drive: Drive) -> None:
 
 async def test_an_idle_session_expires(drive: Drive, clock: FakeClock) -> None:
     _, token = await drive.stored(a=1)
-    clock.advance(29 * MINUTE)
+    clock.advance(14 * MINUTE)
     assert not (await drive.load(token)).is_new
-    clock.advance(2 * MINUTE)  # 31 minutes after the last write; the read above did not touch
+    clock.advance(2 * MINUTE + 1)  # past 15 minutes + the refresh slack; the read did not touch
+    assert (await drive.load(token)).is_new
+
+
+@pytest.mark.parametrize("signed_in", [True, False], ids=["signed-in", "anonymous"])
+async def test_the_idle_timeout_is_never_early_and_at_most_one_refresh_interval_late(
+    mode: str, clock: FakeClock, signed_in: bool
+) -> None:
+    """The touch is throttled (refresh_interval): a request just inside the interval is not
+    recorded, yet the session must live a whole idle timeout after it."""
+    policy = Policy(
+        idle_timeout=timedelta(minutes=30), anonymous_idle_timeout=timedelta(minutes=20)
+    )
+    idle = 30 * MINUTE if signed_in else 20 * MINUTE
+    refresh = policy.refresh_seconds
+    drive = Drive(mode, clock=clock, policy=policy)
+    session = await drive.load(None)
+    if signed_in:
+        session.login(Principal("ada"))
+    session["a"] = 1
+    token = (await drive.commit(session)).token
+    written = clock.now
+    clock.advance(refresh - 0.5)  # a request the throttle does not record
+    last_request = clock.now
+    assert not (await drive.commit(await drive.load(token))).wrote
+    clock.now = last_request + idle - 0.01  # idle for less than the timeout: alive
+    s = await drive.load(token)
+    assert not s.is_new
+    clock.now = written + idle + refresh - 0.01  # the most it may be kept
+    assert not (await drive.load(token)).is_new
+    clock.now = written + idle + refresh  # at most refresh_interval late: gone
     assert (await drive.load(token)).is_new
 
 
@@ -151,7 +186,7 @@ async def test_timeouts_are_enforced_by_the_manager_not_only_the_store(
     drive = Drive(mode, clock=clock, policy=policy, store=never_expiring(clock))
     session, token = await drive.stored(a=1)
     if which == "idle":
-        clock.advance(10 * MINUTE)
+        clock.advance(10 * MINUTE + 60)  # the idle timeout and its refresh slack
     else:
         for _ in range(11):  # busy for 55 minutes: never idle
             clock.advance(5 * MINUTE)
@@ -209,8 +244,8 @@ async def test_unmodified_requests_write_nothing_until_the_refresh_interval(
     [(key, write)] = drive.counting.writes
     assert key == session.key
     assert set(write.fields) == {"s:meta"}
-    assert not write.replace
-    assert write.expires_at == clock.now + 30 * MINUTE
+    assert isinstance(write, Update)
+    assert write.expires_at == clock.now + ANONYMOUS_IDLE
     assert drive.kinds()[-1] is EventKind.TOUCHED
     clock.advance(30)  # the interval counts from the touch
     assert not (await drive.commit(await drive.load(token))).wrote
@@ -219,16 +254,17 @@ async def test_unmodified_requests_write_nothing_until_the_refresh_interval(
 
 async def test_the_touch_pushes_the_idle_expiry(drive: Drive, clock: FakeClock) -> None:
     _, token = await drive.stored(a=1)
-    clock.advance(20 * MINUTE)
-    await drive.commit(await drive.load(token))  # a touch at 20 minutes
-    clock.advance(20 * MINUTE)  # 40 minutes after the write, 20 after the touch
+    clock.advance(10 * MINUTE)
+    await drive.commit(await drive.load(token))  # a touch at 10 minutes
+    clock.advance(10 * MINUTE)  # 20 minutes after the write, 10 after the touch
     assert not (await drive.load(token)).is_new
 
 
 async def test_without_an_idle_timeout_there_is_nothing_to_touch(
     mode: str, clock: FakeClock
 ) -> None:
-    drive = Drive(mode, clock=clock, policy=Policy(ttl=timedelta(hours=1), idle_timeout=None))
+    policy = Policy(ttl=timedelta(hours=1), idle_timeout=None, anonymous_idle_timeout=None)
+    drive = Drive(mode, clock=clock, policy=policy)
     _, token = await drive.stored(a=1)
     drive.counting.reset()
     clock.advance(30 * MINUTE)
@@ -237,7 +273,9 @@ async def test_without_an_idle_timeout_there_is_nothing_to_touch(
 
 
 async def test_rolling_without_an_idle_timeout_writes_nothing(mode: str, clock: FakeClock) -> None:
-    policy = Policy(ttl=timedelta(hours=1), idle_timeout=None, rolling=True)
+    policy = Policy(
+        ttl=timedelta(hours=1), idle_timeout=None, anonymous_idle_timeout=None, rolling=True
+    )
     drive = Drive(mode, clock=clock, policy=policy)
     _, token = await drive.stored(a=1)
     drive.counting.reset()
@@ -266,7 +304,7 @@ async def test_rolling_resends_the_token_when_the_expiry_moves(mode: str, clock:
     touch = await drive.commit(await drive.load(token))
     assert touch.action is CommitAction.SET
     assert touch.token == token
-    assert touch.expires_at == clock.now + 30 * MINUTE
+    assert touch.expires_at == clock.now + ANONYMOUS_IDLE
     s = await drive.load(token)
     s["b"] = 2
     assert (await drive.commit(s)).action is CommitAction.SET
@@ -288,7 +326,7 @@ async def test_an_idle_only_policy_resends_the_token_on_touch(mode: str, clock: 
     clock.advance(2 * MINUTE)
     commit = await drive.commit(await drive.load(token))
     assert commit.action is CommitAction.SET
-    assert commit.cookie_expires_at == commit.expires_at == clock.now + 30 * MINUTE
+    assert commit.cookie_expires_at == commit.expires_at == clock.now + ANONYMOUS_IDLE
 
 
 async def test_resave_rewrites_the_whole_session_every_time(mode: str, clock: FakeClock) -> None:
@@ -298,7 +336,7 @@ async def test_resave_rewrites_the_whole_session_every_time(mode: str, clock: Fa
     commit = await drive.commit(await drive.load(token))
     assert commit.wrote
     [(_, write)] = drive.counting.writes
-    assert write.replace
+    assert isinstance(write, Rewrite)
     assert {"d:a", "d:b", "s:meta"} <= set(write.fields)
 
 
@@ -379,7 +417,9 @@ async def test_reject(mode: str, clock: FakeClock) -> None:
     assert info.value.code == "CONCURRENCY_LIMIT"
     assert info.value.status_code == 409
     assert info.value.evidence == {"principal": "user:eve", "limit": 2}
-    assert drive.counting.writes == []
+    # One write, carrying the limit: the store refused it in the same atomic step.
+    [(_, write)] = drive.counting.writes
+    assert write.limit == PrincipalLimit(2, "reject")
     assert drive.counting.deletes == []
     assert not await drive.store.exists(third.key)
     for token in tokens:
@@ -409,7 +449,7 @@ async def test_sessions_of_lists_newest_first_and_marks_the_current_one(
     assert infos[1].ip == "192.0.2.1"
     assert infos[1].principal == "user:ada"
     assert infos[0].last_seen == clock.now
-    assert infos[0].expires_at == clock.now + 30 * MINUTE
+    assert infos[0].expires_at == clock.now + 30 * MINUTE + 60  # idle + the refresh slack
     by_id = await drive("sessions_of", "ada")
     assert [i.key for i in by_id] == [phone.key, laptop.key]
     assert not any(i.current for i in by_id)
@@ -482,7 +522,7 @@ async def test_an_undecodable_value_is_dropped_and_the_rest_survives(drive: Driv
     session, token = await drive.stored(a=1, b=[2], c="three")
     record = await drive.store.load(session.key)
     assert record is not None
-    await drive.counting.inner.save(session.key, Write({"d:b": "{garbage"}, record.expires_at))
+    await drive.counting.inner.save(session.key, Update({"d:b": "{garbage"}, record.expires_at))
     loaded = await drive.load(token)
     assert dict(loaded) == {"a": 1, "c": "three"}
     [corrupt] = [e for e in drive.events if e.kind is EventKind.CORRUPT]
@@ -517,7 +557,7 @@ async def test_a_corrupt_system_field_discards_the_record(
     session, token = await drive.stored(a=1)
     record = await drive.store.load(session.key)
     assert record is not None
-    await drive.counting.inner.save(session.key, Write({field: garbage}, record.expires_at))
+    await drive.counting.inner.save(session.key, Update({field: garbage}, record.expires_at))
     fresh = await drive.load(token)
     assert fresh.is_new
     assert fresh.id != token
@@ -598,3 +638,33 @@ async def test_a_manager_given_another_store_uses_it(clock: FakeClock) -> None:
     assert not await first.exists(session.key)
     with pytest.raises(TypeError):
         manager.store = {}  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("expires_at", [float("nan"), float("inf"), float("-inf")])
+async def test_a_non_finite_expiry_is_corrupt_not_eternal(drive: Drive, expires_at: float) -> None:
+    session, token = await drive.stored(a=1)
+    record = await drive.store.load(session.key)
+    assert record is not None
+    inner = drive.counting.inner
+    assert isinstance(inner, MemoryStore)
+    await inner.delete(session.key)
+    await inner.save(session.key, Create(dict(record.fields), expires_at))
+    if expires_at != float("inf"):  # the store itself sees those as expired
+        assert (await drive.load(token)).is_new
+        return
+    fresh = await drive.load(token)
+    assert fresh.is_new
+    assert fresh.id != token
+    assert EventKind.CORRUPT in drive.kinds()
+    assert not await inner.exists(session.key)
+
+
+@pytest.mark.parametrize("field", ["c", "s"])
+async def test_non_finite_metadata_times_expire_the_session(drive: Drive, field: str) -> None:
+    session, token = await drive.stored(a=1)
+    record = await drive.store.load(session.key)
+    assert record is not None
+    meta = {"c": repr(session.meta.created_at), "s": repr(session.meta.last_seen), field: "NaN"}
+    text = '{"c":' + meta["c"] + ',"s":' + meta["s"] + "}"
+    await drive.counting.inner.save(session.key, Update({"s:meta": text}, record.expires_at))
+    assert (await drive.load(token)).is_new

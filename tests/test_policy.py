@@ -141,19 +141,20 @@ def test_durations_may_be_given_in_seconds() -> None:
     assert policy.ttl_seconds == 3600.0
     assert policy.idle_seconds == 600.5
     assert policy.refresh_seconds == 30.0
-    assert policy.expires_at(1000.0, 1000.0) == 1600.5
+    assert policy.expires_at(1000.0, 1000.0) == 1630.5  # idle + the refresh slack
     assert Policy(transports=["cookie", "header"]).transports == ("cookie", "header")  # type: ignore[arg-type]
 
 
 def test_expiry_is_the_earlier_of_idle_and_absolute() -> None:
     policy = Policy(ttl=timedelta(hours=1), idle_timeout=timedelta(minutes=10))
-    assert policy.expires_at(0.0, 0.0) == 600.0
+    # The idle part carries one refresh_interval (60 s) of slack: never early.
+    assert policy.expires_at(0.0, 0.0) == 660.0
     assert policy.expires_at(0.0, 3000.0) == 3600.0  # busy, but the hour is over
-    assert policy.cookie_expires_at(0.0, 600.0) == 3600.0  # the client keeps it to the end
+    assert policy.cookie_expires_at(0.0, 660.0) == 3600.0  # the client keeps it to the end
     idle_only = Policy(ttl=None, idle_timeout=timedelta(minutes=10))
     assert idle_only.ttl_seconds is None
-    assert idle_only.expires_at(0.0, 10_000.0) == 10_600.0
-    assert idle_only.cookie_expires_at(0.0, 10_600.0) == 10_600.0
+    assert idle_only.expires_at(0.0, 10_000.0) == 10_660.0
+    assert idle_only.cookie_expires_at(0.0, 10_660.0) == 10_660.0
     absolute_only = Policy(ttl=timedelta(hours=1), idle_timeout=None)
     assert absolute_only.idle_seconds is None
     assert absolute_only.expires_at(0.0, 3000.0) == 3600.0
@@ -251,3 +252,42 @@ def test_the_prefix_rules_name_the_fix() -> None:
         CookieOptions(samesite="none", secure=False)
     with pytest.raises(ConfigurationError, match="refresh_interval"):
         Policy(refresh_interval=timedelta(hours=1))
+
+
+def test_rotation_grace_is_a_few_positive_seconds() -> None:
+    assert Policy().rotation_grace == timedelta(seconds=10)
+    assert Policy().grace_seconds == 10.0
+    assert Policy(rotation_grace=2).rotation_grace == timedelta(seconds=2)  # type: ignore[arg-type]
+    for bad in (0, -1, None, timedelta(minutes=2), "10"):
+        with pytest.raises(ConfigurationError):
+            Policy(rotation_grace=bad)  # type: ignore[arg-type]
+
+
+def test_anonymous_sessions_have_a_shorter_idle_timeout() -> None:
+    policy = Policy()
+    assert policy.anonymous_idle_timeout == timedelta(minutes=15)
+    assert policy.anonymous_idle_seconds == 15 * 60
+    assert policy.expires_at(0.0, 0.0, anonymous=True) == 15 * 60 + 60
+    assert policy.expires_at(0.0, 0.0) == 30 * 60 + 60
+    # Never longer than everyone's idle timeout; None: the same as everyone's.
+    assert Policy(anonymous_idle_timeout=timedelta(hours=2)).anonymous_idle_seconds == 30 * 60
+    assert Policy(anonymous_idle_timeout=None).anonymous_idle_seconds == 30 * 60
+    # An absolute-only policy still ends anonymous sessions that go quiet.
+    ttl_only = Policy(ttl=timedelta(hours=1), idle_timeout=None)
+    assert ttl_only.expires_at(0.0, 0.0, anonymous=True) == 15 * 60 + 60
+    assert ttl_only.expires_at(0.0, 0.0) == 3600.0
+    for bad in (0, -5, "x"):
+        with pytest.raises(ConfigurationError):
+            Policy(anonymous_idle_timeout=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="refresh_interval"):
+        Policy(anonymous_idle_timeout=timedelta(seconds=30))  # the touch could never keep up
+
+
+def test_the_cookie_never_ends_before_the_session() -> None:
+    for policy in (Policy(), Policy(ttl=None), Policy.ephemeral(), Policy.api()):
+        for last_seen in (0.0, 100.0, 5000.0):
+            for anonymous in (True, False):
+                end = policy.expires_at(0.0, last_seen, anonymous=anonymous)
+                assert policy.cookie_expires_at(0.0, end) >= end
+    assert Policy(ttl=None).cookie_slides
+    assert not Policy().cookie_slides

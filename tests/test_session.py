@@ -20,6 +20,7 @@ from sessio import (
     ValueNotSerializable,
 )
 from sessio.ids import is_well_formed, short_hash, store_key
+from sessio.stores.base import Update
 
 from .conftest import FakeClock
 from .drive import MODES, Drive
@@ -155,7 +156,7 @@ async def test_nested_mutation_is_written_at_commit(drive: Drive) -> None:
     commit = await drive.commit(session)
     assert commit.wrote
     [(_, write)] = drive.counting.writes
-    assert not write.replace
+    assert isinstance(write, Update)
     assert set(write.fields) == {"d:cart", "s:meta"}  # only what changed, plus the metadata
     assert (await drive.load(token))["cart"] == ["apple", "pear"]
 
@@ -226,14 +227,15 @@ async def test_lifecycle_flags(drive: Drive, clock: FakeClock) -> None:
 
 
 def test_expires_at_and_remaining_follow_the_policy_and_the_clock(clock: FakeClock) -> None:
-    drive = Drive("sync", clock=clock, policy=Policy(ttl=dt.timedelta(hours=1)))
+    policy = Policy(ttl=dt.timedelta(hours=1), anonymous_idle_timeout=None)
+    drive = Drive("sync", clock=clock, policy=policy)
     session = drive.manager.start()
-    idle_end = clock.now + 30 * 60
+    idle_end = clock.now + 30 * 60 + 60  # the idle timeout and one refresh_interval of slack
     assert session.expires_at == dt.datetime.fromtimestamp(idle_end, dt.timezone.utc)
     assert session.expires_at.tzinfo is dt.timezone.utc
-    assert session.remaining == dt.timedelta(minutes=30)
+    assert session.remaining == dt.timedelta(minutes=31)
     clock.advance(600)
-    assert session.remaining == dt.timedelta(minutes=20)
+    assert session.remaining == dt.timedelta(minutes=21)
     clock.advance(3600)
     assert session.remaining == dt.timedelta(0)
 
@@ -547,3 +549,80 @@ async def test_manager_destroy_acts_at_once(drive: Drive) -> None:
     await drive("destroy", session)
     assert session.is_destroyed
     assert not await drive.store.exists(store_key(token))
+
+
+# -- reads a response depends on mark the session accessed (Vary: Cookie) -----------------------------
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(lambda s: s.principal, id="principal"),
+        pytest.param(lambda s: s.is_authenticated, id="is_authenticated"),
+        pytest.param(lambda s: s.csrf_token, id="csrf_token"),
+        pytest.param(lambda s: s.verify_csrf("x"), id="verify_csrf"),
+        pytest.param(lambda s: s.flashes(), id="flashes"),
+        pytest.param(lambda s: s.peek_flash(), id="peek_flash"),
+        pytest.param(lambda s: s.has_flash(), id="has_flash"),
+        pytest.param(lambda s: s.pop_flash("info"), id="pop_flash"),
+        pytest.param(lambda s: s.remaining, id="remaining"),
+        pytest.param(lambda s: s.expires_at, id="expires_at"),
+        pytest.param(lambda s: s.get("x"), id="get"),
+    ],
+)
+async def test_every_read_a_response_depends_on_marks_the_session_accessed(
+    drive: Drive, read: Any
+) -> None:
+    _, token = await drive.stored(x=1)
+    session = await drive.load(token)
+    assert not session.is_accessed
+    read(session)
+    assert session.is_accessed
+
+
+async def test_the_manager_reading_the_session_marks_nothing(
+    drive: Drive, clock: FakeClock
+) -> None:
+    session = await drive.load(None)
+    session.login(Principal("ada"))
+    token = (await drive.commit(session)).token
+    clock.advance(120)  # a touch is due: the commit reads the principal and the expiry
+    loaded = await drive.load(token)
+    assert (await drive.commit(loaded)).wrote
+    assert not loaded.is_accessed
+
+
+# -- a login as someone else ------------------------------------------------------------------------
+
+
+async def test_a_login_as_a_different_principal_drops_the_previous_ones_data(
+    drive: Drive,
+) -> None:
+    session = await drive.load(None)
+    session.login(Principal("ada"))
+    session["inbox"] = ["private"]
+    session.flash("info", "for ada")
+    token = (await drive.commit(session)).token
+    shared = await drive.load(token)
+    shared.login(Principal("bob"))  # the next person at a shared computer
+    assert dict(shared) == {}
+    assert shared.peek_flash() == []
+    new = (await drive.commit(shared)).token
+    assert dict(await drive.load(new)) == {}
+
+
+async def test_a_login_from_anonymous_or_as_the_same_principal_keeps_the_data(
+    drive: Drive,
+) -> None:
+    _, token = await drive.stored(cart=["apple"])
+    session = await drive.load(token)
+    session.login(Principal("ada"))
+    token = (await drive.commit(session)).token
+    assert (await drive.load(token))["cart"] == ["apple"]
+    again = await drive.load(token)
+    again.login(Principal("ada", roles=["admin"]))  # a step-up is the same principal
+    token = (await drive.commit(again)).token
+    assert (await drive.load(token))["cart"] == ["apple"]
+    other = await drive.load(token)
+    other.login(Principal("bob"), keep_data=True)  # asked for explicitly
+    assert other["cart"] == ["apple"]

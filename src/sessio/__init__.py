@@ -25,7 +25,14 @@ from .errors import (
     ValueNotSerializable,
 )
 from .events import EventKind, Events, SessionEvent
-from .manager import Commit, CommitAction, SessionInfo, SessionManager, SyncSessionManager
+from .manager import (
+    Commit,
+    CommitAction,
+    CommitOutcome,
+    SessionInfo,
+    SessionManager,
+    SyncSessionManager,
+)
 from .policy import ConcurrencyPolicy, CookieOptions, Policy
 from .principal import Principal
 from .session import Session, SessionMeta
@@ -39,6 +46,7 @@ __all__ = [
     "Codec",
     "Commit",
     "CommitAction",
+    "CommitOutcome",
     "ConcurrencyLimitExceeded",
     "ConcurrencyPolicy",
     "ConfigurationError",

@@ -8,20 +8,20 @@ awaits each operation, :class:`SyncSessionManager` calls its sync twin.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
+import math
 import time
 from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
-from . import ids, sealed
+from . import _commit, ids, sealed
 from .codec import Codec, default_codec
-from .errors import ConcurrencyLimitExceeded, ConfigurationError, RecordCorrupt
+from .errors import ConfigurationError, RecordCorrupt
 from .events import EventKind, Events, SessionEvent
 from .fields import META, Loaded, SessionMeta, decode
 from .policy import Policy
+from .results import CLEARED, UNCHANGED, Commit, CommitAction, CommitOutcome, SessionInfo
 from .session import Session
-from .stores.base import Clock, Record, Store, Write
+from .stores.base import Clock, Record, Store
 from .stores.client import ClientSideStore
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "BaseManager",
     "Commit",
     "CommitAction",
+    "CommitOutcome",
     "Flow",
     "Op",
     "SessionInfo",
@@ -45,51 +46,6 @@ T = TypeVar("T")
 #: ``store.load_sync(key)`` in the sync driver.
 Op = tuple[Any, ...]
 Flow = Generator[Op, Any, T]
-
-
-# -- results ----------------------------------------------------------------------------------------
-
-
-class CommitAction(str, enum.Enum):
-    """What the transport must do after a commit."""
-
-    NONE = "none"  # leave the client's token as it is
-    SET = "set"  # send the token (new, rotated, or refreshed with ``rolling``)
-    CLEAR = "clear"  # tell the client to forget its token
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Commit:
-    """The outcome of :meth:`SessionManager.commit`."""
-
-    action: CommitAction
-    #: The session ID to hand the client (a secret: left out of ``repr``, so logs never show it).
-    token: str | None = dataclasses.field(default=None, repr=False)
-    #: When the server will expire the session (the earlier of idle and absolute timeouts).
-    expires_at: float | None = None
-    wrote: bool = False
-    #: How long the client should keep the token: the absolute end when there is one (the
-    #: server enforces the idle timeout itself), else the sliding idle expiry.
-    cookie_expires_at: float | None = None
-
-
-#: The commits that carry nothing but their action, shared (a Commit is immutable).
-UNCHANGED = Commit(CommitAction.NONE)
-CLEARED = Commit(CommitAction.CLEAR)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SessionInfo:
-    """One session of a principal, as a device list shows it. ``key`` is safe to display."""
-
-    key: str
-    principal: str | None
-    created_at: float
-    last_seen: float
-    expires_at: float
-    ip: str | None
-    user_agent: str | None
-    current: bool = False
 
 
 # -- the shared logic ---------------------------------------------------------------------------------
@@ -185,7 +141,11 @@ class BaseManager(Generic[T]):
             codec=self.codec,
             meta=meta,
             expires_at=(
-                self.policy.expires_at(meta.created_at, meta.last_seen)
+                self.policy.expires_at(
+                    meta.created_at,
+                    meta.last_seen,
+                    anonymous=loaded is None or loaded.principal is None,
+                )
                 if expires_at is None
                 else expires_at
             ),
@@ -229,8 +189,15 @@ class BaseManager(Generic[T]):
         try:
             loaded = decode(self.codec, record.fields)
             meta = loaded.meta
+            # NaN compares as "not expired" and inf never ends: such a record is corrupt. (One
+            # test for three: a sum is finite only if every term is, at these magnitudes.)
+            if not math.isfinite(record.expires_at + meta.created_at + meta.last_seen):
+                raise RecordCorrupt("non-finite time in the record")
             now = self.clock()
-            policy_end = self.policy.expires_at(meta.created_at, meta.last_seen)
+            anonymous = loaded.principal is None
+            policy_end = self.policy.expires_at(
+                meta.created_at, meta.last_seen, anonymous=anonymous
+            )
             if min(record.expires_at, policy_end) <= now:
                 yield ("delete", key)
                 self._emit(EventKind.EXPIRED, key, record.principal)
@@ -263,125 +230,13 @@ class BaseManager(Generic[T]):
         yield ("delete", key)
         return self.start(ip=ip, user_agent=user_agent)
 
-    # -- commit -------------------------------------------------------------------------------------
+    # -- commit (sessio._commit) ----------------------------------------------------------------------
 
     def _commit_flow(self, session: Session) -> Flow[Commit]:
+        # (Returns the flow itself rather than delegating: one generator less per commit.)
         if self._sealer is not None:
-            return (yield from sealed.commit_flow(self, self._sealer, session))
-        policy = self.policy
-        if session.is_destroyed:
-            old = session._superseded or (None if session.is_new else session.key)
-            if old is not None:
-                yield ("delete", old)
-                self._emit(EventKind.DESTROYED, old)
-            return CLEARED
-        now = self.clock()
-        meta = session.meta
-        pending = session._pending()
-        if pending is None:
-            if session.is_new:
-                if not policy.save_uninitialized:
-                    return UNCHANGED
-            elif not policy.resave:
-                touch_due = now - meta.last_seen >= policy.refresh_seconds
-                # Without an idle timeout the expiry never moves, so there is nothing to push.
-                if not touch_due or policy.idle_timeout is None:
-                    return UNCHANGED
-                meta.last_seen = now
-                expires_at = policy.expires_at(meta.created_at, now)
-                principal = session.principal.key if session.principal else None
-                fields = {META: meta.dumps()}
-                if not (yield ("save", session.key, Write(fields, expires_at, principal))):
-                    return self._vanished(session.key, principal)
-                session._committed(expires_at)
-                self._emit(EventKind.TOUCHED, session.key, principal)
-                slides = policy.rolling or policy.ttl is None
-                action = CommitAction.SET if slides else CommitAction.NONE
-                cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)
-                return Commit(action, session.id, expires_at, True, cookie_end)
-            pending = session._pending(force=True)
-        meta.last_seen = now
-        expires_at = policy.expires_at(meta.created_at, now)
-        principal = session.principal.key if session.principal else None
-        evict: list[str] = []
-        if session.auth_change == "authenticated" and principal is not None:
-            evict = yield from self._over_limit(session, principal)
-        fields, removed, replace = pending
-        fields[META] = meta.dumps()
-        superseded = session._superseded
-        # A stored session's full rewrite (resave, save_uninitialized) takes over its own
-        # record: like a rotation, it applies only if that record is still there.
-        takes_over = superseded or (session.key if replace and not session.is_new else None)
-        write = Write(fields, expires_at, principal, removed, replace, takes_over)
-        was_new, auth_change = session.is_new, session.auth_change
-        if not (yield ("save", session.key, write)):
-            return self._vanished(takes_over or session.key, principal)
-        if evict:  # only now that the login is stored: a refused one logs nobody out
-            yield from self._evict(evict, principal)
-        session._committed(expires_at)
-        if was_new or superseded is not None or auth_change is not None:
-            self._announce(session.key, principal, was_new, superseded, auth_change)
-        if self.events.listeners:
-            self._emit(
-                EventKind.SAVED, session.key, principal, fields=len(fields), replace=replace
-            )
-        send = was_new or superseded is not None or policy.rolling
-        action = CommitAction.SET if send else CommitAction.NONE
-        cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)
-        return Commit(action, session.id, expires_at, True, cookie_end)
-
-    def _vanished(self, key: str, principal: str | None) -> Commit:
-        # Revoked, evicted, destroyed or expired while this request held it: the store wrote
-        # nothing (a session that is gone stays gone), and the client forgets its token.
-        self._emit(EventKind.VANISHED, key, principal)
-        return CLEARED
-
-    def _announce(
-        self,
-        key: str,
-        principal: str | None,
-        was_new: bool,
-        superseded: str | None,
-        auth_change: str | None,
-    ) -> None:
-        if was_new:
-            self._emit(EventKind.CREATED, key, principal)
-        if superseded is not None:
-            self._emit(EventKind.ROTATED, key, principal, previous=ids.short_hash(superseded))
-        if auth_change == "authenticated":
-            self._emit(EventKind.AUTHENTICATED, key, principal)
-        elif auth_change == "logged_out":
-            self._emit(EventKind.LOGGED_OUT, key, None)
-
-    def _over_limit(self, session: Session, principal: str) -> Flow[list[str]]:
-        """The keys a login must evict to stay within the limit (raises if it must reject).
-
-        Decided before the save but carried out after it (:meth:`_evict`), so a login that the
-        store refuses (its session vanished meanwhile) costs no other device its session.
-        """
-        limit = self.policy.concurrency.max_sessions_per_principal
-        if limit is None:
-            return []
-        records: list[Record] = yield ("principal_records", principal)
-        mine = {session.key, session._superseded}
-        others = sorted((self._info(r) for r in records if r.key not in mine), key=_age)
-        excess = len(others) - limit + 1
-        if excess <= 0:
-            return []
-        if self.policy.concurrency.on_limit == "reject":
-            self._emit(EventKind.REJECTED, session.key, principal, limit=limit)
-            raise ConcurrencyLimitExceeded(
-                f"principal already holds {len(others)} sessions (limit {limit})",
-                principal=principal,
-                limit=limit,
-            )
-        return [info.key for info in others[:excess]]
-
-    def _evict(self, keys: list[str], principal: str | None) -> Flow[None]:
-        limit = self.policy.concurrency.max_sessions_per_principal
-        for key in keys:
-            yield ("delete", key)
-            self._emit(EventKind.EVICTED, key, principal, limit=limit)
+            return sealed.commit_flow(self, self._sealer, session)
+        return _commit.commit_flow(self, session)
 
     # -- per-principal views and revocation --------------------------------------------------------------
 
@@ -433,10 +288,6 @@ class BaseManager(Generic[T]):
         for key in removed:
             self._emit(EventKind.REVOKED, key, owner)
         return len(removed)
-
-
-def _age(info: SessionInfo) -> float:
-    return info.created_at
 
 
 def _principal_key(principal: Any) -> str:

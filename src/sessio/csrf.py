@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import secrets
 
-__all__ = ["SECRET_BYTES", "is_secret", "mask_token", "new_secret", "verify_token"]
+__all__ = ["SECRET_BYTES", "derive_secret", "is_secret", "mask_token", "new_secret", "verify_token"]
 
 SECRET_BYTES = 32
 _SECRET_CHARS = 43  # base64url of 32 bytes, unpadded
@@ -30,6 +31,16 @@ def _b64decode(text: str) -> bytes:
 def new_secret() -> str:
     """A fresh per-session CSRF secret."""
     return _b64encode(secrets.token_bytes(SECRET_BYTES))
+
+
+def derive_secret(session_id: str, salt: str | None = None) -> str:
+    """The CSRF secret of the session ``session_id``: HMAC-SHA256 keyed by the ID (256 secret
+    bits), over a salt once the secret was rotated. Parallel first requests of one session
+    thus agree on it with nothing stored, and a token reveals nothing of the ID."""
+    message = b"sessio/csrf/v1" if salt is None else b"sessio/csrf/v1\x00" + salt.encode("ascii")
+    return _b64encode(
+        hmac.new(session_id.encode("utf-8", "surrogatepass"), message, hashlib.sha256).digest()
+    )
 
 
 def is_secret(value: object) -> bool:

@@ -31,6 +31,12 @@ class EventKind(str, enum.Enum):
     #: A commit found its session gone from the store (revoked, evicted, destroyed or expired
     #: while the request held it): nothing was written and the client was told to forget it.
     VANISHED = "vanished"
+    #: A commit found its session rotated by a parallel request of another principal (an
+    #: anonymous request in flight during a login): nothing was written, the token left alone.
+    SUPERSEDED = "superseded"
+    #: A commit found its session rotated by a parallel request of the same principal (a
+    #: double-submitted login): its changes went to the successor, whose ID it handed out.
+    FORWARDED = "forwarded"
     REJECTED = "rejected"
     CORRUPT = "corrupt"
     INVALID = "invalid"  # a client-side token failed to verify (tampered, wrong key, revoked)

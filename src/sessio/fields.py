@@ -2,8 +2,11 @@
 
 A record is a flat map of field names to JSON texts: each data key ``k`` is the field ``"d:k"``
 (so no user key can collide with a system field), beside the system fields ``s:meta`` (a
-:class:`SessionMeta`), ``s:principal``, ``s:csrf`` and ``s:flash``. :func:`decode` reads all
-of them in one pass when a session is loaded.
+:class:`SessionMeta`), ``s:principal``, ``s:csrf-salt`` (the salt of a rotated CSRF secret;
+without one the secret is derived from the session ID), ``s:csrf`` (a secret carried over
+explicitly) and one ``s:flash:<time><random>`` field per flash message (older records keep
+them all in ``s:flash``). :func:`decode` reads all of them in one pass when a session is
+loaded.
 """
 
 from __future__ import annotations
@@ -14,20 +17,31 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from . import csrf
+from . import csrf, flash
 from ._memo import Memo
 from .codec import Codec, dumps_plain
 from .errors import RecordCorrupt
 from .principal import Principal
 
-__all__ = ["CSRF", "DATA_PREFIX", "FLASH", "META", "PRINCIPAL", "Loaded", "SessionMeta", "decode"]
+__all__ = [
+    "CSRF",
+    "CSRF_SALT",
+    "DATA_PREFIX",
+    "FLASH",
+    "META",
+    "PRINCIPAL",
+    "Loaded",
+    "SessionMeta",
+    "decode",
+]
 
 T = TypeVar("T")
 
 #: Store field names: data keys get a prefix, so no user key can collide with a system field.
 DATA_PREFIX = "d:"
-META, PRINCIPAL, CSRF, FLASH = "s:meta", "s:principal", "s:csrf", "s:flash"
-_SYSTEM = frozenset({META, PRINCIPAL, CSRF, FLASH})
+META, PRINCIPAL, CSRF, FLASH = "s:meta", "s:principal", "s:csrf", flash.LEGACY_FLASH
+CSRF_SALT = "s:csrf-salt"
+_SYSTEM = frozenset({META, PRINCIPAL, CSRF, CSRF_SALT, FLASH})
 _quote: Callable[[str], str] = json.encoder.encode_basestring
 
 
@@ -146,8 +160,8 @@ _time_texts: Memo[float, str] = Memo(META_MEMO_SIZE)
 
 def _fixed_time(value: Any) -> str:
     """:func:`_json` of a time that stays the same over a session's commits, remembered."""
-    if type(value) is not float:  # (1, 1.0 and True are one key, not one text; a record
-        return _json(value)  # may hold anything, and that goes the long way)
+    if type(value) is not float or not value:  # (1, 1.0 and True are one key, not one
+        return _json(value)  # text, and so are 0.0 and -0.0; a record may hold anything)
     text = _time_texts.get(value)
     if text is None:
         text = _json(value)
@@ -163,7 +177,18 @@ class Loaded:
     lives; the manager reports them).
     """
 
-    __slots__ = ("corrupt", "csrf_secret", "fields", "flashes", "meta", "principal", "values")
+    __slots__ = (
+        "corrupt",
+        "csrf_salt",
+        "csrf_secret",
+        "fields",
+        "flash_broken",
+        "flash_fields",
+        "flashes",
+        "meta",
+        "principal",
+        "values",
+    )
 
     def __init__(self, meta: SessionMeta, fields: Mapping[str, str]) -> None:
         self.meta = meta
@@ -171,7 +196,12 @@ class Loaded:
         self.values: dict[str, Any] = {}
         self.principal: Principal | None = None
         self.csrf_secret: str | None = None
-        self.flashes: list[tuple[str, Any]] = []
+        self.csrf_salt: str | None = None
+        self.flashes: list[tuple[str, Any]] = []  # the old single field's messages
+        #: One ``(field, kind, message)`` per message field; ``flash_broken``: the message
+        #: fields that would not decode (dropped like a lost data key, removed at the next write).
+        self.flash_fields: list[tuple[str, str, Any]] = []
+        self.flash_broken: list[str] = []
         self.corrupt: list[str] = []
 
 
@@ -193,7 +223,18 @@ def decode(codec: Codec, fields: Mapping[str, str]) -> Loaded:
             values[name[2:]] = value
         elif name in _SYSTEM:
             _adopt_system(loaded, name, value)
+        elif name.startswith(flash.FLASH_PREFIX):
+            _adopt_flash(loaded, name, value)
     return loaded
+
+
+def _adopt_flash(loaded: Loaded, name: str, data: Any) -> None:
+    try:
+        kind, message = flash.parse(data)
+    except ValueError:
+        loaded.flash_broken.append(name)
+    else:
+        loaded.flash_fields.append((name, kind, message))
 
 
 def _decode_strictly(
@@ -210,6 +251,11 @@ def _decode_strictly(
                 loaded.corrupt.append(name[2:])
         elif name in _SYSTEM and name != META:
             _adopt_system(loaded, name, codec.loads(text))  # raises this field's own error
+        elif name.startswith(flash.FLASH_PREFIX):
+            if name in decoded:
+                _adopt_flash(loaded, name, decoded[name])
+            else:
+                loaded.flash_broken.append(name)
     return loaded
 
 
@@ -218,6 +264,8 @@ def _adopt_system(loaded: Loaded, name: str, data: Any) -> None:
         loaded.principal = _shaped(data, Principal.from_data)
     elif name == CSRF:
         loaded.csrf_secret = _shaped(data, _csrf_secret)
+    elif name == CSRF_SALT:
+        loaded.csrf_salt = _shaped(data, _csrf_secret)
     elif name == FLASH:
         loaded.flashes = _shaped(data, _flashes)
 

@@ -11,13 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ._flows import BaseManager, Commit, CommitAction, Flow, SessionInfo
+from ._flows import BaseManager, Flow
 from .errors import SessionError
+from .results import Commit, CommitAction, CommitOutcome, SessionInfo
 from .session import Session
 from .stores.base import LocalStore, Store
 from .stores.client import ClientSideStore
 
-__all__ = ["Commit", "CommitAction", "SessionInfo", "SessionManager", "SyncSessionManager"]
+__all__ = [
+    "Commit",
+    "CommitAction",
+    "CommitOutcome",
+    "SessionInfo",
+    "SessionManager",
+    "SyncSessionManager",
+]
 
 T = TypeVar("T")
 
@@ -117,8 +125,13 @@ class SessionManager(BaseManager[Any]):
     async def commit(self, session: Session) -> Commit:
         """Write what the request changed, in one store call; see :class:`Commit`.
 
-        A session revoked, evicted or expired while the request held it is not written back:
-        the commit says :attr:`CommitAction.CLEAR` and emits ``vanished``.
+        :attr:`Commit.outcome` says what happened (:class:`CommitOutcome`). A session revoked,
+        evicted or expired while the request held it is not written back (``VANISHED``,
+        :attr:`CommitAction.CLEAR`); one a parallel request of the same principal rotated
+        gets the changes forwarded to its successor (``FORWARDED``, the successor's ID); one a
+        parallel login of another principal rotated is left alone (``SUPERSEDED``,
+        :attr:`CommitAction.NONE`). A login past a ``reject`` limit raises
+        :class:`~sessio.errors.ConcurrencyLimitExceeded`.
         """
         return await self._drive(self._commit_flow(session))
 

@@ -157,7 +157,11 @@ class ConcurrencyPolicy:
             )
 
 
-_DURATIONS = ("ttl", "idle_timeout", "refresh_interval")
+_DURATIONS = ("ttl", "idle_timeout", "refresh_interval", "anonymous_idle_timeout", "rotation_grace")
+
+#: The longest :attr:`Policy.rotation_grace` allowed: a tombstone lets a request holding the
+#: superseded ID follow the rotation, so its life is kept to seconds.
+MAX_ROTATION_GRACE = timedelta(seconds=60)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -169,6 +173,15 @@ class Policy:
 
     * ``ttl`` -- absolute lifetime from creation (``None``: no absolute limit).
     * ``idle_timeout`` -- expiry after this long without a request (``None``: no idle limit).
+    * ``anonymous_idle_timeout`` -- the idle timeout of a session nobody is signed in to
+      (default 15 minutes; ``None``: the same as everyone's), in server-side stores. Short, so
+      cookieless page views (a crawler reading a form's CSRF token) fill no store for long;
+      client-side tokens, which fill no store, keep ``idle_timeout``.
+
+    The idle timeouts are exact in one direction: a session idle for less than its timeout is
+    never expired, yet the touch that records activity is throttled to one per
+    ``refresh_interval``, so the server keeps a session until ``idle`` + ``refresh_interval``
+    after its last recorded touch -- *never early, at most* ``refresh_interval`` *late*.
 
     Writes:
 
@@ -183,6 +196,9 @@ class Policy:
 
     * ``rotate_on_login`` -- a new session ID on every ``login()``: authentication,
       re-authentication, a change of principal or roles.
+    * ``rotation_grace`` -- how long a rotation's tombstone lets a parallel request of the
+      same principal, still holding the old ID, follow it to the new session (default 10 s,
+      at most 60 s).
     * ``concurrency`` -- the per-principal session limit.
     * ``csrf`` -- whether integrations enforce CSRF tokens on unsafe methods.
 
@@ -193,6 +209,8 @@ class Policy:
     ttl: timedelta | None = timedelta(days=7)
     idle_timeout: timedelta | None = timedelta(minutes=30)
     refresh_interval: timedelta = timedelta(seconds=60)
+    anonymous_idle_timeout: timedelta | None = timedelta(minutes=15)
+    rotation_grace: timedelta = timedelta(seconds=10)
     rolling: bool = False
     resave: bool = False
     save_uninitialized: bool = False
@@ -210,14 +228,21 @@ class Policy:
         durations = {n: _duration(getattr(self, n), n) for n in _DURATIONS}
         for name, duration in durations.items():
             object.__setattr__(self, name, duration)
-        ttl, idle, refresh = (None if d is None else d.total_seconds() for d in durations.values())
+        ttl, idle, refresh, anonymous, grace = (
+            None if d is None else d.total_seconds() for d in durations.values()
+        )
         if refresh is None:
             raise ConfigurationError("refresh_interval must be a positive duration, not None")
+        if grace is None or grace > MAX_ROTATION_GRACE.total_seconds():
+            raise ConfigurationError(
+                f"rotation_grace must be a positive duration of at most "
+                f"{MAX_ROTATION_GRACE.total_seconds():g}s, got {self.rotation_grace!r}"
+            )
         if ttl is None and idle is None:
             raise ConfigurationError(
                 "a session needs an end: set ttl, idle_timeout, or both (OWASP: both)"
             )
-        shortest = min(x for x in (ttl, idle) if x is not None)
+        shortest = min(x for x in (ttl, idle, anonymous) if x is not None)
         if refresh >= shortest:
             raise ConfigurationError(
                 f"refresh_interval ({refresh:g}s) must be shorter than the shortest timeout "
@@ -262,21 +287,49 @@ class Policy:
         """``refresh_interval`` in seconds."""
         return self.refresh_interval.total_seconds()
 
-    def expires_at(self, created_at: float, last_seen: float) -> float:
-        """When a session created at ``created_at`` and last seen at ``last_seen`` expires."""
-        ttl, idle = self.ttl_seconds, self.idle_seconds
-        if ttl is not None and idle is not None:
-            return min(created_at + ttl, last_seen + idle)
+    @functools.cached_property
+    def anonymous_idle_seconds(self) -> float | None:
+        """The idle timeout of an anonymous session in seconds (the shorter of the two)."""
+        anonymous = self.anonymous_idle_timeout
+        if anonymous is None:
+            return self.idle_seconds
+        seconds = anonymous.total_seconds()
+        idle = self.idle_seconds
+        return seconds if idle is None else min(seconds, idle)
+
+    @functools.cached_property
+    def grace_seconds(self) -> float:
+        """``rotation_grace`` in seconds."""
+        return self.rotation_grace.total_seconds()
+
+    def expires_at(self, created_at: float, last_seen: float, *, anonymous: bool = False) -> float:
+        """When a session created at ``created_at`` and last touched at ``last_seen`` expires.
+
+        The idle part is ``last_seen + idle + refresh_interval``: requests between two touches
+        are not recorded, so the slack of one interval makes the idle timeout never early and
+        at most ``refresh_interval`` late. ``anonymous`` applies ``anonymous_idle_timeout``.
+        """
+        ttl = self.ttl_seconds
+        idle = self.anonymous_idle_seconds if anonymous else self.idle_seconds
+        if idle is not None:
+            idle_end = last_seen + idle + self.refresh_seconds
+            return idle_end if ttl is None else min(created_at + ttl, idle_end)
         if ttl is not None:
             return created_at + ttl
-        if idle is not None:
-            return last_seen + idle
         raise ConfigurationError("a session needs an end")  # unreachable: __post_init__ checks
 
     def cookie_expires_at(self, created_at: float, expires_at: float) -> float:
-        """When the client may forget the token: the absolute end if any, else ``expires_at``."""
+        """When the client may forget the token, never before the server's ``expires_at``: the
+        absolute end if any (it bounds every expiry), else ``expires_at`` itself, which then
+        slides, so every commit that moves it re-sends the cookie."""
         ttl = self.ttl_seconds
-        return expires_at if ttl is None else created_at + ttl
+        return expires_at if ttl is None else max(created_at + ttl, expires_at)
+
+    @functools.cached_property
+    def cookie_slides(self) -> bool:
+        """Whether the cookie's lifetime moves with the expiry (no ``ttl``), so every commit
+        that pushes the expiry must re-send it."""
+        return self.ttl_seconds is None
 
     # -- variants ---------------------------------------------------------------------------------
 

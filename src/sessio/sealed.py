@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import _flows
+from . import _commit, results
 from .errors import ConfigurationError, RecordCorrupt, TokenInvalid
 from .events import EventKind
 from .fields import META, decode
@@ -46,7 +46,8 @@ def load_flow(
         meta = loaded.meta
         ends = m.policy.expires_at(meta.created_at, meta.last_seen)
         live = min(record.expires_at, ends) > m.clock()
-        session = m._session(session_id, meta, is_new=False, loaded=loaded)
+        # (anonymous_idle_timeout is for server-side stores: a token fills no store)
+        session = m._session(session_id, meta, is_new=False, loaded=loaded, expires_at=ends)
     except (RecordCorrupt, KeyError) as exc:
         # Authentic but undecodable: a codec change, or a field written by another app.
         m._emit(EventKind.CORRUPT, key, reason=str(exc))
@@ -65,27 +66,27 @@ def load_flow(
 def commit_flow(m: Manager, sealer: ClientSideStore, session: Session) -> Flow[Commit]:
     """Seal the session into a new token when it changed or its refresh is due."""
     policy, now, meta = m.policy, m.clock(), session.meta
-    result, action = _flows.Commit, _flows.CommitAction
+    result, action = results.Commit, results.CommitAction
     if session.is_destroyed:
         old = session._superseded or (None if session.is_new else session.key)
         if old is not None:
             yield from _end(m, sealer, old, now)
             m._emit(EventKind.DESTROYED, old)
-        return _flows.CLEARED
+        return results.DESTROYED
     refresh_only = False
     if session._pending() is None:
         if session.is_new:
             if not policy.save_uninitialized:
-                return _flows.UNCHANGED
+                return results.UNCHANGED
         elif not policy.resave:
             if not _refresh_due(m, sealer, session, now):
-                return _flows.UNCHANGED
+                return results.UNCHANGED
             refresh_only = True
     # A token carries the whole session, so every commit seals all of it.
     fields, _, _ = session._pending(force=True)
     meta.last_seen = now
     expires_at = policy.expires_at(meta.created_at, now)
-    principal = session.principal.key if session.principal else None
+    principal = None if session._principal is None else session._principal.key
     fields[META] = m.codec.dumps(meta.to_data())
     token = sealer.seal(session.id, Record(session.key, fields, expires_at, principal), now=now)
     superseded, was_new, auth_change = session._superseded, session.is_new, session.auth_change
@@ -96,7 +97,7 @@ def commit_flow(m: Manager, sealer: ClientSideStore, session: Session) -> Flow[C
     if refresh_only:
         m._emit(EventKind.TOUCHED, session.key, principal)
     else:
-        m._announce(session.key, principal, was_new, superseded, auth_change)
+        _commit.announce(m, session.key, principal, was_new, superseded, auth_change)
         m._emit(EventKind.SAVED, session.key, principal, fields=len(fields), size=len(token))
     cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)
     return result(action.SET, token, expires_at, True, cookie_end)
@@ -110,7 +111,7 @@ def _refresh_due(m: Manager, sealer: ClientSideStore, session: Session, now: flo
     if now - session.meta.last_seen < policy.refresh_seconds:
         return False
     threshold = sealer.refresh_threshold
-    return threshold is None or session.remaining < threshold
+    return threshold is None or session._expires_at - now < threshold.total_seconds()
 
 
 def _end(m: Manager, sealer: ClientSideStore, key: str, now: float) -> Flow[None]:

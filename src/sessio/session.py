@@ -9,41 +9,33 @@ behaves like a ``dict``::
     session.login(Principal("42", roles={"admin"}))
 
 It is a real ``dict`` (so ``json.dumps(session)`` and code written for Starlette's or Flask's
-session keep working) that tracks its writes. Values are encoded as they are set, so an
-unencodable value fails at once, naming its key; stored values are decoded at load in one
-JSON parse, and a value that will not decode is dropped and reported, not fatal.
+session keep working) that tracks its writes (:class:`~sessio._tracked.TrackedDict`). Values
+are encoded as they are set, so an unencodable value fails at once, naming its key; stored
+values are decoded at load in one JSON parse, and a value that will not decode is dropped and
+reported, not fatal. Every read a response may depend on -- data, principal, CSRF token, flash
+messages, expiry -- marks the session accessed, so integrations can add ``Vary: Cookie``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
-from decimal import Decimal
-from typing import Any, Literal, TypeVar, overload
+from collections.abc import Callable
+from typing import Any, Literal, overload
 
 from . import csrf, ids
+from ._tracked import IMMUTABLE, TrackedDict
 from .codec import Codec
-from .errors import SessionInvalid
-from .fields import CSRF, DATA_PREFIX, FLASH, META, PRINCIPAL, Loaded, SessionMeta, data_field
+from .fields import CSRF, CSRF_SALT, DATA_PREFIX, META, PRINCIPAL, Loaded, SessionMeta, data_field
+from .flash import Flashes
 from .principal import Principal
 
 __all__ = ["DATA_PREFIX", "Session", "SessionMeta"]
-
-T = TypeVar("T")
-
-# Values that cannot change in place: their encoding at set time is final.
-_IMMUTABLE = frozenset(
-    {str, int, float, bool, type(None), bytes, dt.datetime, dt.date, dt.time, uuid.UUID, Decimal}
-)
-
-_MISSING: Any = object()
 
 #: (fields to write, fields to remove, replace the whole record)
 _Changes = tuple[dict[str, str], set[str], bool]
 
 
-class Session(dict[str, Any]):
+class Session(TrackedDict):
     """The state of one session: data (a ``dict``), flash messages, CSRF token, principal.
 
     Flags: :attr:`is_new` (not stored yet), :attr:`is_modified`, :attr:`is_destroyed`,
@@ -58,25 +50,19 @@ class Session(dict[str, Any]):
         "__dict__",
         "__weakref__",
         "_clock",
-        "_codec",
+        "_csrf_salt",
         "_csrf_secret",
-        "_dirty",
         "_expires_at",
         "_flashes",
         "_id",
         "_key",
         "_principal",
-        "_raw",
-        "_removed",
         "_replace",
         "_rotate_on_login",
-        "_stored",
         "_superseded",
+        "_superseded_id",
         "_system_dirty",
         "auth_change",
-        "is_accessed",
-        "is_destroyed",
-        "is_new",
         "meta",
     )
 
@@ -92,44 +78,36 @@ class Session(dict[str, Any]):
         rotate_on_login: bool = True,
         clock: Callable[[], float],
     ) -> None:
+        super().__init__(codec, {} if loaded is None else loaded.fields, is_new=is_new)
         self._id = session_id
         self._key: str | None = None  # store_key(_id), computed once: it is read on every commit
-        self._codec = codec
         self._clock = clock
         self.meta = meta
         self._expires_at = expires_at
-        self.is_new = is_new
         self._rotate_on_login = rotate_on_login
-        # A value's encoding is what this session set (_raw), or else the text it was loaded
-        # from (_stored, the record's fields as they came, not copied key by key).
-        self._raw: dict[str, str] = {}
-        self._dirty: set[str] = set()
-        self._removed: set[str] = set()
         self._system_dirty: set[str] = set()
         self._superseded: str | None = None  # store key of the record this one replaces
+        self._superseded_id: str | None = None  # and its ID: the key of its tombstone
         self._replace = is_new
-        self.is_destroyed = False
-        self.is_accessed = False
         self.auth_change: str | None = None  # "authenticated" / "logged_out", for the manager
-        self._stored: Mapping[str, str]
         self._principal: Principal | None
-        self._csrf_secret: str | None
-        self._flashes: list[tuple[str, Any]]
+        self._csrf_secret: str | None  # a secret carried over explicitly (see regenerate())
+        self._csrf_salt: str | None  # set by rotate_csrf(): the secret is derived with it
+        self._flashes: Flashes
         if loaded is None:
-            self._stored, self._principal, self._csrf_secret, self._flashes = {}, None, None, []
+            self._principal = self._csrf_secret = self._csrf_salt = None
+            self._flashes = Flashes()
             return
         dict.update(self, loaded.values)
-        self._stored = loaded.fields
         self._principal = loaded.principal
         self._csrf_secret = loaded.csrf_secret
-        self._flashes = loaded.flashes
+        self._csrf_salt = loaded.csrf_salt
+        if loaded.flash_fields or loaded.flashes or loaded.flash_broken:
+            self._flashes = Flashes(loaded.flash_fields, loaded.flashes, loaded.flash_broken)
+        else:
+            self._flashes = Flashes()
         # Undecodable values were left out; the commit removes them from the store too.
         self._removed.update(loaded.corrupt)
-
-    def _encoding(self, key: str) -> str:
-        """The JSON text of data key ``key`` (present in the session) as last set or loaded."""
-        text = self._raw.get(key)
-        return self._stored[DATA_PREFIX + key] if text is None else text
 
     # -- identity and lifetime --------------------------------------------------------------------
 
@@ -147,234 +125,122 @@ class Session(dict[str, Any]):
 
     @property
     def expires_at(self) -> dt.datetime:
-        """When the session ends (UTC), the earlier of its idle and absolute timeouts."""
+        """When the session ends (UTC), the earliest of its timeouts (the idle one is never
+        early and at most ``refresh_interval`` late: see :class:`~sessio.Policy`)."""
+        self.is_accessed = True
         return dt.datetime.fromtimestamp(self._expires_at, dt.timezone.utc)
 
     @property
     def remaining(self) -> dt.timedelta:
         """Time left before :attr:`expires_at` (zero once past)."""
+        self.is_accessed = True
         return dt.timedelta(seconds=max(0.0, self._expires_at - self._clock()))
-
-    # -- the dict, with its writes recorded ---------------------------------------------------------
-    # Reads mark the session accessed (for ``Vary: Cookie``); writes go through here to be
-    # encoded and recorded. In-place changes to values (``s["cart"].append(x)``) are found at
-    # commit by comparing encodings.
-
-    def __getitem__(self, key: str) -> Any:
-        self.is_accessed = True
-        return dict.__getitem__(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``session[key]``, or ``default`` when missing."""
-        self.is_accessed = True
-        return dict.get(self, key, default)
-
-    def __contains__(self, key: object) -> bool:
-        self.is_accessed = True
-        return dict.__contains__(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        self.is_accessed = True
-        return dict.__iter__(self)
-
-    def __len__(self) -> int:
-        self.is_accessed = True
-        return dict.__len__(self)
-
-    def keys(self) -> KeysView[str]:  # type: ignore[override]
-        """The data keys."""
-        self.is_accessed = True
-        return dict.keys(self)
-
-    def values(self) -> ValuesView[Any]:  # type: ignore[override]
-        """The data values."""
-        self.is_accessed = True
-        return dict.values(self)
-
-    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
-        """The data items."""
-        self.is_accessed = True
-        return dict.items(self)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        if not isinstance(key, str):
-            raise TypeError(f"session keys are strings, got {type(key).__name__}")
-        self._check_alive()
-        self.is_accessed = True
-        self._raw[key] = self._codec.dumps(value, key=key)  # fails here, naming the key
-        dict.__setitem__(self, key, value)
-        self._dirty.add(key)
-        self._removed.discard(key)
-
-    def __delitem__(self, key: str) -> None:
-        self._check_alive()
-        self.is_accessed = True
-        dict.__delitem__(self, key)
-        self._raw.pop(key, None)
-        self._dirty.discard(key)
-        if not self.is_new:  # a never-stored session has nothing to remove from the store
-            self._removed.add(key)
-
-    def pop(self, key: str, default: Any = _MISSING) -> Any:
-        """Remove ``key`` and return its value (or ``default``; ``KeyError`` without one)."""
-        if dict.__contains__(self, key):
-            value = dict.__getitem__(self, key)
-            del self[key]
-            return value
-        self.is_accessed = True
-        if default is _MISSING:
-            raise KeyError(key)
-        return default
-
-    def popitem(self) -> tuple[str, Any]:
-        """Remove and return the last inserted item (``KeyError`` when empty, as ``dict``)."""
-        if not dict.__len__(self):
-            raise KeyError("popitem(): session is empty")
-        key = next(reversed(dict.keys(self)))
-        return key, self.pop(key)
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        """``session[key]``, first setting it to ``default`` when missing."""
-        if not dict.__contains__(self, key):
-            self[key] = default
-        return self[key]
-
-    def update(self, other: Any = (), /, **kwargs: Any) -> None:
-        """Set many keys, like ``dict.update``."""
-        items = other.keys() if hasattr(other, "keys") else None
-        if items is not None:
-            for key in items:
-                self[key] = other[key]
-        else:
-            for key, value in other:
-                self[key] = value
-        for key, value in kwargs.items():
-            self[key] = value
-
-    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
-        self.update(other)
-        return self
-
-    def clear(self) -> None:
-        """Remove every data key (flash messages, CSRF secret and principal stay)."""
-        for key in list(dict.keys(self)):
-            del self[key]
-
-    def copy(self) -> dict[str, Any]:
-        """A plain ``dict`` of the data."""
-        self.is_accessed = True
-        return dict(dict.items(self))
 
     def __repr__(self) -> str:
         state = "new" if self.is_new else "stored"
         return f"<Session {ids.short_hash(self.key)} {state} keys={sorted(dict.keys(self))}>"
 
-    def __eq__(self, other: object) -> bool:
-        return dict.__eq__(self, other)
-
-    __hash__ = None
-
-    def __reduce__(self) -> Any:
-        raise TypeError("sessions are not picklable; copy the data with dict(session)")
-
-    def get_as(self, key: str, model: type[T], default: Any = None) -> T | Any:
-        """``session[key]`` as an instance of ``model``: a dataclass, pydantic or msgspec model.
-
-        Returns ``default`` when the key is missing; raises ``TypeError``/the model's own
-        validation error when the stored value does not fit the model.
-        """
-        from .typed import convert
-
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            return default
-        return convert(value, model)
-
-    # -- flash messages -----------------------------------------------------------------------------
+    # -- flash messages (sessio.flash: one field per message) --------------------------------------
 
     def flash(self, kind: str, message: Any) -> None:
         """Queue a message for the next page that reads it (``kind``: "success", "error"...)."""
         self._check_alive()
         self._codec.dumps(message, key=f"flash:{kind}")
-        self._flashes.append((kind, message))
-        self._system_dirty.add(FLASH)
+        self._flashes.add(kind, message, self._clock())
 
     def peek_flash(self, kind: str | None = None) -> list[Any]:
         """The queued messages (of ``kind``, or all), left in place."""
-        return [m for k, m in self._flashes if kind is None or k == kind]
+        self.is_accessed = True
+        return self._flashes.peek(kind)
 
     def has_flash(self, kind: str | None = None) -> bool:
         """Whether a message (of ``kind``) is queued."""
-        return any(kind is None or k == kind for k, _ in self._flashes)
+        self.is_accessed = True
+        return self._flashes.has(kind)
 
     def pop_flash(self, kind: str) -> list[Any]:
         """The queued messages of ``kind``, consumed."""
-        taken = [m for k, m in self._flashes if k == kind]
-        if taken:
-            self._flashes = [(k, m) for k, m in self._flashes if k != kind]
-            self._system_dirty.add(FLASH)
-        return taken
+        self.is_accessed = True
+        return [message for _, message in self._flashes.take(kind)]
 
     def flashes(self) -> list[tuple[str, Any]]:
         """Every queued ``(kind, message)``, consumed."""
-        taken, self._flashes = self._flashes, []
-        if taken:
-            self._system_dirty.add(FLASH)
-        return taken
+        self.is_accessed = True
+        return self._flashes.take(None)
 
     def clear_flash(self) -> None:
         """Drop every queued message."""
-        self.flashes()
+        self._flashes.drop()
 
-    # -- CSRF -------------------------------------------------------------------------------------
+    # -- CSRF: derived from the ID, so parallel first requests agree; rotate_csrf() adds a salt --
+
+    def _csrf(self) -> str:
+        if self._csrf_salt is not None:
+            return csrf.derive_secret(self._id, self._csrf_salt)
+        if self._csrf_secret is not None:
+            return self._csrf_secret
+        return csrf.derive_secret(self._id)
 
     @property
     def csrf_token(self) -> str:
-        """A CSRF token for a form or header, freshly masked on every read (BREACH-safe)."""
-        if self._csrf_secret is None:
-            self._check_alive()
-            self._csrf_secret = csrf.new_secret()
-            self._system_dirty.add(CSRF)
-        return csrf.mask_token(self._csrf_secret)
+        """A CSRF token for a form or header, freshly masked on every read (BREACH-safe). A new
+        session that hands one out is stored at commit, so the token verifies next time."""
+        self._check_alive()
+        self.is_accessed = True
+        if self.is_new:
+            self._system_dirty.add(META)
+        return csrf.mask_token(self._csrf())
 
     def verify_csrf(self, token: object) -> bool:
         """Whether ``token`` is a valid CSRF token of this session (constant time)."""
-        return self._csrf_secret is not None and csrf.verify_token(self._csrf_secret, token)
+        self.is_accessed = True
+        return csrf.verify_token(self._csrf(), token)
 
     def rotate_csrf(self) -> None:
         """Invalidate every CSRF token handed out so far."""
-        self._csrf_secret = csrf.new_secret()
-        self._system_dirty.add(CSRF)
+        self._csrf_salt = csrf.new_secret()
+        self._csrf_secret = None
+        self._system_dirty.update((CSRF_SALT, CSRF))
 
     # -- principal -----------------------------------------------------------------------------------
 
     @property
     def principal(self) -> Principal | None:
         """Who is logged in, or ``None``."""
+        self.is_accessed = True
         return self._principal
 
     @property
     def is_authenticated(self) -> bool:
         """Whether a principal is logged in."""
+        self.is_accessed = True
         return self._principal is not None
 
-    def login(self, principal: Principal, *, keep_data: bool = True) -> None:
+    def login(self, principal: Principal, *, keep_data: bool | None = None) -> None:
         """Authenticate as ``principal``.
 
         Rotates the session ID (when the policy says, which it does by default) and the CSRF
         token, so a fixated or leaked pre-login ID is worthless. Every call is an authentication:
         logging in again as the same principal (re-entering a password, stepping up) rotates too,
-        so a token copied before it dies with it (ASVS 5.0 7.2.4). ``keep_data=False`` also drops
-        the anonymous session's data.
+        so a token copied before it dies with it (ASVS 5.0 7.2.4).
+
+        ``keep_data`` left unset keeps the data (and flash messages) of an anonymous session
+        or of the same principal -- the cart survives signing in -- and drops those of a
+        *different* principal, so nothing of one user reaches the next on a shared browser
+        (Django's rule, CVE-2014-0482). ``True`` or ``False`` decide explicitly.
         """
         self._check_alive()
         if not isinstance(principal, Principal):
             raise TypeError(f"login() takes a Principal, got {type(principal).__name__}")
         self._codec.dumps(principal.to_data(), key="principal")
+        if keep_data is None:
+            previous = self._principal
+            keep_data = previous is None or previous.key == principal.key
         if self._rotate_on_login and not self.is_new:
             self.regenerate(keep_data=keep_data)
         elif not keep_data:
             self.clear()
+            self._flashes.drop()
         self._principal = principal
         self._system_dirty.add(PRINCIPAL)
         self.meta.authenticated_at = self._clock()
@@ -412,17 +278,23 @@ class Session(dict[str, Any]):
     def regenerate(self, *, keep_data: bool = True) -> None:
         """Issue a new ID (deleting the old record at commit); ``keep_data=False`` empties it.
 
-        Django calls these ``cycle_key()`` and ``flush()``.
+        CSRF tokens handed out under the old ID keep working (the secret moves over with the
+        data) until :meth:`rotate_csrf`, which :meth:`login` and :meth:`logout` call. Django
+        calls these ``cycle_key()`` and ``flush()``.
         """
         self._check_alive()
         if not self.is_new and self._superseded is None:
             self._superseded = self.key
+            self._superseded_id = self._id
+        if self._csrf_secret is None:
+            self._csrf_secret = self._csrf()  # derived from the ID about to change
+            self._csrf_salt = None
         self._id = ids.new_session_id()
         self._key = None
         self._replace = True
         if not keep_data:
             self.clear()
-            self._flashes = []
+            self._flashes.drop()
             self._dirty.clear()
             self._removed.clear()
 
@@ -431,12 +303,8 @@ class Session(dict[str, Any]):
         self.is_destroyed = True
         self._raw.clear()
         dict.clear(self)
-        self._flashes = []
+        self._flashes = Flashes()
         self._principal = None
-
-    def _check_alive(self) -> None:
-        if self.is_destroyed:
-            raise SessionInvalid("the session was destroyed in this request")
 
     # -- the change record the manager commits ---------------------------------------------------------
 
@@ -448,19 +316,9 @@ class Session(dict[str, Any]):
             or self._dirty
             or self._removed
             or self._system_dirty
+            or self._flashes.changed
             or self._mutated()
         )
-
-    def _mutated(self) -> list[tuple[str, str]]:
-        """Stored values whose encoding changed in place since they were loaded."""
-        out = []
-        for key, value in dict.items(self):
-            if type(value) in _IMMUTABLE or key in self._dirty:
-                continue
-            text = self._codec.dumps(value, key=key)
-            if text != self._encoding(key):
-                out.append((key, text))
-        return out
 
     def _system_fields(self, names: set[str] | frozenset[str]) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -471,8 +329,8 @@ class Session(dict[str, Any]):
                 out[PRINCIPAL] = self._codec.dumps(self._principal.to_data())
             elif name == CSRF and self._csrf_secret is not None:
                 out[CSRF] = self._codec.dumps(self._csrf_secret)
-            elif name == FLASH and self._flashes:
-                out[FLASH] = self._codec.dumps([[k, m] for k, m in self._flashes])
+            elif name == CSRF_SALT and self._csrf_salt is not None:
+                out[CSRF_SALT] = self._codec.dumps(self._csrf_salt)
         return out
 
     @overload
@@ -488,31 +346,54 @@ class Session(dict[str, Any]):
         for key, text in self._mutated():
             self._raw[key] = text
             self._dirty.add(key)
-        changed = self._dirty or self._removed or self._system_dirty
+        changed = self._dirty or self._removed or self._system_dirty or self._flashes.changed
         if not (changed or force or (self._replace and not self.is_new)):
             return None
         for key in self._dirty:
             value = dict.__getitem__(self, key)
-            if type(value) not in _IMMUTABLE:
+            if type(value) not in IMMUTABLE:
                 self._raw[key] = self._codec.dumps(value, key=key)
         if self._replace or force:
             fields = {data_field(k): self._encoding(k) for k in dict.keys(self)}
-            fields.update(self._system_fields({PRINCIPAL, CSRF, FLASH}))
+            fields.update(self._system_fields({PRINCIPAL, CSRF, CSRF_SALT}))
+            if self._flashes:
+                self._flashes.full(self._codec, fields)
             return fields, set(), True
         fields = {data_field(k): self._raw[k] for k in self._dirty}
         removed = {DATA_PREFIX + k for k in self._removed}
         if self._system_dirty:
             fields.update(self._system_fields(self._system_dirty))
             removed.update(n for n in self._system_dirty if n not in fields and n != META)
+        if self._flashes.changed:
+            self._flashes.delta(self._codec, fields, removed)
         return fields, removed, False
 
-    def _committed(self, expires_at: float) -> None:
+    def _own_changes(self) -> tuple[dict[str, str], set[str]]:
+        """What this request itself changed, as a delta (after :meth:`_pending`): its data
+        writes and removals, its principal, its flash messages -- not what a rotation copied.
+        This is what a commit forwards to a parallel request's rotation of the same session."""
+        fields = {data_field(k): self._encoding(k) for k in self._dirty}
+        removed = {DATA_PREFIX + k for k in self._removed}
+        if PRINCIPAL in self._system_dirty:
+            fields.update(self._system_fields({PRINCIPAL}))
+        self._flashes.delta(self._codec, fields, removed)
+        return fields, removed
+
+    def _follow(self, successor_id: str, successor_key: str) -> None:
+        """The store says a parallel request rotated this session: become its successor."""
+        self._id, self._key = successor_id, successor_key
+        self._csrf_secret = self._csrf_salt = None  # the successor's own CSRF state rules
+
+    def _committed(self, expires_at: float, *, whole: bool = True) -> None:
         """Called by the manager once the store accepted the commit."""
         self._expires_at = expires_at
         self.is_new = False
         self._replace = False
-        self._superseded = None
+        self._superseded = self._superseded_id = None
         self._dirty.clear()
         self._removed.clear()
         self._system_dirty.clear()
+        flashes = self._flashes
+        if flashes.changed or flashes.legacy:
+            flashes.committed(whole=whole)
         self.auth_change = None

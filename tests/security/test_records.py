@@ -8,7 +8,7 @@ import pytest
 
 from sessio import EventKind
 from sessio.ids import new_session_id, store_key
-from sessio.stores import Write
+from sessio.stores.base import Create
 
 from ..conftest import FakeClock
 from .conftest import Site
@@ -41,7 +41,7 @@ def test_a_malformed_record_gives_a_fresh_session(clock: FakeClock, field: str, 
     session_id = new_session_id()
     meta = json.dumps({"c": clock.now, "s": clock.now})
     fields = {"s:meta": meta, "d:cart": '["apple"]', field: text}
-    site.store.save_sync(store_key(session_id), Write(fields, clock.now + 600, None, replace=True))
+    site.store.save_sync(store_key(session_id), Create(fields, clock.now + 600, None))
     session = site.request([site.cookie(site.sign(session_id))]).session
     assert session.is_new
     assert not session.is_authenticated

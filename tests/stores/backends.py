@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sessio.stores import EncryptedStore, FileStore, MemoryStore, SQLiteStore, Store
-from sessio.stores.base import Record, Write
+from sessio.stores.base import Record, Rewrite
 
 from . import servers
 
@@ -100,7 +100,7 @@ async def _corrupt_encrypted(store: Store, key: str) -> None:
     # A well-formed record whose values were sealed for another session: they must not open.
     assert isinstance(store, EncryptedStore)
     foreign = EncryptedStore(MemoryStore(), ENCRYPTION_KEY)
-    write = Write({"s:meta": '{"c":1,"s":1}', "d:x": "1"}, 2.0**40, None, replace=True)
+    write = Rewrite({"s:meta": '{"c":1,"s":1}', "d:x": "1"}, 2.0**40, None)
     sealed = foreign._seal("another-key", write)
     await store.inner.save(key, sealed)
 

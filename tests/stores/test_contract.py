@@ -1,7 +1,10 @@
 """The store contract: one suite, every store (tests/stores/backends.py), async and sync.
 
 A new store is done when it passes this file. Expiry is expressed with absolute times in the
-past or future, so no test sleeps and stores with native TTL take part unchanged.
+past or future, so no test sleeps and stores with native TTL take part unchanged. Every kind
+of write (Create, Update, Rotate, Rewrite) and every outcome (APPLIED, MISSING, EXISTS,
+REJECTED) is proven here, with principal limits under parallel writers, tombstones written in
+the rotation's own step, paged walks, and values no store can hold.
 """
 
 from __future__ import annotations
@@ -26,12 +29,26 @@ from sessio import (
     SessionManager,
     SyncSessionManager,
 )
+from sessio.errors import ValueNotSerializable
 from sessio.ids import new_session_id, store_key
-from sessio.stores import Store, Write
+from sessio.stores import Store
+from sessio.stores.base import (
+    Create,
+    PrincipalLimit,
+    Record,
+    Rewrite,
+    Rotate,
+    Saved,
+    SaveOutcome,
+    Tombstone,
+    Update,
+)
 
 from .backends import Backend, backend_params
 
 LIVE = 3600.0
+APPLIED, MISSING = SaveOutcome.APPLIED, SaveOutcome.MISSING
+EXISTS, REJECTED = SaveOutcome.EXISTS, SaveOutcome.REJECTED
 
 
 @pytest.fixture(params=backend_params())
@@ -60,6 +77,18 @@ class Ops:
             return getattr(self.store, name + "_sync")(*args)
         return await getattr(self.store, name)(*args)
 
+    async def outcome(self, key: str, write: Any) -> SaveOutcome:
+        saved = await self("save", key, write)
+        assert isinstance(saved, Saved)
+        return saved.outcome
+
+    async def fields(self, key: str) -> dict[str, str] | None:
+        record = await self("load", key)
+        return None if record is None else dict(record.fields)
+
+    async def indexed(self, principal: str) -> list[str]:
+        return sorted(r.key for r in await self("principal_records", principal))
+
 
 @pytest.fixture(params=["async", "sync"])
 def ops(request: pytest.FixtureRequest, store: Store) -> Ops:
@@ -70,13 +99,58 @@ def key() -> str:
     return store_key(new_session_id())
 
 
-def write(
-    fields: dict[str, str], *, ttl: float = LIVE, principal: str | None = None, **kw: Any
-) -> Write:
-    return Write(fields, time.time() + ttl, principal, **kw)
+def at(ttl: float) -> float:
+    return time.time() + ttl
 
 
-# -- CRUD ------------------------------------------------------------------------------------------
+def create(
+    fields: dict[str, str],
+    *,
+    ttl: float = LIVE,
+    principal: str | None = None,
+    limit: PrincipalLimit | None = None,
+) -> Create:
+    return Create(fields, at(ttl), principal, limit)
+
+
+def update(
+    fields: dict[str, str],
+    *,
+    ttl: float = LIVE,
+    principal: str | None = None,
+    removed: tuple[str, ...] = (),
+    limit: PrincipalLimit | None = None,
+) -> Update:
+    return Update(fields, at(ttl), principal, removed, limit)
+
+
+def rotate(
+    old: str,
+    fields: dict[str, str],
+    *,
+    ttl: float = LIVE,
+    principal: str | None = None,
+    limit: PrincipalLimit | None = None,
+    tombstone: Tombstone | None = None,
+) -> Rotate:
+    return Rotate(old, fields, at(ttl), principal, limit, tombstone)
+
+
+def rewrite(
+    fields: dict[str, str],
+    *,
+    ttl: float = LIVE,
+    principal: str | None = None,
+    limit: PrincipalLimit | None = None,
+) -> Rewrite:
+    return Rewrite(fields, at(ttl), principal, limit)
+
+
+def stone(successor: str, ttl: float = 10.0) -> Tombstone:
+    return Tombstone(key(), {"s:successor": '"' + successor + '"'}, at(ttl))
+
+
+# -- Create ----------------------------------------------------------------------------------------
 
 
 async def test_load_of_unknown_key_is_a_miss(ops: Ops) -> None:
@@ -84,12 +158,14 @@ async def test_load_of_unknown_key_is_a_miss(ops: Ops) -> None:
     assert await ops("exists", key()) is False
 
 
-async def test_replace_save_then_load_returns_the_record(ops: Ops) -> None:
+async def test_create_then_load_returns_the_record(ops: Ops) -> None:
     k = key()
-    w = write({"d:a": "1", "d:b": '"x"'}, principal="user:1", replace=True)
-    await ops("save", k, w)
+    w = create({"d:a": "1", "d:b": '"x"'}, principal="user:1")
+    saved = await ops("save", k, w)
+    assert saved == Saved(APPLIED)
+    assert saved
     record = await ops("load", k)
-    assert record is not None
+    assert isinstance(record, Record)
     assert record.key == k
     assert dict(record.fields) == {"d:a": "1", "d:b": '"x"'}
     assert record.principal == "user:1"
@@ -97,63 +173,123 @@ async def test_replace_save_then_load_returns_the_record(ops: Ops) -> None:
     assert await ops("exists", k) is True
 
 
-async def test_replace_drops_fields_not_written(ops: Ops) -> None:
+async def test_create_never_overwrites_a_live_record(ops: Ops) -> None:
     k = key()
-    await ops("save", k, write({"d:a": "1", "d:b": "2"}, replace=True))
-    await ops("save", k, write({"d:c": "3"}, replace=True))
-    record = await ops("load", k)
-    assert dict(record.fields) == {"d:c": "3"}
+    assert await ops.outcome(k, create({"d:a": "1"}, principal="user:c1")) is APPLIED
+    saved = await ops("save", k, create({"d:b": "2"}, principal="user:c2"))
+    assert saved.outcome is EXISTS
+    assert not saved
+    assert await ops.fields(k) == {"d:a": "1"}
+    assert await ops.indexed("user:c1") == [k]
+    assert await ops.indexed("user:c2") == []
 
 
-async def test_delta_sets_and_removes_only_named_fields(ops: Ops) -> None:
+async def test_create_takes_the_place_of_an_expired_or_deleted_record(ops: Ops) -> None:
+    expired, deleted = key(), key()
+    await ops("save", expired, create({"d:a": "1"}, ttl=-5))
+    await ops("save", deleted, create({"d:a": "1"}))
+    await ops("delete", deleted)
+    for k in (expired, deleted):
+        assert await ops.outcome(k, create({"d:b": "2"})) is APPLIED
+        assert await ops.fields(k) == {"d:b": "2"}
+
+
+# -- Update ----------------------------------------------------------------------------------------
+
+
+async def test_update_sets_and_removes_only_named_fields(ops: Ops) -> None:
     k = key()
-    await ops("save", k, write({"d:a": "1", "d:b": "2", "d:c": "3"}, replace=True))
-    await ops("save", k, write({"d:b": "20", "d:new": "4"}, removed={"d:c"}))
-    record = await ops("load", k)
-    assert dict(record.fields) == {"d:a": "1", "d:b": "20", "d:new": "4"}
+    await ops("save", k, create({"d:a": "1", "d:b": "2", "d:c": "3"}))
+    w = update({"d:b": "20", "d:new": "4"}, removed=("d:c", "d:never"))
+    assert await ops.outcome(k, w) is APPLIED
+    assert await ops.fields(k) == {"d:a": "1", "d:b": "20", "d:new": "4"}
 
 
-async def test_delta_extends_expiry(ops: Ops) -> None:
+async def test_update_moves_the_expiry(ops: Ops) -> None:
     k = key()
-    await ops("save", k, write({"d:a": "1"}, ttl=60, replace=True))
-    later = write({}, ttl=7200)
+    await ops("save", k, create({"d:a": "1"}, ttl=60))
+    later = update({}, ttl=7200)
     await ops("save", k, later)
     record = await ops("load", k)
     assert record.expires_at == pytest.approx(later.expires_at, abs=1.0)
     assert dict(record.fields) == {"d:a": "1"}
 
 
-async def test_delta_never_resurrects_a_missing_record(ops: Ops) -> None:
+@pytest.mark.parametrize("gone", ["deleted", "expired", "never stored"])
+async def test_update_never_resurrects_a_missing_record(ops: Ops, gone: str) -> None:
     k = key()
-    assert await ops("save", k, write({"d:a": "1"})) is False
-    assert await ops("load", k) is None
-    assert await ops("save", k, write({"d:a": "1"}, replace=True)) is True
-    await ops("delete", k)
-    assert await ops("save", k, write({"d:b": "2"}, principal="user:d")) is False
+    if gone != "never stored":
+        await ops("save", k, create({"d:a": "1"}, ttl=-5 if gone == "expired" else LIVE))
+    if gone == "deleted":
+        await ops("delete", k)
+    saved = await ops("save", k, update({"d:b": "2"}, principal="user:d"))
+    assert saved.outcome is MISSING
+    assert not saved
     assert await ops("load", k) is None
     assert await ops("principal_records", "user:d") == []
 
 
-async def test_save_reports_that_each_kind_of_write_applied(ops: Ops) -> None:
-    k, rotated = key(), key()
-    assert await ops("save", k, write({"d:a": "1"}, replace=True)) is True  # create
-    assert await ops("save", k, write({"d:b": "2"}, removed={"d:a"})) is True  # delta
-    rewrite = write({"d:c": "3"}, principal="user:w", replace=True, supersedes=k)
-    assert await ops("save", k, rewrite) is True
-    assert dict((await ops("load", k)).fields) == {"d:c": "3"}
-    rotation = write({"d:c": "3"}, principal="user:w", replace=True, supersedes=k)
-    assert await ops("save", rotated, rotation) is True
-    assert [r.key for r in await ops("principal_records", "user:w")] == [rotated]
+async def test_an_update_can_expire_a_record(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, create({"d:a": "1"}))
+    await ops("save", k, update({}, ttl=-5))
+    assert await ops("load", k) is None
 
 
-async def test_supersedes_deletes_the_old_record_in_the_same_write(ops: Ops) -> None:
+# -- Rewrite ---------------------------------------------------------------------------------------
+
+
+async def test_rewrite_replaces_every_field(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, create({"d:a": "1", "d:b": "2"}, principal="user:w1"))
+    assert await ops.outcome(k, rewrite({"d:c": "3"}, principal="user:w2")) is APPLIED
+    assert await ops.fields(k) == {"d:c": "3"}
+    assert await ops.indexed("user:w1") == []
+    assert await ops.indexed("user:w2") == [k]
+
+
+async def test_rewrite_of_a_record_that_is_gone_writes_nothing(ops: Ops) -> None:
+    k = key()
+    await ops("save", k, create({"d:a": "1"}, principal="user:9"))
+    await ops("delete", k)
+    assert await ops.outcome(k, rewrite({"d:a": "1"}, principal="user:9")) is MISSING
+    assert await ops("load", k) is None
+    assert await ops("principal_records", "user:9") == []
+
+
+# -- Rotate ----------------------------------------------------------------------------------------
+
+
+async def test_rotate_replaces_the_old_record_by_the_new_in_one_write(ops: Ops) -> None:
     old, new = key(), key()
-    await ops("save", old, write({"d:a": "1"}, principal="user:7", replace=True))
-    rotation = write({"d:a": "1"}, principal="user:7", replace=True, supersedes=old)
-    assert await ops("save", new, rotation) is True
+    await ops("save", old, create({"d:a": "1", "d:gone": "2"}, principal="user:7"))
+    assert await ops.outcome(new, rotate(old, {"d:a": "1"}, principal="user:7")) is APPLIED
     assert await ops("load", old) is None
-    assert (await ops("load", new)) is not None
-    assert [r.key for r in await ops("principal_records", "user:7")] == [new]
+    assert await ops.fields(new) == {"d:a": "1"}
+    assert await ops.indexed("user:7") == [new]
+    assert await ops("count") == 1
+
+
+async def test_rotate_writes_its_tombstone_as_a_plain_record(ops: Ops) -> None:
+    old, new = key(), key()
+    await ops("save", old, create({"d:a": "1"}))
+    tomb = stone(new)
+    assert await ops.outcome(new, rotate(old, {"d:a": "1"}, principal="user:t", tombstone=tomb))
+    record = await ops("load", tomb.key)
+    assert record is not None
+    assert dict(record.fields) == dict(tomb.fields)
+    assert record.principal is None
+    assert record.expires_at == pytest.approx(tomb.expires_at, abs=1.0)
+    assert await ops.indexed("user:t") == [new]  # the tombstone is not filed under anyone
+
+
+async def test_a_tombstone_expires_like_any_record(ops: Ops) -> None:
+    old, new = key(), key()
+    await ops("save", old, create({"d:a": "1"}))
+    tomb = stone(new, ttl=-5)
+    assert await ops.outcome(new, rotate(old, {"d:a": "1"}, tombstone=tomb)) is APPLIED
+    assert await ops("load", tomb.key) is None
+    assert await ops("count") == 1
 
 
 @pytest.mark.parametrize("gone", ["deleted", "expired", "never stored"])
@@ -163,47 +299,247 @@ async def test_a_rotation_whose_superseded_record_is_gone_writes_nothing(
     old, new = key(), key()
     if gone != "never stored":
         ttl = -5 if gone == "expired" else LIVE
-        await ops("save", old, write({"d:a": "1"}, ttl=ttl, principal="user:8", replace=True))
+        await ops("save", old, create({"d:a": "1"}, ttl=ttl, principal="user:8"))
     if gone == "deleted":
         await ops("delete", old)  # revoked while the request that rotates it was in flight
-    rotation = write({"d:a": "1"}, principal="user:8", replace=True, supersedes=old)
-    assert await ops("save", new, rotation) is False
+    tomb = stone(new)
+    saved = await ops("save", new, rotate(old, {"d:a": "1"}, principal="user:8", tombstone=tomb))
+    assert saved.outcome is MISSING
     assert await ops("load", new) is None
     assert await ops("load", old) is None
+    assert await ops("load", tomb.key) is None  # no tombstone without its rotation
     assert await ops("principal_records", "user:8") == []
     assert await ops("count") == 0
 
 
-async def test_a_rewrite_of_a_record_that_is_gone_writes_nothing(ops: Ops) -> None:
-    k = key()
-    await ops("save", k, write({"d:a": "1"}, principal="user:9", replace=True))
-    await ops("delete", k)
-    rewrite = write({"d:a": "1", "d:b": "2"}, principal="user:9", replace=True, supersedes=k)
-    assert await ops("save", k, rewrite) is False
-    assert await ops("load", k) is None
-    assert await ops("principal_records", "user:9") == []
+async def test_two_rotations_of_one_record_race_and_one_wins(store: Store) -> None:
+    """Many threads rotate the same record at once, each with its own tombstone: exactly one
+    applies, and the only tombstone left names the one record left."""
+    old = key()
+    store.save_sync(old, create({"d:a": "1"}, principal="user:race2"))
+    news = [key() for _ in range(6)]
+    stones = [stone(n) for n in news]
+    outcomes: dict[str, SaveOutcome] = {}
+    barrier = threading.Barrier(len(news))
+
+    def go(new: str, tomb: Tombstone) -> None:
+        barrier.wait(timeout=10)
+        w = rotate(old, {"d:a": "1"}, principal="user:race2", tombstone=tomb)
+        outcomes[new] = store.save_sync(new, w).outcome
+
+    threads = [threading.Thread(target=go, args=a) for a in zip(news, stones, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    winners = [n for n, o in outcomes.items() if o is APPLIED]
+    assert len(winners) == 1
+    assert sorted(outcomes.values(), key=str) == sorted([APPLIED] + [MISSING] * 5, key=str)
+    assert [r.key for r in store.principal_records_sync("user:race2")] == winners
+    left = [t for t in stones if store.load_sync(t.key) is not None]
+    assert [dict(t.fields) for t in left] == [{"s:successor": '"' + winners[0] + '"'}]
+    assert store.count_sync() == 2
 
 
-async def test_a_plain_replace_creates_whatever_was_there(ops: Ops) -> None:
-    k = key()
-    assert await ops("save", k, write({"d:a": "1"}, replace=True)) is True
-    await ops("delete", k)
-    assert await ops("save", k, write({"d:b": "2"}, replace=True)) is True
-    assert dict((await ops("load", k)).fields) == {"d:b": "2"}
+# -- principal limits ------------------------------------------------------------------------------
 
 
-async def test_a_delta_ignores_supersedes(ops: Ops) -> None:
-    k, other = key(), key()
-    await ops("save", k, write({"d:a": "1"}, replace=True))
-    await ops("save", other, write({"d:a": "1"}, replace=True))
-    assert await ops("save", k, write({"d:b": "2"}, supersedes=other)) is True
+def lim(n: int, on_limit: str = "evict_oldest") -> PrincipalLimit:
+    return PrincipalLimit(n, on_limit)  # type: ignore[arg-type]
+
+
+async def _three_of(ops: Ops, principal: str) -> list[str]:
+    keys = [key() for _ in range(3)]
+    for n, k in enumerate(keys):  # expiries ordered: keys[0] is the least recently active
+        await ops("save", k, create({"d:n": str(n)}, ttl=LIVE + n * 60, principal=principal))
+    return keys
+
+
+async def test_evict_oldest_removes_the_earliest_expiring_others_in_the_write(ops: Ops) -> None:
+    keys = await _three_of(ops, "user:l1")
+    new = key()
+    saved = await ops("save", new, create({"d:n": "9"}, principal="user:l1", limit=lim(2)))
+    assert saved.outcome is APPLIED
+    assert saved.evicted == (keys[0], keys[1])  # oldest first
+    assert await ops.indexed("user:l1") == sorted([keys[2], new])
+    assert await ops("load", keys[0]) is None
+
+
+async def test_reject_writes_nothing(ops: Ops) -> None:
+    keys = await _three_of(ops, "user:l2")
+    new = key()
+    saved = await ops(
+        "save", new, create({"d:n": "9"}, principal="user:l2", limit=lim(3, "reject"))
+    )
+    assert saved.outcome is REJECTED
+    assert not saved
+    assert saved.evicted == ()
+    assert await ops("load", new) is None
+    assert await ops.indexed("user:l2") == sorted(keys)
+
+
+async def test_a_limit_leaves_room_below_it_alone(ops: Ops) -> None:
+    keys = await _three_of(ops, "user:l3")
+    other = key()
+    await ops("save", other, create({"d:n": "1"}, principal="user:someone-else"))
+    saved = await ops("save", key(), create({"d:n": "9"}, principal="user:l3", limit=lim(4)))
+    assert saved == Saved(APPLIED)
+    assert len(await ops.indexed("user:l3")) == 4
+    assert set(keys) <= set(await ops.indexed("user:l3"))
     assert await ops("load", other) is not None
-    assert dict((await ops("load", k)).fields) == {"d:a": "1", "d:b": "2"}
+
+
+async def test_a_limit_does_not_count_the_written_key_or_the_superseded_one(ops: Ops) -> None:
+    keys = await _three_of(ops, "user:l4")
+    # A rotation of one of the three, limit 3: the two others are below it.
+    new = key()
+    saved = await ops("save", new, rotate(keys[0], {"d:n": "0"}, principal="user:l4", limit=lim(3)))
+    assert saved == Saved(APPLIED)
+    # An update and a rewrite of one of the three, limit 3.
+    assert await ops("save", keys[1], update({}, principal="user:l4", limit=lim(3))) == Saved(
+        APPLIED
+    )
+    w = rewrite({"d:n": "1"}, principal="user:l4", limit=lim(3, "reject"))
+    assert await ops("save", keys[1], w) == Saved(APPLIED)
+    assert await ops.indexed("user:l4") == sorted([new, keys[1], keys[2]])
+
+
+async def test_a_limit_ignores_expired_records(ops: Ops) -> None:
+    for _ in range(3):
+        await ops("save", key(), create({"d:n": "1"}, ttl=-5, principal="user:l5"))
+    saved = await ops("save", key(), create({}, principal="user:l5", limit=lim(1, "reject")))
+    assert saved == Saved(APPLIED)
+
+
+async def test_a_rejected_rotation_leaves_the_old_record_live(ops: Ops) -> None:
+    keys = await _three_of(ops, "user:l6")
+    anon = key()
+    await ops("save", anon, create({"d:cart": "1"}))
+    tomb = stone("x")
+    w = rotate(anon, {"d:cart": "1"}, principal="user:l6", limit=lim(3, "reject"), tombstone=tomb)
+    new = key()
+    assert await ops.outcome(new, w) is REJECTED
+    assert await ops.fields(anon) == {"d:cart": "1"}
+    assert await ops("load", new) is None
+    assert await ops("load", tomb.key) is None
+    assert await ops.indexed("user:l6") == sorted(keys)
+
+
+async def test_an_evicting_rotation_applies_every_part_at_once(ops: Ops) -> None:
+    keys = await _three_of(ops, "user:l7")
+    anon, new = key(), key()
+    await ops("save", anon, create({"d:cart": "1"}))
+    tomb = stone(new)
+    w = rotate(anon, {"d:cart": "1"}, principal="user:l7", limit=lim(1), tombstone=tomb)
+    saved = await ops("save", new, w)
+    assert saved.outcome is APPLIED
+    assert saved.evicted == tuple(keys)
+    assert await ops.indexed("user:l7") == [new]
+    assert await ops("load", anon) is None
+    assert await ops("load", tomb.key) is not None
+
+
+@pytest.mark.parametrize("on_limit", ["evict_oldest", "reject"])
+async def test_parallel_writers_never_exceed_a_limit_across_threads(
+    store: Store, on_limit: str
+) -> None:
+    """Ten logins of one principal at once, limit 2: never more than 2 live at any end."""
+    principal = f"user:threads-{on_limit}"
+    keys = [key() for _ in range(10)]
+    results: dict[str, Saved] = {}
+    barrier = threading.Barrier(len(keys))
+
+    def login(k: str) -> None:
+        barrier.wait(timeout=10)
+        results[k] = store.save_sync(k, create({}, principal=principal, limit=lim(2, on_limit)))
+
+    threads = [threading.Thread(target=login, args=(k,)) for k in keys]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    live = sorted(r.key for r in store.principal_records_sync(principal))
+    _check_limit_outcome(results, live, on_limit)
+
+
+@pytest.mark.parametrize("on_limit", ["evict_oldest", "reject"])
+async def test_parallel_writers_never_exceed_a_limit_across_tasks(
+    store: Store, on_limit: str
+) -> None:
+    principal = f"user:tasks-{on_limit}"
+    keys = [key() for _ in range(10)]
+
+    async def login(k: str) -> Saved:
+        saved = await store.save(k, create({}, principal=principal, limit=lim(2, on_limit)))
+        assert isinstance(saved, Saved)
+        return saved
+
+    saves = await asyncio.gather(*(login(k) for k in keys))
+    live = sorted(r.key for r in await store.principal_records(principal))
+    _check_limit_outcome(dict(zip(keys, saves, strict=True)), live, on_limit)
+
+
+def _check_limit_outcome(results: dict[str, Saved], live: list[str], on_limit: str) -> None:
+    assert len(results) == 10
+    applied = sorted(k for k, s in results.items() if s.outcome is APPLIED)
+    if on_limit == "reject":
+        assert applied == live
+        assert len(live) == 2
+        assert sum(s.outcome is REJECTED for s in results.values()) == 8
+    else:
+        assert len(applied) == 10
+        assert len(live) == 2
+        evicted = [k for s in results.values() for k in s.evicted]
+        assert sorted(evicted + live) == sorted(results)  # each login evicted, or still live
+
+
+# -- values a store cannot hold --------------------------------------------------------------------
+
+
+_BAD = "\ud800"  # a lone surrogate: no UTF-8 encoding exists
+
+
+@pytest.mark.parametrize(
+    ("fresh_key", "make"),
+    [
+        pytest.param(True, lambda k: create({"d:x": '"' + _BAD + '"'}), id="create-value"),
+        pytest.param(True, lambda k: create({"d:" + _BAD: "1"}), id="create-name"),
+        pytest.param(True, lambda k: create({}, principal="user:" + _BAD), id="principal"),
+        pytest.param(False, lambda k: update({"d:x": '"a' + _BAD + 'b"'}), id="update"),
+        pytest.param(False, lambda k: rewrite({"d:x": '"' + _BAD + '"'}), id="rewrite"),
+        pytest.param(True, lambda k: rotate(k, {"d:x": '"' + _BAD + '"'}), id="rotate"),
+        pytest.param(
+            True,
+            lambda k: rotate(k, {"d:x": "1"}, tombstone=Tombstone(key(), {"s:x": _BAD}, at(9))),
+            id="tombstone",
+        ),
+    ],
+)
+async def test_a_value_no_store_can_hold_is_refused_and_the_store_lives_on(
+    ops: Ops, fresh_key: bool, make: Any
+) -> None:
+    k = key()
+    await ops("save", k, create({"d:x": "1"}, principal="user:v"))
+    target = key() if fresh_key else k
+    with pytest.raises(ValueNotSerializable) as caught:
+        await ops("save", target, make(k))
+    assert caught.value.code == "VALUE_NOT_SERIALIZABLE"
+    assert await ops.fields(k) == {"d:x": "1"}  # nothing written, nothing rotated away
+    assert await ops("count") == 1
+    after = key()
+    assert await ops.outcome(after, create({"d:y": '"ok \u00fc"'}, principal="user:v")) is APPLIED
+    assert await ops.outcome(k, update({"d:x": "2"}, principal="user:v")) is APPLIED
+    assert await ops.fields(after) == {"d:y": '"ok \u00fc"'}
+    assert await ops.fields(k) == {"d:x": "2"}
+    assert await ops.indexed("user:v") == sorted([k, after])
+
+
+# -- miscellany ------------------------------------------------------------------------------------
 
 
 async def test_delete_reports_whether_it_removed_something(ops: Ops) -> None:
     k = key()
-    await ops("save", k, write({"d:a": "1"}, replace=True))
+    await ops("save", k, create({"d:a": "1"}))
     assert await ops("delete", k) is True
     assert await ops("delete", k) is False
     assert await ops("load", k) is None
@@ -212,8 +548,42 @@ async def test_delete_reports_whether_it_removed_something(ops: Ops) -> None:
 async def test_values_round_trip_unicode_and_large_text(ops: Ops) -> None:
     k = key()
     fields = {"d:ü": '"h\\u00e9llo ü 🍪"', "d:big": '"' + "x" * 100_000 + '"', "d:empty": '""'}
-    await ops("save", k, write(fields, replace=True))
-    assert dict((await ops("load", k)).fields) == fields
+    await ops("save", k, create(fields))
+    assert await ops.fields(k) == fields
+
+
+# -- paged walks -----------------------------------------------------------------------------------
+
+
+async def _walk(ops: Ops, limit: int) -> list[Record]:
+    seen: list[Record] = []
+    cursor = None
+    for _ in range(1000):  # bounded: a cursor that never ends fails instead of hanging
+        page = await ops("page", cursor, limit)
+        assert len(page.records) <= limit
+        seen.extend(page.records)
+        cursor = page.cursor
+        if cursor is None:
+            return seen
+    raise AssertionError("the walk never ended")
+
+
+@pytest.mark.parametrize("limit", [1, 7, 100])
+async def test_a_paged_walk_yields_every_live_record_once(ops: Ops, limit: int) -> None:
+    live = {key(): str(n) for n in range(23)}
+    for k, n in live.items():
+        await ops("save", k, create({"d:n": n}, principal="user:p" if int(n) % 2 else None))
+    for _ in range(4):
+        await ops("save", key(), create({"d:n": "dead"}, ttl=-5))
+    seen = await _walk(ops, limit)
+    assert sorted(r.key for r in seen) == sorted(live)
+    for record in seen:
+        assert dict(record.fields) == {"d:n": live[record.key]}
+        assert record.principal == ("user:p" if int(live[record.key]) % 2 else None)
+
+
+async def test_a_paged_walk_of_an_empty_store_ends_at_once(ops: Ops) -> None:
+    assert await _walk(ops, 10) == []
 
 
 # -- expiry and cleanup ----------------------------------------------------------------------------
@@ -221,27 +591,20 @@ async def test_values_round_trip_unicode_and_large_text(ops: Ops) -> None:
 
 async def test_expired_records_are_invisible(ops: Ops) -> None:
     k = key()
-    await ops("save", k, write({"d:a": "1"}, ttl=-5, principal="user:x", replace=True))
+    await ops("save", k, create({"d:a": "1"}, ttl=-5, principal="user:x"))
     assert await ops("load", k) is None
     assert await ops("exists", k) is False
     assert await ops("principal_records", "user:x") == []
     assert await ops("count") == 0
 
 
-async def test_a_delta_can_expire_a_record(ops: Ops) -> None:
-    k = key()
-    await ops("save", k, write({"d:a": "1"}, replace=True))
-    await ops("save", k, write({}, ttl=-5))
-    assert await ops("load", k) is None
-
-
 async def test_cleanup_removes_expired_and_keeps_live(ops: Ops) -> None:
     live = [key() for _ in range(3)]
     dead = [key() for _ in range(5)]
     for k in live:
-        await ops("save", k, write({"d:a": "1"}, replace=True))
+        await ops("save", k, create({"d:a": "1"}))
     for k in dead:
-        await ops("save", k, write({"d:a": "1"}, ttl=-5, replace=True))
+        await ops("save", k, create({"d:a": "1"}, ttl=-5))
     removed = await ops("cleanup")
     assert 0 <= removed <= len(dead)
     assert await ops("count") == 3
@@ -252,7 +615,7 @@ async def test_cleanup_removes_expired_and_keeps_live(ops: Ops) -> None:
 
 async def test_count_and_clear(ops: Ops) -> None:
     for _ in range(4):
-        await ops("save", key(), write({"d:a": "1"}, principal="user:c", replace=True))
+        await ops("save", key(), create({"d:a": "1"}, principal="user:c"))
     assert await ops("count") == 4
     assert await ops("clear") >= 4
     assert await ops("count") == 0
@@ -264,27 +627,27 @@ async def test_count_and_clear(ops: Ops) -> None:
 
 async def test_principal_index_lists_live_sessions_of_one_principal(ops: Ops) -> None:
     a1, a2, b1, gone = key(), key(), key(), key()
-    await ops("save", a1, write({"d:n": "1"}, principal="user:a", replace=True))
-    await ops("save", a2, write({"d:n": "2"}, principal="user:a", replace=True))
-    await ops("save", b1, write({"d:n": "3"}, principal="user:b", replace=True))
-    await ops("save", gone, write({"d:n": "4"}, principal="user:a", ttl=-5, replace=True))
+    await ops("save", a1, create({"d:n": "1"}, principal="user:a"))
+    await ops("save", a2, create({"d:n": "2"}, principal="user:a"))
+    await ops("save", b1, create({"d:n": "3"}, principal="user:b"))
+    await ops("save", gone, create({"d:n": "4"}, principal="user:a", ttl=-5))
     records = await ops("principal_records", "user:a")
     assert sorted(r.key for r in records) == sorted([a1, a2])
     assert all(r.principal == "user:a" for r in records)
     assert {dict(r.fields)["d:n"] for r in records} == {"1", "2"}
-    assert [r.key for r in await ops("principal_records", "user:b")] == [b1]
+    assert await ops.indexed("user:b") == [b1]
 
 
 async def test_principal_index_follows_changes_and_deletes(ops: Ops) -> None:
     k = key()
-    await ops("save", k, write({"d:n": "1"}, principal="user:a", replace=True))
-    await ops("save", k, write({"d:n": "1"}, principal="user:b", replace=True))
+    await ops("save", k, create({"d:n": "1"}, principal="user:a"))
+    await ops("save", k, rewrite({"d:n": "1"}, principal="user:b"))
     assert await ops("principal_records", "user:a") == []
-    assert [r.key for r in await ops("principal_records", "user:b")] == [k]
-    await ops("save", k, write({}, principal=None))
+    assert await ops.indexed("user:b") == [k]
+    await ops("save", k, update({}, principal=None))
     assert await ops("principal_records", "user:b") == []
-    await ops("save", k, write({}, principal="user:b"))
-    assert [r.key for r in await ops("principal_records", "user:b")] == [k]
+    await ops("save", k, update({}, principal="user:b"))
+    assert await ops.indexed("user:b") == [k]
     await ops("delete", k)
     assert await ops("principal_records", "user:b") == []
 
@@ -292,8 +655,8 @@ async def test_principal_index_follows_changes_and_deletes(ops: Ops) -> None:
 async def test_principal_names_are_opaque(ops: Ops) -> None:
     odd = "user:../../etc/passwd {x} ü*?"
     k = key()
-    await ops("save", k, write({"d:n": "1"}, principal=odd, replace=True))
-    assert [r.key for r in await ops("principal_records", odd)] == [k]
+    await ops("save", k, create({"d:n": "1"}, principal=odd))
+    assert await ops.indexed(odd) == [k]
     assert await ops("principal_records", "user:") == []
 
 
@@ -303,13 +666,13 @@ async def test_principal_names_are_opaque(ops: Ops) -> None:
 async def test_delete_principal_records_removes_every_session_but_the_kept_one(ops: Ops) -> None:
     a1, a2, a3, b1, dead = key(), key(), key(), key(), key()
     for k in (a1, a2, a3):
-        await ops("save", k, write({"d:n": "1"}, principal="user:a", replace=True))
-    await ops("save", b1, write({"d:n": "1"}, principal="user:b", replace=True))
-    await ops("save", dead, write({"d:n": "1"}, principal="user:a", ttl=-5, replace=True))
+        await ops("save", k, create({"d:n": "1"}, principal="user:a"))
+    await ops("save", b1, create({"d:n": "1"}, principal="user:b"))
+    await ops("save", dead, create({"d:n": "1"}, principal="user:a", ttl=-5))
     removed = await ops("delete_principal_records", "user:a", a2)
     assert sorted(removed) == sorted([a1, a3])  # the expired one is not reported
-    assert [r.key for r in await ops("principal_records", "user:a")] == [a2]
-    assert [r.key for r in await ops("principal_records", "user:b")] == [b1]
+    assert await ops.indexed("user:a") == [a2]
+    assert await ops.indexed("user:b") == [b1]
     assert await ops("load", a1) is None
     assert await ops("delete_principal_records", "user:a") == [a2]
     assert await ops("delete_principal_records", "user:a") == []
@@ -318,17 +681,16 @@ async def test_delete_principal_records_removes_every_session_but_the_kept_one(o
 
 async def test_delete_principal_records_spares_a_session_that_changed_hands(ops: Ops) -> None:
     k = key()
-    await ops("save", k, write({"d:n": "1"}, principal="user:a", replace=True))
-    await ops("save", k, write({"d:n": "1"}, principal="user:b", replace=True))
+    await ops("save", k, create({"d:n": "1"}, principal="user:a"))
+    await ops("save", k, rewrite({"d:n": "1"}, principal="user:b"))
     assert await ops("delete_principal_records", "user:a") == []
-    assert [r.key for r in await ops("principal_records", "user:b")] == [k]
+    assert await ops.indexed("user:b") == [k]
 
 
 async def test_a_rotation_before_delete_principal_records_goes_under_its_new_key(ops: Ops) -> None:
     old, new = key(), key()
-    await ops("save", old, write({"d:n": "1"}, principal="user:r", replace=True))
-    rotation = write({"d:n": "1"}, principal="user:r", replace=True, supersedes=old)
-    assert await ops("save", new, rotation) is True
+    await ops("save", old, create({"d:n": "1"}, principal="user:r"))
+    assert await ops.outcome(new, rotate(old, {"d:n": "1"}, principal="user:r")) is APPLIED
     assert await ops("delete_principal_records", "user:r") == [new]
     assert await ops("load", new) is None
 
@@ -337,10 +699,9 @@ async def test_a_rotation_after_delete_principal_records_finds_nothing_to_take_o
     ops: Ops,
 ) -> None:
     old, new = key(), key()
-    await ops("save", old, write({"d:n": "1"}, principal="user:r", replace=True))
+    await ops("save", old, create({"d:n": "1"}, principal="user:r"))
     assert await ops("delete_principal_records", "user:r") == [old]
-    rotation = write({"d:n": "1"}, principal="user:r", replace=True, supersedes=old)
-    assert await ops("save", new, rotation) is False
+    assert await ops.outcome(new, rotate(old, {"d:n": "1"}, principal="user:r")) is MISSING
     assert await ops("principal_records", "user:r") == []
     assert await ops("count") == 0
 
@@ -350,8 +711,8 @@ def _skip_unless_atomic(store: Store) -> None:
         pytest.skip("Redis Cluster without a hash-tagged prefix: documented as not atomic")
 
 
-def _rotation(current: str, n: int) -> Write:
-    return write({"d:n": str(n)}, principal="user:race", replace=True, supersedes=current)
+def _rotation(current: str, n: int) -> Rotate:
+    return rotate(current, {"d:n": str(n)}, principal="user:race")
 
 
 async def test_no_rotation_outlives_delete_principal_records_across_threads(store: Store) -> None:
@@ -361,7 +722,7 @@ async def test_no_rotation_outlives_delete_principal_records_across_threads(stor
     _skip_unless_atomic(store)
     chains = [key() for _ in range(4)]
     for k in chains:
-        store.save_sync(k, write({"d:n": "1"}, principal="user:race", replace=True))
+        store.save_sync(k, create({"d:n": "1"}, principal="user:race"))
     started = [threading.Event() for _ in chains]
     deleted = threading.Event()
     escaped: list[str] = []
@@ -408,7 +769,7 @@ async def test_no_rotation_outlives_delete_principal_records_across_tasks(store:
     _skip_unless_atomic(store)
     chains = [key() for _ in range(4)]
     for k in chains:
-        await store.save(k, write({"d:n": "1"}, principal="user:race", replace=True))
+        await store.save(k, create({"d:n": "1"}, principal="user:race"))
     started = [asyncio.Event() for _ in chains]
     deleted = asyncio.Event()
     escaped: list[str] = []
@@ -538,7 +899,7 @@ async def test_manager_cleanup_removes_what_expired(
     s["k"] = 1
     token = (await m("commit", s)).token
     dead = key()
-    await ops("save", dead, write({"d:a": "1"}, ttl=-5, replace=True))
+    await ops("save", dead, create({"d:a": "1"}, ttl=-5))
     removed = await m("cleanup")
     assert removed == (0 if backend.native_ttl else 1)
     assert await ops("count") == 1
@@ -754,3 +1115,41 @@ async def test_many_tasks_update_one_session(store: Store) -> None:
     await asyncio.gather(*(worker(n) for n in range(8)))
     final = await manager.load(token)
     assert len(final) == 1 + 8 * 5
+
+
+# -- rotations that parallel requests survive, on every store ----------------------------------------
+
+
+@pytest.mark.parametrize("first", [0, 1])
+async def test_a_double_login_ends_with_one_live_session_on_every_store(
+    managers: Managers, first: int
+) -> None:
+    s = await managers("load", None)
+    s["cart"] = ["apple"]
+    token = (await managers("commit", s)).token
+    requests = [await managers("load", token), await managers("load", token)]
+    for r in requests:
+        r.login(Principal("dora"))
+    commits = [await managers("commit", requests[i]) for i in (first, 1 - first)]
+    assert [c.outcome.value for c in commits] == ["applied", "forwarded"]
+    assert commits[0].token == commits[1].token
+    assert [c.action for c in commits] == [CommitAction.SET, CommitAction.SET]
+    assert len(await managers("sessions_of", "dora")) == 1
+    final = await managers("load", commits[0].token)
+    assert final["cart"] == ["apple"]
+
+
+async def test_an_anonymous_request_in_flight_during_a_login_is_superseded_on_every_store(
+    managers: Managers,
+) -> None:
+    s = await managers("load", None)
+    s["cart"] = ["apple"]
+    token = (await managers("commit", s)).token
+    stale, login = await managers("load", token), await managers("load", token)
+    login.login(Principal("dora"))
+    live = (await managers("commit", login)).token
+    stale["cart"] = ["pear"]
+    commit = await managers("commit", stale)
+    assert commit.outcome.value == "superseded"
+    assert commit.action is CommitAction.NONE
+    assert (await managers("load", live))["cart"] == ["apple"]

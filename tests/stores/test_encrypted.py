@@ -8,14 +8,16 @@ from pathlib import Path
 import pytest
 
 from sessio import ConfigurationError, EventKind, Principal, RecordCorrupt, SyncSessionManager
-from sessio.stores import EncryptedStore, JWTStore, MemoryStore, SQLiteStore, Write
+from sessio.errors import ValueNotSerializable
+from sessio.stores import EncryptedStore, JWTStore, MemoryStore, SQLiteStore
+from sessio.stores.base import Create, Rewrite, Update
 
 OLD = "old-at-rest-" + "o" * 32
 NEW = "new-at-rest-" + "n" * 32
 
 
-def _write(fields: dict[str, str], principal: str | None = None) -> Write:
-    return Write(fields, time.time() + 3600, principal, replace=True)
+def _write(fields: dict[str, str], principal: str | None = None) -> Create:
+    return Create(fields, time.time() + 3600, principal)
 
 
 def test_nothing_readable_reaches_the_database(tmp_path: Path) -> None:
@@ -44,11 +46,15 @@ def test_a_value_moved_to_another_field_or_session_does_not_decrypt() -> None:
     a, b = inner.load_sync("key-a"), inner.load_sync("key-b")
     assert a is not None
     assert b is not None
-    inner.save_sync("key-b", _write({"d:x": a.fields["d:x"]}))  # swapped between sessions
+    inner.save_sync(
+        "key-b", Rewrite({"d:x": a.fields["d:x"]}, a.expires_at)
+    )  # swapped between sessions
     with pytest.raises(RecordCorrupt) as caught:
         store.load_sync("key-b")
     assert caught.value.evidence["field"] == "d:x"
-    inner.save_sync("key-a", _write({"d:x": a.fields["d:y"], "d:y": a.fields["d:x"]}))
+    inner.save_sync(
+        "key-a", Rewrite({"d:x": a.fields["d:y"], "d:y": a.fields["d:x"]}, a.expires_at)
+    )
     with pytest.raises(RecordCorrupt):
         store.load_sync("key-a")  # swapped between fields
 
@@ -89,7 +95,7 @@ def test_the_device_list_survives_an_undecryptable_value() -> None:
     manager.commit(session)
     record = inner.load_sync(session.key)
     assert record is not None
-    inner.save_sync(session.key, Write({"s:meta": "garbage"}, record.expires_at, "user:eve"))
+    inner.save_sync(session.key, Update({"s:meta": "garbage"}, record.expires_at, "user:eve"))
     listed = manager.sessions_of("eve")
     assert [info.key for info in listed] == [session.key]  # still listed, so still revocable
     assert manager.revoke(session.key, principal="eve")
@@ -97,9 +103,22 @@ def test_the_device_list_survives_an_undecryptable_value() -> None:
 
 def test_values_and_key_names_round_trip_whatever_their_text() -> None:
     store = EncryptedStore(MemoryStore(), NEW)
-    fields = {"d:\x00ü/🍪": '"\\u0000 \ud800"', "d:big": '"' + "x" * 50_000 + '"', "d:e": '""'}
+    fields = {"d:\x00ü/🍪": '"\\u0000 \\ud800 ü"', "d:big": '"' + "x" * 50_000 + '"', "d:e": '""'}
     store.save_sync("k", _write(fields))
     assert dict(store.load_sync("k").fields) == fields
+
+
+def test_a_lone_surrogate_is_refused_before_it_is_sealed() -> None:
+    # Sealed, it would be base64 that any inner store takes, and no other store could hold it.
+    inner = MemoryStore()
+    store = EncryptedStore(inner, NEW)
+    with pytest.raises(ValueNotSerializable):
+        store.save_sync("k", _write({"d:x": '"\ud800"'}))
+    with pytest.raises(ValueNotSerializable):
+        store.save_sync("k", _write({"d:\udfff": "1"}))
+    assert inner.count_sync() == 0
+    store.save_sync("k", _write({"d:x": "1"}))
+    assert dict(store.load_sync("k").fields) == {"d:x": "1"}
 
 
 def test_only_server_side_stores_can_be_wrapped() -> None:

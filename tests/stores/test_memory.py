@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 
 from sessio import ConfigurationError, SyncSessionManager
-from sessio.stores import MemoryStore, Write
+from sessio.stores import MemoryStore
+from sessio.stores.base import Create, Rewrite, SaveOutcome
 
 from ..conftest import FakeClock
 
 
 def save(store: MemoryStore, key: str, *, ttl: float = 3600, principal: str | None = None) -> None:
-    store.save_sync(
-        key, Write({"d:k": '"' + key + '"'}, store.clock() + ttl, principal, replace=True)
-    )
+    fields, expires_at = {"d:k": '"' + key + '"'}, store.clock() + ttl
+    if store.save_sync(key, Create(fields, expires_at, principal)).outcome is SaveOutcome.EXISTS:
+        store.save_sync(key, Rewrite(fields, expires_at, principal))
 
 
 @pytest.fixture
@@ -37,9 +38,36 @@ def test_the_least_recently_used_session_is_evicted(store: MemoryStore) -> None:
 def test_eviction_cleans_the_principal_index(store: MemoryStore) -> None:
     save(store, "a", principal="user:1")
     for key in "bcd":
-        save(store, key)
+        save(store, key, principal="user:2")
     assert store.principal_records_sync("user:1") == []
-    assert store.stats()["principals"] == 0
+    assert store.stats()["principals"] == 1
+
+
+def test_anonymous_records_are_evicted_before_signed_in_ones(store: MemoryStore) -> None:
+    save(store, "signed-in-1", principal="user:1")
+    save(store, "anonymous", principal=None)
+    save(store, "signed-in-2", principal="user:2")
+    for n in range(50):  # a flood of cookieless visitors
+        save(store, f"crawler-{n}")
+    assert store.exists_sync("signed-in-1")
+    assert store.exists_sync("signed-in-2")
+    assert not store.exists_sync("anonymous")
+    assert store.exists_sync("crawler-49")  # the newest anonymous record takes the free slot
+    assert store.count_sync() == 3
+    assert store.stats()["evictions"] == 50  # each visitor evicted the one before
+
+
+def test_signed_in_records_go_least_recently_used_first_when_no_anonymous_one_is_left(
+    store: MemoryStore,
+) -> None:
+    for key in "abc":
+        save(store, key, principal=f"user:{key}")
+    assert store.load_sync("a") is not None
+    save(store, "d", principal="user:d")
+    assert [k for k in "abcd" if store.exists_sync(k)] == ["a", "c", "d"]
+    save(store, "anonymous")  # the store is full of signed-in sessions: the newcomer goes
+    assert not store.exists_sync("anonymous")
+    assert [k for k in "abcd" if store.exists_sync(k)] == ["a", "c", "d"]
 
 
 def test_stats_count_everything(store: MemoryStore, clock: FakeClock) -> None:
@@ -68,7 +96,7 @@ def test_stats_count_everything(store: MemoryStore, clock: FakeClock) -> None:
         "misses": 2,
         "evictions": 1,
         "expirations": 1,
-        "principals": 0,
+        "principals": 1,
     }
 
 

@@ -63,14 +63,14 @@ import dataclasses
 import enum
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
+
+from ._storable import ensure_storable
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = [
-    "APPLIED",
-    "MISSING",
     "Clock",
     "Create",
     "Page",
@@ -84,6 +84,7 @@ __all__ = [
     "Tombstone",
     "Update",
     "Write",
+    "ensure_storable",
 ]
 
 Clock = Callable[[], float]
@@ -179,7 +180,7 @@ class Rewrite:
 
 #: One commit, as a store applies it in a single atomic step: a tagged union, so no store
 #: decodes flags again. ``match`` on it (``case Update(): ...``).
-Write = Union[Create, Update, Rotate, Rewrite]
+Write = Create | Update | Rotate | Rewrite
 
 
 class SaveOutcome(enum.Enum):
@@ -206,8 +207,12 @@ class Saved:
         return self.outcome is SaveOutcome.APPLIED
 
 
+# The outcomes that carry no evicted keys, shared (a Saved is immutable). Left out of
+# ``__all__``: a store module imports them by name.
 APPLIED = Saved(SaveOutcome.APPLIED)
 MISSING = Saved(SaveOutcome.MISSING)
+EXISTS = Saved(SaveOutcome.EXISTS)
+REJECTED = Saved(SaveOutcome.REJECTED)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -379,6 +384,9 @@ class LocalStore(Store):
 
     async def cleanup(self) -> int:
         return self.cleanup_sync()
+
+    async def page(self, cursor: str | None = None, limit: int = 100) -> Page:
+        return self.page_sync(cursor, limit)
 
     async def close(self) -> None:
         self.close_sync()

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ids
 from ..errors import ConfigurationError, SessionTooLarge, TokenInvalid
-from .base import Clock, Record, Store, Write
+from .base import Clock, Create, Record, Rewrite, SaveOutcome, Store
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -180,11 +180,15 @@ class ClientSideStore(abc.ABC):
 
     async def revoke(self, key: str, until: float) -> None:
         """List the session ``key`` as revoked until ``until`` (when its tokens expire)."""
-        await self._revocations().save(key, _revocation(until))
+        store, (create, rewrite) = self._revocations(), _revocation(until)
+        if (await store.save(key, create)).outcome is SaveOutcome.EXISTS:
+            await store.save(key, rewrite)  # listed already: the later end wins
 
     def revoke_sync(self, key: str, until: float) -> None:
         """Sync twin of :meth:`revoke`."""
-        self._revocations().save_sync(key, _revocation(until))
+        store, (create, rewrite) = self._revocations(), _revocation(until)
+        if store.save_sync(key, create).outcome is SaveOutcome.EXISTS:
+            store.save_sync(key, rewrite)
 
     def _revocations(self) -> Store:
         if self.revocations is None:
@@ -225,8 +229,10 @@ class ClientSideStore(abc.ABC):
         self.close_sync()
 
 
-def _revocation(until: float) -> Write:
-    return Write({"revoked": "true"}, until, None, replace=True)
+def _revocation(until: float) -> tuple[Create, Rewrite]:
+    # A true create (contract v2 has no upsert), and the rewrite for a key listed already.
+    fields = {"revoked": "true"}
+    return Create(fields, until), Rewrite(fields, until)
 
 
 # -- helpers the concrete stores share -------------------------------------------------------------

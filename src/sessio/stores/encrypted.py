@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import struct
+from collections.abc import Mapping
 
 from ..errors import ConfigurationError, RecordCorrupt
 from ..keys import SecretKeys
 from ._aead import AEAD
-from .base import Record, Store, Write
+from .base import Page, Record, Rotate, Saved, Store, Write, ensure_storable
 from .client import b64encode
 
 __all__ = ["EncryptedStore"]
@@ -64,21 +66,21 @@ class EncryptedStore(Store):
 
     # -- the transformation ----------------------------------------------------------------------
 
-    def _seal(self, key: str, write: Write) -> Write:
-        fields = {
-            name: b64encode(
-                self._aead.encrypt(text.encode("utf-8", "surrogatepass"), _context(key, name))
-            )
-            for name, text in write.fields.items()
+    def _seal_fields(self, key: str, fields: Mapping[str, str]) -> dict[str, str]:
+        return {
+            name: b64encode(self._aead.encrypt(text.encode("utf-8"), _context(key, name)))
+            for name, text in fields.items()
         }
-        return Write(
-            fields,
-            write.expires_at,
-            write.principal,
-            write.removed,
-            write.replace,
-            write.supersedes,
-        )
+
+    def _seal(self, key: str, write: Write) -> Write:
+        # Refused before encryption: sealed, a lone surrogate would be base64 any store takes.
+        ensure_storable(key, write)
+        sealed = dataclasses.replace(write, fields=self._seal_fields(key, write.fields))
+        if isinstance(sealed, Rotate) and sealed.tombstone is not None:
+            stone = sealed.tombstone
+            stone = dataclasses.replace(stone, fields=self._seal_fields(stone.key, stone.fields))
+            sealed = dataclasses.replace(sealed, tombstone=stone)
+        return sealed
 
     def _value(self, key: str, name: str, sealed: str) -> str | None:
         try:
@@ -123,7 +125,7 @@ class EncryptedStore(Store):
     async def load(self, key: str) -> Record | None:
         return self._open(await self.inner.load(key))
 
-    async def save(self, key: str, write: Write) -> bool:
+    async def save(self, key: str, write: Write) -> Saved:
         return await self.inner.save(key, self._seal(key, write))
 
     async def delete(self, key: str) -> bool:
@@ -147,6 +149,10 @@ class EncryptedStore(Store):
     async def cleanup(self) -> int:
         return await self.inner.cleanup()
 
+    async def page(self, cursor: str | None = None, limit: int = 100) -> Page:
+        page = await self.inner.page(cursor, limit)
+        return Page(self._open_listed(page.records), page.cursor)
+
     async def close(self) -> None:
         await self.inner.close()
 
@@ -155,7 +161,7 @@ class EncryptedStore(Store):
     def load_sync(self, key: str) -> Record | None:
         return self._open(self.inner.load_sync(key))
 
-    def save_sync(self, key: str, write: Write) -> bool:
+    def save_sync(self, key: str, write: Write) -> Saved:
         return self.inner.save_sync(key, self._seal(key, write))
 
     def delete_sync(self, key: str) -> bool:
@@ -178,6 +184,10 @@ class EncryptedStore(Store):
 
     def cleanup_sync(self) -> int:
         return self.inner.cleanup_sync()
+
+    def page_sync(self, cursor: str | None = None, limit: int = 100) -> Page:
+        page = self.inner.page_sync(cursor, limit)
+        return Page(self._open_listed(page.records), page.cursor)
 
     def close_sync(self) -> None:
         self.inner.close_sync()

@@ -8,7 +8,23 @@ from collections import OrderedDict
 from typing import Any
 
 from ..errors import ConfigurationError
-from .base import Clock, LocalStore, Record, Write
+from .base import (
+    APPLIED,
+    EXISTS,
+    MISSING,
+    REJECTED,
+    Clock,
+    Create,
+    LocalStore,
+    Page,
+    Record,
+    Rotate,
+    Saved,
+    SaveOutcome,
+    Update,
+    Write,
+    ensure_storable,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -16,9 +32,11 @@ __all__ = ["MemoryStore"]
 class MemoryStore(LocalStore):
     """Sessions in a dict: for tests, development and single-process apps.
 
-    ``max_sessions`` bounds memory: past it, the least recently used session is evicted (and
-    counted in :meth:`stats`). Thread-safe, so one store serves a threaded WSGI server too.
-    Everything is lost when the process exits.
+    ``max_sessions`` bounds memory: past it, the least recently used *anonymous* record (no
+    principal) is evicted, and a signed-in session only when no anonymous one is left, so a
+    flood of cookieless visitors cannot push signed-in users out. Evictions are counted in
+    :meth:`stats`. Thread-safe, so one store serves a threaded WSGI server too. Everything is
+    lost when the process exits.
     """
 
     def __init__(self, *, max_sessions: int | None = 10_000, clock: Clock = time.time) -> None:
@@ -28,7 +46,8 @@ class MemoryStore(LocalStore):
         ):
             raise ConfigurationError("max_sessions must be >= 1 or None (unbounded)")
         self.max_sessions = max_sessions
-        self._records: OrderedDict[str, Record] = OrderedDict()
+        self._records: OrderedDict[str, Record] = OrderedDict()  # least recently used first
+        self._anonymous: OrderedDict[str, None] = OrderedDict()  # the same order, no principal
         self._index: dict[str, set[str]] = {}
         self._lock = threading.Lock()
         self._hits = self._misses = self._evictions = self._expirations = 0
@@ -51,7 +70,7 @@ class MemoryStore(LocalStore):
 
     def _live(self, key: str) -> Record | None:
         record = self._records.get(key)
-        if record is not None and record.expires_at <= self.clock():
+        if record is not None and not record.expires_at > self.clock():
             self._drop(key)
             self._expirations += 1
             return None
@@ -59,7 +78,11 @@ class MemoryStore(LocalStore):
 
     def _drop(self, key: str) -> Record | None:
         record = self._records.pop(key, None)
-        if record is not None and record.principal is not None:
+        if record is None:
+            return None
+        if record.principal is None:
+            self._anonymous.pop(key, None)
+        else:
             keys = self._index.get(record.principal)
             if keys is not None:
                 keys.discard(key)
@@ -73,13 +96,40 @@ class MemoryStore(LocalStore):
             self._drop(record.key)
         self._records[record.key] = record
         self._records.move_to_end(record.key)
-        if record.principal is not None:
+        if record.principal is None:
+            self._anonymous[record.key] = None
+            self._anonymous.move_to_end(record.key)
+        else:
             self._index.setdefault(record.principal, set()).add(record.key)
         if self.max_sessions is not None:
             while len(self._records) > self.max_sessions:
-                oldest = next(iter(self._records))
-                self._drop(oldest)
+                # Anonymous records go first (even the one just written): only when none is
+                # left does a signed-in session make room.
+                pool = self._anonymous if self._anonymous else self._records
+                self._drop(next(iter(pool)))
                 self._evictions += 1
+
+    def _make_room(self, key: str, write: Write) -> Saved | tuple[str, ...]:
+        """Enforce ``write.limit``: the keys evicted, or REJECTED."""
+        limit, principal = write.limit, write.principal
+        if limit is None or principal is None:
+            return ()
+        mine = (key, write.supersedes) if isinstance(write, Rotate) else (key,)
+        others = [
+            record
+            for record in (self._live(k) for k in list(self._index.get(principal, ())))
+            if record is not None and record.key not in mine
+        ]
+        excess = len(others) - limit.max_sessions + 1
+        if excess <= 0:
+            return ()
+        if limit.on_limit == "reject":
+            return REJECTED
+        others.sort(key=lambda r: r.expires_at)
+        evicted = tuple(r.key for r in others[:excess])
+        for victim in evicted:
+            self._drop(victim)
+        return evicted
 
     # -- contract ---------------------------------------------------------------------------------
 
@@ -91,26 +141,40 @@ class MemoryStore(LocalStore):
                 return None
             self._hits += 1
             self._records.move_to_end(key)
+            if record.principal is None:
+                self._anonymous.move_to_end(key)
             return record
 
-    def save_sync(self, key: str, write: Write) -> bool:
+    def save_sync(self, key: str, write: Write) -> Saved:
+        ensure_storable(key, write)  # a value no other store could hold is refused here too
         with self._lock:
-            if write.replace:
-                if write.supersedes is not None:
-                    if self._live(write.supersedes) is None:
-                        return False  # revoked, evicted or expired meanwhile: stays gone
-                    self._drop(write.supersedes)
-                fields = dict(write.fields)
-            else:
+            if isinstance(write, Update):
                 current = self._live(key)
                 if current is None:
-                    return False
+                    return MISSING  # a session that is gone stays gone
                 fields = dict(current.fields)
                 fields.update(write.fields)
                 for name in write.removed:
                     fields.pop(name, None)
+            elif isinstance(write, Create):
+                if self._live(key) is not None:
+                    return EXISTS
+                fields = dict(write.fields)
+            else:  # Rotate needs the superseded record, Rewrite its own
+                target = write.supersedes if isinstance(write, Rotate) else key
+                if self._live(target) is None:
+                    return MISSING
+                fields = dict(write.fields)
+            evicted = () if write.limit is None else self._make_room(key, write)
+            if isinstance(evicted, Saved):
+                return evicted
+            if isinstance(write, Rotate):
+                self._drop(write.supersedes)
+                if write.tombstone is not None:
+                    stone = write.tombstone
+                    self._put(Record(stone.key, dict(stone.fields), stone.expires_at, None))
             self._put(Record(key, fields, write.expires_at, write.principal))
-            return True
+            return Saved(SaveOutcome.APPLIED, evicted) if evicted else APPLIED
 
     def delete_sync(self, key: str) -> bool:
         with self._lock:
@@ -131,6 +195,21 @@ class MemoryStore(LocalStore):
                     removed.append(key)
             return removed
 
+    def page_sync(self, cursor: str | None = None, limit: int = 100) -> Page:
+        # Key order, not LRU order: a load between two pages must not move a record past the
+        # walk. The cursor is the last key handed out.
+        now = self.clock()
+        with self._lock:
+            keys = sorted(
+                k
+                for k, r in self._records.items()
+                if (cursor is None or k > cursor) and r.expires_at > now
+            )
+            chosen = keys[:limit]
+            records = [self._records[k] for k in chosen]
+        more = len(keys) > limit
+        return Page(records, chosen[-1] if more and chosen else None)
+
     def exists_sync(self, key: str) -> bool:
         with self._lock:
             return self._live(key) is not None
@@ -144,13 +223,14 @@ class MemoryStore(LocalStore):
         with self._lock:
             n = len(self._records)
             self._records.clear()
+            self._anonymous.clear()
             self._index.clear()
             return n
 
     def cleanup_sync(self) -> int:
         now = self.clock()
         with self._lock:
-            expired = [k for k, r in self._records.items() if r.expires_at <= now]
+            expired = [k for k, r in self._records.items() if not r.expires_at > now]
             for key in expired:
                 self._drop(key)
             self._expirations += len(expired)

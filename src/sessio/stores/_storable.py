@@ -1,0 +1,45 @@
+"""What no store can hold: text that is not valid Unicode (a lone surrogate has no UTF-8)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ValueNotSerializable
+
+if TYPE_CHECKING:
+    from .base import Write
+
+__all__ = ["ensure_storable"]
+
+
+def _utf8(text: str, what: str) -> None:
+    if not text.isascii():  # (the common case costs one scan, and no copy)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueNotSerializable(
+                f"{what} cannot be stored: it is not valid Unicode text (a lone surrogate)",
+                field=what,
+            ) from None
+
+
+def ensure_storable(key: str, write: Write) -> None:
+    """Raise :class:`~sessio.errors.ValueNotSerializable` unless every text in ``write`` is
+    valid UTF-8 (a lone surrogate is not): what every store must refuse, checked once for the
+    stores that would otherwise take it (memory) or fail late (an encoder deep in a driver)."""
+    # (ASCII is the common case: one C-level scan per text, no call of ours.)
+    if not key.isascii():
+        _utf8(key, "key")
+    for name, text in write.fields.items():
+        if not (name.isascii() and text.isascii()):
+            _utf8(name, "field name")
+            _utf8(text, name)
+    principal = write.principal
+    if principal is not None and not principal.isascii():
+        _utf8(principal, "principal")
+    stone = getattr(write, "tombstone", None)  # a Rotate's
+    if stone is not None:
+        _utf8(stone.key, "key")
+        for name, text in stone.fields.items():
+            _utf8(name, "field name")
+            _utf8(text, name)
