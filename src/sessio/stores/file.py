@@ -17,7 +17,9 @@ from ._file_record import FileRecord, decode, encode
 from ._offloop import InlineFirstStore
 from .base import (
     APPLIED,
+    EXISTS,
     MISSING,
+    REJECTED,
     Clock,
     Create,
     Page,
@@ -180,7 +182,7 @@ class FileStore(InlineFirstStore):
             match write:
                 case Create():
                     if current is not None:
-                        return Saved(SaveOutcome.EXISTS)
+                        return EXISTS
                     fields = dict(write.fields)
                 case Update():
                     if current is None:
@@ -208,7 +210,7 @@ class FileStore(InlineFirstStore):
                 excess = len(others) - limit.max_sessions + 1
                 if excess > 0:
                     if limit.on_limit == "reject":
-                        return Saved(SaveOutcome.REJECTED)
+                        return REJECTED
                     evicted = tuple(r.key for r in others[:excess])
             # The new record first: until it is on disk, the old one stays where it was.
             self._put(key, raw, write.principal)

@@ -16,7 +16,9 @@ from ._offloop import Busy, InlineFirstStore
 from ._sqlite_db import DAMAGED, WAL_LIMIT, Handle, connect
 from .base import (
     APPLIED,
+    EXISTS,
     MISSING,
+    REJECTED,
     Clock,
     Create,
     Page,
@@ -36,8 +38,6 @@ _CLEANUP_BATCH = 1000
 _WAL_CHECK_EVERY = 64
 #: How long a checkpoint may wait for other connections' reads to finish (milliseconds).
 _CHECKPOINT_WAIT_MS = 20
-_EXISTS = Saved(SaveOutcome.EXISTS)
-_REJECTED = Saved(SaveOutcome.REJECTED)
 # Built once: json.dumps() with options builds an encoder per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _DECODER = json.JSONDecoder()
@@ -188,7 +188,7 @@ class SQLiteStore(InlineFirstStore):
             elif self._apply(db, key, write, text, now):
                 saved = APPLIED  # one statement, atomic on its own
             else:
-                saved = _EXISTS if isinstance(write, Create) else MISSING
+                saved = EXISTS if isinstance(write, Create) else MISSING
         if saved:
             self._writes += 1
             if self._writes >= _WAL_CHECK_EVERY:
@@ -222,7 +222,7 @@ class SQLiteStore(InlineFirstStore):
     ) -> Saved:
         """``write`` and its principal limit, inside the caller's ``BEGIN IMMEDIATE``."""
         if not self._apply(db, key, write, text, now):
-            return _EXISTS if isinstance(write, Create) else MISSING
+            return EXISTS if isinstance(write, Create) else MISSING
         limit = write.limit
         if limit is None or write.principal is None:
             return APPLIED
@@ -233,7 +233,7 @@ class SQLiteStore(InlineFirstStore):
         if excess <= 0:
             return APPLIED
         if limit.on_limit == "reject":
-            return _REJECTED  # the caller rolls the write back
+            return REJECTED  # the caller rolls the write back
         evicted = tuple(others[:excess])
         db.executemany(f"DELETE FROM {self.table} WHERE key = ?", [(k,) for k in evicted])
         return Saved(SaveOutcome.APPLIED, evicted)
