@@ -9,7 +9,6 @@ handler (switching the journal mode takes an exclusive lock that is not waited f
 from __future__ import annotations
 
 import sqlite3
-import sys
 import threading
 import time
 from contextlib import suppress
@@ -17,7 +16,7 @@ from contextlib import suppress
 from ..errors import RecordCorrupt, StoreUnavailable, ValueNotSerializable
 from ._offloop import Busy
 
-__all__ = ["DAMAGED", "WAL_LIMIT", "Handle", "connect", "is_busy"]
+__all__ = ["WAL_LIMIT", "Handle", "connect", "is_busy"]
 
 #: The size past which the store checkpoints and truncates the write-ahead log, in bytes.
 #: SQLite's automatic checkpoints are off on the store's connections: with several busy
@@ -38,15 +37,7 @@ CREATE TABLE IF NOT EXISTS {table} (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS {table}_expires_at ON {table} (expires_at);
 CREATE INDEX IF NOT EXISTS {table}_principal ON {table} (principal) WHERE principal IS NOT NULL;
-CREATE INDEX IF NOT EXISTS {table}_damaged ON {table} (key) WHERE {damaged};
 """
-
-#: Rows no write of this store makes: damaged or hand-edited. The same text is the WHERE of a
-#: partial index, so cleanup finds them without reading the table (the index stays empty).
-DAMAGED = (
-    "(typeof(fields) != 'text' OR typeof(expires_at) != 'real' "
-    f"OR abs(expires_at) > {sys.float_info.max!r} OR typeof(principal) NOT IN ('text', 'null'))"
-)
 
 #: SQLITE_BUSY and SQLITE_LOCKED, the primary result codes (extended codes add high bits).
 _BUSY_CODES = frozenset({5, 6})
@@ -68,13 +59,12 @@ def _setup(db: sqlite3.Connection, table: str, *, first: bool) -> None:
         return
     if db.execute("PRAGMA journal_mode").fetchone()[0] not in ("wal", "memory"):
         db.execute("PRAGMA journal_mode=WAL")
-    # Create only what is missing (the last index is the newest addition): opening a database
-    # that has it all then takes no write lock.
+    # Create only what is missing: opening a database that has it then takes no write lock.
     found = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (f"{table}_damaged",)
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
     ).fetchone()
     if found is None:
-        db.executescript(_SCHEMA.format(table=table, damaged=DAMAGED))
+        db.executescript(_SCHEMA.format(table=table))
 
 
 def connect(path: str, table: str, timeout: float, *, first: bool) -> sqlite3.Connection:
@@ -129,7 +119,7 @@ class Handle:
         if self.wait:
             if not self.lock.acquire(timeout=self.timeout):
                 raise StoreUnavailable(f"SQLite database {self.path!r} busy in this process")
-        elif not self.lock.acquire(blocking=False):
+        elif not self.lock.acquire(False):  # (positional: cheaper than blocking=False)
             raise Busy
         return self.db
 

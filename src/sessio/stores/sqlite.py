@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigurationError, RecordCorrupt, StoreUnavailable, ValueNotSerializable
 from ._offloop import Busy, InlineFirstStore
-from ._sqlite_db import DAMAGED, WAL_LIMIT, Handle, connect
+from ._sqlite_db import WAL_LIMIT, Handle, connect
 from .base import (
     APPLIED,
     EXISTS,
@@ -36,6 +37,8 @@ __all__ = ["SQLiteStore"]
 _CLEANUP_BATCH = 1000
 #: Writes between two looks at the size of the write-ahead log (one stat() call).
 _WAL_CHECK_EVERY = 64
+#: The largest finite expiry: only damaged rows lie beyond it.
+_LARGEST = sys.float_info.max
 #: How long a checkpoint may wait for other connections' reads to finish (milliseconds).
 _CHECKPOINT_WAIT_MS = 20
 # Built once: json.dumps() with options builds an encoder per call.
@@ -52,6 +55,10 @@ def _parse(text: str) -> Any:
     return value if end == len(text) else json.loads(text)
 
 
+_isfinite = math.isfinite
+_INF = math.inf
+
+
 def _encode(fields: Any) -> str:
     try:
         return _ENCODER.encode(fields)
@@ -59,23 +66,23 @@ def _encode(fields: Any) -> str:
         raise ValueNotSerializable(f"a field of this write is not text: {exc}") from None
 
 
-def _record(key: Any, text: Any, expires_at: Any, principal: Any) -> Record:
+def _record(key: str, text: Any, expires_at: Any, principal: Any) -> Record:
     """The row as a Record, or RecordCorrupt: rows are read as untrusted input."""
-    # Exact types: a hand-edited row may hold a BLOB, and a text expiry compares greater than
-    # every number in SQL, so it would look live for ever.
-    if (
-        type(text) is not str
-        or type(expires_at) is not float
-        or not math.isfinite(expires_at)
-        or (principal is not None and type(principal) is not str)
-        or type(key) is not str
-    ):
-        raise RecordCorrupt("a stored record has a value of the wrong type")
     try:
+        # A hand-edited row may hold anything. SQL sorts text after every number, so a text
+        # expiry passes "expires_at > now" and would look live for ever: here it fails the
+        # comparison with TypeError, +inf compares False (NaN cannot be stored), and
+        # a BLOB is no JSON text (TypeError).
+        finite = expires_at < _INF
         fields = _parse(text)
-    except (ValueError, RecursionError):
-        raise RecordCorrupt("a stored record is not valid JSON") from None
-    if type(fields) is not dict or not all(type(v) is str for v in fields.values()):
+    except (TypeError, ValueError, RecursionError):
+        raise RecordCorrupt("a stored record is not JSON text with a numeric expiry") from None
+    if (
+        not finite
+        or type(fields) is not dict
+        or (principal is not None and type(principal) is not str)
+        or not all(type(v) is str for v in fields.values())
+    ):
         raise RecordCorrupt("a stored record is not a map of encoded fields")
     return Record(key, fields, expires_at, principal)
 
@@ -170,8 +177,33 @@ class SQLiteStore(InlineFirstStore):
     # -- writes -----------------------------------------------------------------------------------
 
     def _save(self, wait: bool, key: str, write: Write) -> Saved:
-        if not math.isfinite(write.expires_at):
-            raise ValueNotSerializable(f"an expiry must be a finite time: {write.expires_at!r}")
+        expires_at = write.expires_at
+        if not _isfinite(expires_at):
+            raise ValueNotSerializable(f"an expiry must be a finite time: {expires_at!r}")
+        if type(write) is Update and (write.limit is None or write.principal is None):
+            # The commit of nearly every request: one statement, atomic on its own.
+            patch: dict[str, str | None] = dict(write.fields)
+            patch.update(dict.fromkeys(write.removed))
+            try:
+                text = _ENCODER.encode(patch)
+            except (TypeError, ValueError, RecursionError) as exc:
+                raise ValueNotSerializable(f"a field of this write is not text: {exc}") from None
+            args = (text, expires_at, write.principal, key, self.clock())
+            with self._handles[wait] as db:
+                if not db.execute(self._sql_patch, args).rowcount:
+                    return MISSING
+            saved = APPLIED
+        else:
+            saved = self._save_other(wait, key, write)
+            if saved.outcome is not SaveOutcome.APPLIED:
+                return saved
+        self._writes += 1
+        if self._writes >= _WAL_CHECK_EVERY:
+            self._bound_wal()
+        return saved
+
+    def _save_other(self, wait: bool, key: str, write: Write) -> Saved:
+        """Every write but a plain Update: a Create, Rewrite, Rotate, or one with a limit."""
         if isinstance(write, Update):
             patch: dict[str, str | None] = dict(write.fields)
             patch.update(dict.fromkeys(write.removed))
@@ -179,21 +211,17 @@ class SQLiteStore(InlineFirstStore):
         else:
             text = _encode(dict(write.fields))
         now = self.clock()
-        limited = write.limit is not None and write.principal is not None
         with self._handles[wait] as db:
-            if limited or isinstance(write, Rotate):
+            if isinstance(write, Rotate) or (
+                write.limit is not None and write.principal is not None
+            ):
                 db.execute("BEGIN IMMEDIATE")
                 saved = self._in_transaction(db, key, write, text, now)
-                db.execute("COMMIT" if saved else "ROLLBACK")
-            elif self._apply(db, key, write, text, now):
-                saved = APPLIED  # one statement, atomic on its own
-            else:
-                saved = EXISTS if isinstance(write, Create) else MISSING
-        if saved:
-            self._writes += 1
-            if self._writes >= _WAL_CHECK_EVERY:
-                self._bound_wal()
-        return saved
+                db.execute("COMMIT" if saved.outcome is SaveOutcome.APPLIED else "ROLLBACK")
+                return saved
+            if self._apply(db, key, write, text, now):
+                return APPLIED  # one statement, atomic on its own
+        return EXISTS if isinstance(write, Create) else MISSING
 
     def _apply(self, db: sqlite3.Connection, key: str, write: Write, text: str, now: float) -> bool:
         """Run ``write``'s statements; whether its target was there (or, for Create, was not)."""
@@ -285,11 +313,12 @@ class SQLiteStore(InlineFirstStore):
         removed = 0
         now = self.clock()
         t = self.table
-        # Expired rows by the expiry index, then damaged rows (a text or infinite expiry would
-        # otherwise live for ever) by their partial index.
+        # Expired rows, then rows whose expiry is damaged: SQL sorts text and BLOBs after every
+        # number, so with +inf they are the far end of the same index (and would otherwise look
+        # live for ever; -inf is expired, NULL refused). Both are ranges of the expiry index.
         batches = (
             (f"SELECT key FROM {t} WHERE expires_at <= ? LIMIT ?", (now, _CLEANUP_BATCH)),
-            (f"SELECT key FROM {t} WHERE {DAMAGED} LIMIT ?", (_CLEANUP_BATCH,)),
+            (f"SELECT key FROM {t} WHERE expires_at > ? LIMIT ?", (_LARGEST, _CLEANUP_BATCH)),
         )
         for select, args in batches:
             while True:
@@ -359,9 +388,11 @@ class SQLiteStore(InlineFirstStore):
 def _valid(rows: list[Any]) -> list[Record]:
     """The rows that are records; listing skips garbage (loading that key reports it)."""
     records = []
-    for row in rows:
+    for key, *rest in rows:
+        if type(key) is not str:
+            continue
         try:
-            records.append(_record(*row))
+            records.append(_record(key, *rest))
         except RecordCorrupt:
             continue
     return records
