@@ -39,6 +39,8 @@ _CLEANUP_BATCH = 1000
 _WAL_CHECK_EVERY = 64
 #: The largest finite expiry: only damaged rows lie beyond it.
 _LARGEST = sys.float_info.max
+#: Writes before the next look when a checkpoint could not finish.
+_WAL_RETRY_AFTER = 4
 #: How long a checkpoint may wait for other connections' reads to finish (milliseconds).
 _CHECKPOINT_WAIT_MS = 20
 # Built once: json.dumps() with options builds an encoder per call.
@@ -280,11 +282,14 @@ class SQLiteStore(InlineFirstStore):
             with self._handles[False] as db:
                 db.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
                 try:
-                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                    (busy, _, _) = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 finally:
                     db.execute("PRAGMA busy_timeout = 0")
         except (OSError, Busy, StoreUnavailable):
-            return  # the commit stands; the log is looked at again after the next writes
+            busy = 1  # the commit stands
+        if busy:
+            # Another checkpoint, or a reader that outlived the wait: look again soon.
+            self._writes = _WAL_CHECK_EVERY - _WAL_RETRY_AFTER
 
     def _delete(self, wait: bool, key: str) -> bool:
         with self._handles[wait] as db:
