@@ -12,16 +12,23 @@ request the loop serves. So each operation is written once, with a ``wait`` flag
 
 The sync methods run ``wait=True``. The async ones run ``wait=False`` inline and, on
 :class:`Busy`, the same operation with ``wait=True`` in a worker thread, so only the request
-that needs the lock waits, and at most the bound.
+that needs the lock waits. A request that waited for a free worker thread until its bound had
+passed answers ``StoreUnavailable`` without running: the default executor has few threads,
+and a queue behind a held lock must not turn the bound into a multiple of it. So an async
+call waits at most three times the bound: for a thread, for the store's own connection (one
+other thread may be waiting on it) and for the lock; once the bound when only one waits.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import functools
+import time
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
+from ..errors import StoreUnavailable
 from .base import Page, Record, Saved, Store, Write
 
 __all__ = ["Busy", "InlineFirstStore"]
@@ -34,11 +41,27 @@ class Busy(Exception):
     """Internal signal: the operation would have to wait for a lock; nothing was changed."""
 
 
-async def _inline_first(op: Callable[Concatenate[bool, P], T], *args: P.args, **kw: P.kwargs) -> T:
+def _within(deadline: float, call: Callable[[], T]) -> T:
+    """Run ``call`` (in a worker thread) unless the thread came too late for it."""
+    if time.monotonic() > deadline:
+        raise StoreUnavailable("the store's lock was held elsewhere; no worker thread in time")
+    return call()
+
+
+async def _off_loop(
+    timeout: float, op: Callable[Concatenate[bool, P], T], *args: P.args, **kw: P.kwargs
+) -> T:
+    call = functools.partial(op, True, *args, **kw)
+    return await asyncio.to_thread(_within, time.monotonic() + timeout, call)
+
+
+async def _inline_first(
+    timeout: float, op: Callable[Concatenate[bool, P], T], *args: P.args, **kw: P.kwargs
+) -> T:
     try:
         return op(False, *args, **kw)
     except Busy:
-        return await asyncio.to_thread(op, True, *args, **kw)
+        return await _off_loop(timeout, op, *args, **kw)
 
 
 class InlineFirstStore(Store):
@@ -47,6 +70,9 @@ class InlineFirstStore(Store):
     Subclasses implement the ``_name(wait, ...)`` operations; this class derives both the async
     and the sync method of the contract from each.
     """
+
+    #: Seconds an operation may wait for a lock (set by the subclass).
+    timeout: float
 
     # -- the operations a subclass implements ---------------------------------------------------
 
@@ -97,37 +123,37 @@ class InlineFirstStore(Store):
         try:
             return self._load(False, key)
         except Busy:
-            return await asyncio.to_thread(self._load, True, key)
+            return await _off_loop(self.timeout, self._load, key)
 
     async def save(self, key: str, write: Write) -> Saved:
         try:
             return self._save(False, key, write)
         except Busy:
-            return await asyncio.to_thread(self._save, True, key, write)
+            return await _off_loop(self.timeout, self._save, key, write)
 
     async def delete(self, key: str) -> bool:
-        return await _inline_first(self._delete, key)
+        return await _inline_first(self.timeout, self._delete, key)
 
     async def principal_records(self, principal: str) -> list[Record]:
-        return await _inline_first(self._principal_records, principal)
+        return await _inline_first(self.timeout, self._principal_records, principal)
 
     async def delete_principal_records(self, principal: str, keep: str | None = None) -> list[str]:
-        return await _inline_first(self._delete_principal_records, principal, keep)
+        return await _inline_first(self.timeout, self._delete_principal_records, principal, keep)
 
     async def exists(self, key: str) -> bool:
-        return await _inline_first(self._exists, key)
+        return await _inline_first(self.timeout, self._exists, key)
 
     async def count(self) -> int:
-        return await _inline_first(self._count)
+        return await _inline_first(self.timeout, self._count)
 
     async def clear(self) -> int:
-        return await _inline_first(self._clear)
+        return await _inline_first(self.timeout, self._clear)
 
     async def cleanup(self) -> int:
-        return await _inline_first(self._cleanup)
+        return await _inline_first(self.timeout, self._cleanup)
 
     async def page(self, cursor: str | None = None, limit: int = 100) -> Page:
-        return await _inline_first(self._page, cursor, limit)
+        return await _inline_first(self.timeout, self._page, cursor, limit)
 
     async def close(self) -> None:
         self.close_sync()

@@ -77,6 +77,7 @@ class FileStore(InlineFirstStore):
             raise StoreUnavailable(
                 f"cannot create session directory {self.directory}: {exc}"
             ) from exc
+        self.timeout = timeout
         self._lock = DirectoryLock(self.directory / ".lock", timeout)
 
     def __repr__(self) -> str:
