@@ -10,7 +10,7 @@ import pytest
 
 from sessio import Policy, Principal
 from sessio.fields import CSRF, FLASH
-from sessio.flash import FLASH_PREFIX
+from sessio.flash import FLASH_PREFIX, NO_FLASHES
 from sessio.stores.base import Create, Update
 
 from .conftest import FakeClock
@@ -196,3 +196,22 @@ async def test_a_stored_session_reading_its_csrf_token_writes_nothing(drive: Dri
     drive.counting.reset()
     assert not (await drive.commit(s)).wrote
     assert drive.counting.writes == []
+
+
+async def test_sessions_without_messages_share_one_empty_queue_that_nothing_changes(
+    drive: Drive,
+) -> None:
+    token = await _stored(drive)
+    quiet, busy = await drive.load(token), await drive.load(token)
+    assert quiet._flashes is NO_FLASHES
+    assert quiet.flashes() == []
+    assert quiet.pop_flash("info") == []
+    quiet.clear_flash()
+    busy.flash("info", "mine")
+    assert busy._flashes is not NO_FLASHES
+    assert not NO_FLASHES
+    assert not NO_FLASHES.changed
+    await drive.commit(quiet)
+    await drive.commit(busy)
+    assert quiet.peek_flash() == []
+    assert (await drive.load(token)).peek_flash() == ["mine"]

@@ -26,7 +26,7 @@ from sessio import (
 )
 from sessio.ids import open_successor, successor_key
 from sessio.stores import MemoryStore, Record
-from sessio.stores.base import Create
+from sessio.stores.base import Create, Saved, SaveOutcome, Write
 
 from .conftest import FakeClock
 from .drive import MODES, CountingStore, Drive
@@ -381,3 +381,35 @@ async def test_a_store_failing_while_a_tombstone_is_followed_raises_and_writes_n
     with pytest.raises(StoreUnavailable):
         await drive.commit(stale)
     assert len(drive.counting.writes) == 1  # the attempt that came back MISSING, nothing after
+
+
+async def test_a_create_that_collides_is_retried_under_a_fresh_id(
+    mode: str, clock: FakeClock
+) -> None:
+    class Colliding(CountingStore):
+        collisions = 1
+
+        def save_sync(self, key: str, write: Write) -> Saved:
+            if isinstance(write, Create) and self.collisions:
+                self.collisions -= 1
+                return Saved(SaveOutcome.EXISTS)  # someone else's live record under that key
+            return super().save_sync(key, write)
+
+        async def save(self, key: str, write: Write) -> Saved:
+            return self.save_sync(key, write)
+
+    drive = Drive(mode, clock=clock, store=Colliding(clock=clock))
+    session = await drive.load(None)
+    first_id = session.id
+    session["a"] = 1
+    commit = await drive.commit(session)
+    assert commit.outcome is CommitOutcome.APPLIED
+    assert commit.token != first_id
+    assert (await drive.load(commit.token))["a"] == 1
+    broken = Colliding(clock=clock)
+    broken.collisions = 10
+    drive = Drive(mode, clock=clock, store=broken)
+    session = await drive.load(None)
+    session["a"] = 1
+    with pytest.raises(StoreUnavailable):
+        await drive.commit(session)  # a store that always says EXISTS is broken, not full

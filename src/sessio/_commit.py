@@ -16,7 +16,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from . import ids
-from .errors import ConcurrencyLimitExceeded
+from .errors import ConcurrencyLimitExceeded, StoreUnavailable
 from .events import EventKind
 from .fields import META
 from .results import CLEARED, DESTROYED, UNCHANGED, Commit, CommitAction, CommitOutcome
@@ -43,6 +43,7 @@ __all__ = ["MAX_HOPS", "announce", "commit_flow"]
 
 #: Tombstones followed at most, one after another (a session rotated again meanwhile).
 MAX_HOPS = 3
+_CREATE_ATTEMPTS = 3
 #: Fields of a tombstone: the successor's store key, its ID sealed for the holder of the old
 #: ID (:func:`sessio.ids.seal_successor`), and the principal key the rotation signed in.
 SUCCESSOR, HANDOFF, OWNER = "s:successor", "s:handoff", "s:principal"
@@ -79,17 +80,19 @@ def commit_flow(m: Manager, session: Session) -> Flow[Commit]:
     fields, removed, whole = pending
     fields[META] = meta.dumps()
     was_new, superseded, auth_change = session.is_new, session._superseded, session.auth_change
-    for _ in range(MAX_HOPS):  # a Create retried under a fresh ID on the (2**-256) collision
+    for _ in range(_CREATE_ATTEMPTS):  # a fresh ID on the (2**-256) collision of a Create
         write = _write(m, session, fields, removed, whole, expires_at, principal, now)
         saved: Saved = yield ("save", session.key, write)
-        if saved.outcome is not SaveOutcome.EXISTS:
+        if saved.outcome is not SaveOutcome.EXISTS or not isinstance(write, Create):
             break
         session._id, session._key = ids.new_session_id(), None
     outcome = saved.outcome
     if outcome is SaveOutcome.MISSING:
         return (yield from _follow(m, session, principal, expires_at))
-    if outcome is not SaveOutcome.APPLIED:
+    if outcome is SaveOutcome.REJECTED:
         return _refused(m, session, principal)
+    if outcome is not SaveOutcome.APPLIED:  # EXISTS to an Update, or to every attempt
+        raise StoreUnavailable(f"the store answered {outcome.value} to a {type(write).__name__}")
     limit = policy.concurrency.max_sessions_per_principal
     for key in saved.evicted:  # removed in the login's own atomic step
         m._emit(EventKind.EVICTED, key, principal, limit=limit)

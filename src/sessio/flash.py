@@ -17,7 +17,7 @@ from typing import Any
 
 from .codec import Codec
 
-__all__ = ["FLASH_PREFIX", "LEGACY_FLASH", "Flashes", "message_field"]
+__all__ = ["FLASH_PREFIX", "LEGACY_FLASH", "NO_FLASHES", "Flashes", "message_field"]
 
 #: The field of one message: the prefix, 16 hex digits of microseconds, 8 random hex digits.
 FLASH_PREFIX = "s:flash:"
@@ -128,3 +128,9 @@ class Flashes:
     def drop(self) -> None:
         """Forget every message (the session's data is being dropped)."""
         self.take(None)
+
+
+#: The queue of a session with no message, shared: most sessions have none, and every method
+#: but :meth:`Flashes.add` leaves an empty queue as it is (a session adding a message first
+#: takes a queue of its own).
+NO_FLASHES = Flashes()

@@ -26,7 +26,7 @@ from . import csrf, ids
 from ._tracked import IMMUTABLE, TrackedDict
 from .codec import Codec
 from .fields import CSRF, CSRF_SALT, DATA_PREFIX, META, PRINCIPAL, Loaded, SessionMeta, data_field
-from .flash import Flashes
+from .flash import NO_FLASHES, Flashes
 from .principal import Principal
 
 __all__ = ["DATA_PREFIX", "Session", "SessionMeta"]
@@ -96,16 +96,15 @@ class Session(TrackedDict):
         self._flashes: Flashes
         if loaded is None:
             self._principal = self._csrf_secret = self._csrf_salt = None
-            self._flashes = Flashes()
+            self._flashes = NO_FLASHES
             return
         dict.update(self, loaded.values)
         self._principal = loaded.principal
         self._csrf_secret = loaded.csrf_secret
         self._csrf_salt = loaded.csrf_salt
+        self._flashes = NO_FLASHES
         if loaded.flash_fields or loaded.flashes or loaded.flash_broken:
             self._flashes = Flashes(loaded.flash_fields, loaded.flashes, loaded.flash_broken)
-        else:
-            self._flashes = Flashes()
         # Undecodable values were left out; the commit removes them from the store too.
         self._removed.update(loaded.corrupt)
 
@@ -146,6 +145,8 @@ class Session(TrackedDict):
         """Queue a message for the next page that reads it (``kind``: "success", "error"...)."""
         self._check_alive()
         self._codec.dumps(message, key=f"flash:{kind}")
+        if self._flashes is NO_FLASHES:
+            self._flashes = Flashes()
         self._flashes.add(kind, message, self._clock())
 
     def peek_flash(self, kind: str | None = None) -> list[Any]:
@@ -303,7 +304,7 @@ class Session(TrackedDict):
         self.is_destroyed = True
         self._raw.clear()
         dict.clear(self)
-        self._flashes = Flashes()
+        self._flashes = NO_FLASHES
         self._principal = None
 
     # -- the change record the manager commits ---------------------------------------------------------
@@ -369,9 +370,8 @@ class Session(TrackedDict):
         return fields, removed, False
 
     def _own_changes(self) -> tuple[dict[str, str], set[str]]:
-        """What this request itself changed, as a delta (after :meth:`_pending`): its data
-        writes and removals, its principal, its flash messages -- not what a rotation copied.
-        This is what a commit forwards to a parallel request's rotation of the same session."""
+        """What this request itself changed (after :meth:`_pending`), not what a rotation
+        copied: the delta a commit forwards to a parallel request's rotation of the session."""
         fields = {data_field(k): self._encoding(k) for k in self._dirty}
         removed = {DATA_PREFIX + k for k in self._removed}
         if PRINCIPAL in self._system_dirty:

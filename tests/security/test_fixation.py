@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sessio import EventKind, Policy, Principal, Session
-from sessio.ids import new_session_id, store_key
+from sessio.ids import new_session_id, store_key, successor_key
 
 from .conftest import Browser, Site, write
 
@@ -114,3 +114,29 @@ def test_only_the_configured_exchange_mechanism_is_accepted(site: Site) -> None:
         response = site.request(headers)
         assert response.session.is_new
         assert "secret" not in response.session
+
+
+def test_a_fixated_request_in_flight_during_the_login_learns_nothing(site: Site) -> None:
+    """ASVS 5.0 7.2.4 / cheat sheet "Renew the Session ID After Any Privilege Level Change":
+    rotation survives parallel requests without reopening fixation. An attacker's request
+    holding the planted pre-login ID, in flight while the victim logs in, finds the tombstone
+    of another principal -- it writes nothing, is handed no ID, and the tombstone (under a key
+    only the old ID yields) holds the new ID sealed, never in the clear."""
+    victim = Browser(site)
+    victim.visit(write("lang", "en"))
+    planted = site.signer.unsign(victim.cookie or "")
+    assert planted is not None
+    in_flight = site.manager.load(planted)  # the attacker's request, loaded before the login
+    victim.visit(login(Principal("alice")))
+    in_flight["lang"] = "attacker"
+    commit = site.manager.commit(in_flight)
+    assert commit.outcome.value == "superseded"
+    assert commit.token is None
+    assert not commit.wrote
+    new_id = site.signer.unsign(victim.cookie or "")
+    assert new_id is not None
+    stone = site.store.load_sync(successor_key(planted))
+    assert stone is not None
+    assert new_id not in repr(stone)
+    assert victim.visit().session["lang"] == "en"
+    assert site.manager.load(planted).is_new  # and afterwards the planted ID is simply dead
