@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sqlite3
@@ -10,11 +9,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
-from ..errors import ConfigurationError, RecordCorrupt, StoreUnavailable, ValueNotSerializable
+from ..errors import ConfigurationError, StoreUnavailable, ValueNotSerializable
 from ._offloop import Busy, InlineFirstStore
 from ._sqlite_db import WAL_LIMIT, Handle, connect
+from ._sqlite_rows import ENCODER, encode, record, valid_records
 from .base import (
     APPLIED,
     EXISTS,
@@ -43,50 +42,6 @@ _LARGEST = sys.float_info.max
 _WAL_RETRY_AFTER = 4
 #: How long a checkpoint may wait for other connections' reads to finish (milliseconds).
 _CHECKPOINT_WAIT_MS = 20
-# Built once: json.dumps() with options builds an encoder per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_DECODER = json.JSONDecoder()
-
-
-def _parse(text: str) -> Any:
-    """``json.loads(text)``, minus its two whitespace scans when there is none (we write none)."""
-    try:
-        value, end = _DECODER.raw_decode(text)
-    except ValueError:
-        return json.loads(text)  # raises, or accepts what only the full path accepts
-    return value if end == len(text) else json.loads(text)
-
-
-_isfinite = math.isfinite
-_INF = math.inf
-
-
-def _encode(fields: Any) -> str:
-    try:
-        return _ENCODER.encode(fields)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise ValueNotSerializable(f"a field of this write is not text: {exc}") from None
-
-
-def _record(key: str, text: Any, expires_at: Any, principal: Any) -> Record:
-    """The row as a Record, or RecordCorrupt: rows are read as untrusted input."""
-    try:
-        # A hand-edited row may hold anything. SQL sorts text after every number, so a text
-        # expiry passes "expires_at > now" and would look live for ever: here it fails the
-        # comparison with TypeError, +inf compares False (NaN cannot be stored), and
-        # a BLOB is no JSON text (TypeError).
-        finite = expires_at < _INF
-        fields = _parse(text)
-    except (TypeError, ValueError, RecursionError):
-        raise RecordCorrupt("a stored record is not JSON text with a numeric expiry") from None
-    if (
-        not finite
-        or type(fields) is not dict
-        or (principal is not None and type(principal) is not str)
-        or not all(type(v) is str for v in fields.values())
-    ):
-        raise RecordCorrupt("a stored record is not a map of encoded fields")
-    return Record(key, fields, expires_at, principal)
 
 
 class SQLiteStore(InlineFirstStore):
@@ -180,14 +135,14 @@ class SQLiteStore(InlineFirstStore):
 
     def _save(self, wait: bool, key: str, write: Write) -> Saved:
         expires_at = write.expires_at
-        if not _isfinite(expires_at):
+        if not math.isfinite(expires_at):
             raise ValueNotSerializable(f"an expiry must be a finite time: {expires_at!r}")
         if type(write) is Update and (write.limit is None or write.principal is None):
             # The commit of nearly every request: one statement, atomic on its own.
             patch: dict[str, str | None] = dict(write.fields)
             patch.update(dict.fromkeys(write.removed))
             try:
-                text = _ENCODER.encode(patch)
+                text = ENCODER.encode(patch)  # (not encode(): one call less on the hot path)
             except (TypeError, ValueError, RecursionError) as exc:
                 raise ValueNotSerializable(f"a field of this write is not text: {exc}") from None
             args = (text, expires_at, write.principal, key, self.clock())
@@ -209,9 +164,9 @@ class SQLiteStore(InlineFirstStore):
         if isinstance(write, Update):
             patch: dict[str, str | None] = dict(write.fields)
             patch.update(dict.fromkeys(write.removed))
-            text = _encode(patch)
+            text = encode(patch)
         else:
-            text = _encode(dict(write.fields))
+            text = encode(dict(write.fields))
         now = self.clock()
         with self._handles[wait] as db:
             if isinstance(write, Rotate) or (
@@ -242,7 +197,7 @@ class SQLiteStore(InlineFirstStore):
                 if tombstone is not None:
                     if not math.isfinite(tombstone.expires_at):
                         raise ValueNotSerializable("a tombstone's expiry must be a finite time")
-                    grave = (tombstone.key, _encode(dict(tombstone.fields)), tombstone.expires_at)
+                    grave = (tombstone.key, encode(dict(tombstone.fields)), tombstone.expires_at)
                     db.execute(self._sql_put, (*grave, None))
                 sql, args = self._sql_put, (key, text, write.expires_at, principal)
         return bool(db.execute(sql, args).rowcount > 0)
@@ -340,7 +295,7 @@ class SQLiteStore(InlineFirstStore):
     def _load(self, wait: bool, key: str) -> Record | None:
         with self._handles[wait] as db:
             row = db.execute(self._sql_load, (key, self.clock())).fetchone()
-        return None if row is None else _record(key, *row)
+        return None if row is None else record(key, *row)
 
     def _exists(self, wait: bool, key: str) -> bool:
         with self._handles[wait] as db:
@@ -364,7 +319,7 @@ class SQLiteStore(InlineFirstStore):
                 "WHERE principal = ? AND expires_at > ?",
                 (principal, self.clock()),
             ).fetchall()
-        return _valid(rows)
+        return valid_records(rows)
 
     def _page(self, wait: bool, cursor: str | None, limit: int) -> Page:
         if limit < 1:
@@ -379,7 +334,7 @@ class SQLiteStore(InlineFirstStore):
             ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        return Page(_valid(rows), rows[-1][0] if more else None)
+        return Page(valid_records(rows), rows[-1][0] if more else None)
 
     def close_sync(self) -> None:
         fast, patient = self._handles
@@ -388,16 +343,3 @@ class SQLiteStore(InlineFirstStore):
         if fast.db is not patient.db:  # an in-memory database has one connection, one lock
             with fast.lock:
                 fast.db.close()
-
-
-def _valid(rows: list[Any]) -> list[Record]:
-    """The rows that are records; listing skips garbage (loading that key reports it)."""
-    records = []
-    for key, *rest in rows:
-        if type(key) is not str:
-            continue
-        try:
-            records.append(_record(key, *rest))
-        except RecordCorrupt:
-            continue
-    return records
