@@ -418,12 +418,14 @@ def test_store_failing_at_commit_answers_503_and_keeps_the_old_state(
 ) -> None:
     token = csrf_token(client)
     client.post("/put", json={"kept": 1}, headers={"X-CSRF-Token": token})
-    site.store._db.execute("PRAGMA query_only = ON")  # reads work, every write now fails
+    for handle in site.store._handles:  # both connections: reads work, every write now fails
+        handle.db.execute("PRAGMA query_only = ON")
     response = client.post("/put", json={"lost": 2}, headers={"X-CSRF-Token": token})
     assert response.status_code == 503
     assert response.json()["error"] == "STORE_UNAVAILABLE"
     assert "set-cookie" not in response.headers
-    site.store._db.execute("PRAGMA query_only = OFF")
+    for handle in site.store._handles:
+        handle.db.execute("PRAGMA query_only = OFF")
     assert whoami(client)["data"] == {"kept": 1}
 
 

@@ -10,15 +10,28 @@ from typing import Any
 
 import pytest
 
-from sessio import StoreUnavailable, SyncSessionManager
+from sessio import StoreUnavailable
 from sessio.ids import new_session_id, store_key
-from sessio.stores import FileStore, Write
+from sessio.stores import FileStore
+from sessio.stores.base import Create, Rewrite, SaveOutcome, Update
 
 LIVE = 3600.0
 
 
-def write(fields: dict[str, str], *, principal: str | None = None, **kw: Any) -> Write:
-    return Write(fields, time.time() + LIVE, principal, replace=True, **kw)
+def put(
+    store: FileStore,
+    key: str,
+    fields: dict[str, str],
+    *,
+    principal: str | None = None,
+    expires_at: float | None = None,
+) -> None:
+    """Write exactly ``fields`` under ``key``: a Create, or a Rewrite where a record is live."""
+    at = time.time() + LIVE if expires_at is None else expires_at
+    saved = store.save_sync(key, Create(fields, at, principal))
+    if saved.outcome is SaveOutcome.EXISTS:
+        saved = store.save_sync(key, Rewrite(fields, at, principal))
+    assert saved
 
 
 @pytest.fixture
@@ -32,7 +45,7 @@ def files_under(path: Path) -> list[Path]:
 
 def test_one_readable_json_file_per_session(store: FileStore) -> None:
     key = store_key(new_session_id())
-    store.save_sync(key, write({"d:cart": '["apple"]'}, principal="user:1"))
+    put(store, key, {"d:cart": '["apple"]'}, principal="user:1")
     path = store.directory / "sessions" / f"{key}.json"
     data = json.loads(path.read_text("utf-8"))
     assert data["fields"] == {"d:cart": '["apple"]'}
@@ -45,7 +58,7 @@ def test_one_readable_json_file_per_session(store: FileStore) -> None:
 def test_writes_leave_no_temporary_files(store: FileStore) -> None:
     key = store_key(new_session_id())
     for n in range(5):
-        store.save_sync(key, write({"d:n": str(n)}))
+        put(store, key, {"d:n": str(n)})
     assert [p.name for p in (store.directory / "sessions").iterdir()] == [f"{key}.json"]
 
 
@@ -53,14 +66,14 @@ def test_a_failed_write_keeps_the_previous_record_whole(
     store: FileStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = store_key(new_session_id())
-    store.save_sync(key, write({"d:n": '"before"'}))
+    put(store, key, {"d:n": '"before"'})
 
     def crash(src: Any, dst: Any) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(StoreUnavailable, match="No space"):
-        store.save_sync(key, write({"d:n": '"after"', "d:big": '"' + "x" * 100_000 + '"'}))
+        put(store, key, {"d:n": '"after"', "d:big": '"' + "x" * 100_000 + '"'})
     monkeypatch.undo()
     record = store.load_sync(key)
     assert record is not None
@@ -73,7 +86,7 @@ def test_readers_only_ever_see_whole_files(
 ) -> None:
     """The new text goes to a temporary file that replaces the old one in one rename."""
     key = store_key(new_session_id())
-    store.save_sync(key, write({"d:n": '"v1"'}))
+    put(store, key, {"d:n": '"v1"'})
     seen: list[Any] = []
     real_replace = os.replace
 
@@ -83,7 +96,7 @@ def test_readers_only_ever_see_whole_files(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", replace_and_look)
-    store.save_sync(key, write({"d:n": '"v2"'}))
+    put(store, key, {"d:n": '"v2"'})
     assert seen == [{"d:n": '"v1"'}, {"d:n": '"v2"'}]
 
 
@@ -110,7 +123,7 @@ TRICKY = [
 def test_no_key_or_principal_reaches_outside_the_directory(tmp_path: Path, name: str) -> None:
     store = FileStore(tmp_path / "store")
     principal = "user:" + name
-    store.save_sync(name, write({"d:a": "1"}, principal=principal))
+    put(store, name, {"d:a": "1"}, principal=principal)
     record = store.load_sync(name)
     assert record is not None
     assert record.key == name
@@ -128,7 +141,7 @@ def test_no_key_or_principal_reaches_outside_the_directory(tmp_path: Path, name:
     assert store.delete_sync(name) is True
     assert store.load_sync(name) is None
     assert store.principal_records_sync(principal) == []
-    store.save_sync(name, write({"d:a": "1"}, principal=principal))
+    put(store, name, {"d:a": "1"}, principal=principal)
     assert store.delete_principal_records_sync(principal) == [name]
     assert store.load_sync(name) is None
 
@@ -137,7 +150,7 @@ def test_a_key_shaped_like_another_keys_hashed_name_gets_nothing(store: FileStor
     import hashlib
 
     victim = "../victim"
-    store.save_sync(victim, write({"d:secret": '"s"'}, principal="user:v"))
+    put(store, victim, {"d:secret": '"s"'}, principal="user:v")
     lookalike = "h-" + hashlib.sha256(victim.encode()).hexdigest()
     assert store.load_sync(lookalike) is None
     assert not store.exists_sync(lookalike)
@@ -148,8 +161,8 @@ def test_every_file_is_visible_to_count_cleanup_and_clear(tmp_path: Path) -> Non
     now = [time.time()]
     store = FileStore(tmp_path / "store", clock=lambda: now[0])
     for name in ["plain", "../hashed", "z" * 300]:
-        store.save_sync(name, Write({"d:a": "1"}, now[0] + 10, "user:1", replace=True))
-    store.save_sync("stays", Write({"d:a": "1"}, now[0] + 100, None, replace=True))
+        put(store, name, {"d:a": "1"}, principal="user:1", expires_at=now[0] + 10)
+    put(store, "stays", {"d:a": "1"}, expires_at=now[0] + 100)
     assert store.count_sync() == 4
     now[0] += 50
     assert store.count_sync() == 1
@@ -161,15 +174,14 @@ def test_every_file_is_visible_to_count_cleanup_and_clear(tmp_path: Path) -> Non
 
 
 def test_two_stores_on_one_directory_share_sessions(tmp_path: Path) -> None:
-    one = SyncSessionManager(FileStore(tmp_path / "shared"))
-    two = SyncSessionManager(FileStore(tmp_path / "shared"))
-    session = one.load(None)
-    session["a"] = 1
-    token = one.commit(session).token
-    other = two.load(token)
-    other["b"] = 2
-    two.commit(other)
-    assert dict(one.load(token)) == {"a": 1, "b": 2}
+    one = FileStore(tmp_path / "shared")
+    two = FileStore(tmp_path / "shared")
+    key = store_key(new_session_id())
+    put(one, key, {"d:a": "1"})
+    assert two.save_sync(key, Update({"d:b": "2"}, time.time() + LIVE))
+    record = one.load_sync(key)
+    assert record is not None
+    assert dict(record.fields) == {"d:a": "1", "d:b": "2"}
 
 
 def test_an_unusable_directory_is_store_unavailable(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sessio import ConfigurationError, RecordCorrupt, StoreUnavailable, SyncSessionManager
-from sessio.stores import SQLiteStore, Write
+from sessio import ConfigurationError, RecordCorrupt, StoreUnavailable
+from sessio.stores import SQLiteStore
+from sessio.stores.base import Create, Rewrite, SaveOutcome, Update
 
 
 @pytest.fixture
@@ -28,7 +29,12 @@ def store(db: Path) -> Iterator[SQLiteStore]:
 
 
 def save(store: SQLiteStore, key: str, ttl: float = 3600, principal: str | None = None) -> None:
-    store.save_sync(key, Write({"d:a": "1"}, time.time() + ttl, principal, replace=True))
+    """Write ``{"d:a": "1"}`` under ``key``: a Create, or a Rewrite where a record is live."""
+    at = time.time() + ttl
+    saved = store.save_sync(key, Create({"d:a": "1"}, at, principal))
+    if saved.outcome is SaveOutcome.EXISTS:
+        saved = store.save_sync(key, Rewrite({"d:a": "1"}, at, principal))
+    assert saved
 
 
 def test_the_database_runs_in_wal_mode(store: SQLiteStore, db: Path) -> None:
@@ -62,7 +68,7 @@ def test_cleanup_and_principal_lookups_use_the_indexes(store: SQLiteStore, db: P
     store.count_sync()
     store.load_sync("live-1")
     store._db.set_trace_callback(None)
-    assert len(statements) == 4
+    assert len(statements) == 5
     reader = sqlite3.connect(db)
     try:
         plans = [
@@ -71,8 +77,9 @@ def test_cleanup_and_principal_lookups_use_the_indexes(store: SQLiteStore, db: P
         ]
     finally:
         reader.close()
-    cleanup, principal, count, load = plans
+    cleanup, damaged, principal, count, load = plans
     assert "INDEX sessio_sessions_expires_at" in cleanup
+    assert "INDEX sessio_sessions_expires_at" in damaged
     assert "INDEX sessio_sessions_principal" in principal
     assert "INDEX sessio_sessions_expires_at" in count
     assert "PRIMARY KEY" in load
@@ -123,34 +130,27 @@ def test_garbage_in_a_row_is_record_corrupt(store: SQLiteStore) -> None:
 
 
 CHILD = """
-import sys
-from sessio import SQLiteStore, SyncSessionManager
+import sys, time
+from sessio.stores import SQLiteStore
+from sessio.stores.base import Create, Update
 
 store = SQLiteStore(sys.argv[1])
-assert store._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-manager = SyncSessionManager(store)
+assert store.page_sync().records  # the parent's record is there
 print("ready", flush=True)
 sys.stdin.readline()
 for n in range(int(sys.argv[3])):
-    s = manager.load(sys.argv[2])
-    s[f"child-{n}"] = n
-    manager.commit(s)
-own = manager.load(None)
-own["made by"] = "child"
-print(manager.commit(own).token, flush=True)
+    assert store.save_sync(sys.argv[2], Update({f"d:child-{n}": str(n)}, time.time() + 3600))
+assert store.save_sync("made-by-child", Create({"d:a": "child"}, time.time() + 3600))
+print("done", flush=True)
 """
 
 
 @pytest.mark.slow
 def test_two_processes_share_one_database_file(store: SQLiteStore, db: Path) -> None:
-    manager = SyncSessionManager(store)
-    shared = manager.load(None)
-    shared["seed"] = True
-    token = manager.commit(shared).token
-    assert token is not None
+    store.save_sync("shared", Create({"d:seed": "1"}, time.time() + 3600))
     rounds = 60
     with subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(db), token, str(rounds)],
+        [sys.executable, "-c", CHILD, str(db), "shared", str(rounds)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -160,14 +160,15 @@ def test_two_processes_share_one_database_file(store: SQLiteStore, db: Path) -> 
         assert child.stdout.readline().strip() == "ready"
         child.stdin.write("go\n")
         child.stdin.flush()
-        for n in range(rounds):  # both processes write deltas to the same session at once
-            s = manager.load(token)
-            s[f"parent-{n}"] = n
-            manager.commit(s)
-        child_token = child.stdout.readline().strip()
+        for n in range(rounds):  # both processes write deltas to the same record at once
+            assert store.save_sync("shared", Update({f"d:parent-{n}": str(n)}, time.time() + 3600))
+        assert child.stdout.readline().strip() == "done"
         assert child.wait(timeout=60) == 0
-    final = manager.load(token)
-    assert len(final) == 1 + 2 * rounds  # no update lost on either side
-    assert final["child-7"] == 7
-    assert final["parent-7"] == 7
-    assert manager.load(child_token)["made by"] == "child"
+    final = store.load_sync("shared")
+    assert final is not None
+    assert len(final.fields) == 1 + 2 * rounds  # no update lost on either side
+    assert final.fields["d:child-7"] == "7"
+    assert final.fields["d:parent-7"] == "7"
+    made = store.load_sync("made-by-child")
+    assert made is not None
+    assert made.fields == {"d:a": "child"}
