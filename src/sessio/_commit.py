@@ -69,7 +69,9 @@ def commit_flow(m: Manager, session: Session) -> Flow[Commit]:
             if not policy.save_uninitialized:
                 return UNCHANGED
         elif not policy.resave:
-            idle = policy.anonymous_idle_seconds if _empty(session, principal) else policy.idle_seconds
+            idle = (
+                policy.anonymous_idle_seconds if _empty(session, principal) else policy.idle_seconds
+            )
             # Without an idle timeout the expiry never moves, so there is nothing to push.
             if idle is None or now - meta.last_seen < policy.refresh_seconds:
                 return UNCHANGED  # (checked here: the common read costs no generator)

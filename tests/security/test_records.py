@@ -54,7 +54,7 @@ def test_a_malformed_record_gives_a_fresh_session(clock: FakeClock, field: str, 
 def plant(site: Site, clock: FakeClock, fields: dict[str, Any]) -> str:
     """A record written straight into the store (a tampered store, a bad migration); its token."""
     session_id = new_session_id()
-    site.store.save_sync(store_key(session_id), Write(fields, clock.now + 600, None, replace=True))
+    site.store.save_sync(store_key(session_id), Create(fields, clock.now + 600))
     return site.sign(session_id)
 
 
