@@ -17,7 +17,7 @@ from sessio.errors import AuthenticationRequired, ConfigurationError
 from sessio.integrations import aiohttp as sessio_aiohttp
 from sessio.integrations.aiohttp import Session, get_manager, get_session, new_session, setup
 
-from ..test_lifecycle import FailingStore
+from ..test_lifecycle_failures import FailingStore
 from ..wsgi_support import DownStore
 from .conftest import MakeClient
 
