@@ -60,13 +60,14 @@ from ..errors import (
 )
 from ..events import Events
 from ..exchange import Answer, Exchange, ReadForm, answer_for
-from ..manager import Commit, CommitAction, SyncSessionManager
+from ..manager import Commit, SyncSessionManager
 from ..policy import Policy
 from ..principal import Principal
 from ..session import Session
 from ..stores.base import Clock, Store
 from ..stores.client import ClientSideStore
 from ._flask_config import ConfigCache, Settings
+from ._flask_rules import flask_commit
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
 from .csrf import SAFE_METHODS, CSRFOptions
 from .wsgi import environ_request
@@ -245,20 +246,19 @@ class SessionInterface(_FlaskSessionInterface):
         if modified and not session.is_new and session._holds_nothing():
             session.destroy()  # Flask deletes an emptied session's cookie; we drop the record too
         commit = manager.commit(session)
-        # Flask's should_set_cookie(): a modified session, or a permanent one that slides; a
-        # server-side touch alone is no reason to send the cookie (Flask's would not go out).
-        # A client-side store's token is the session itself: every new one (a touch included)
-        # must go out, and re-sending the old one would not move the expiry sealed inside it.
-        refresh = modified or (permanent and app.config["SESSION_REFRESH_EACH_REQUEST"])
-        if manager.seals_tokens:
-            return commit
-        if commit.action is CommitAction.SET and touch_only and not refresh:
-            return Commit(CommitAction.NONE)
-        if commit.action is CommitAction.NONE and refresh and not session.is_new:
-            expires = session._expires_at  # (the float behind expires_at)
-            cookie_end = manager.policy.cookie_expires_at(session.meta.created_at, expires)
-            return Commit(CommitAction.SET, session.id, expires, commit.wrote, cookie_end)
-        return commit
+        return flask_commit(
+            commit,
+            session_id=session.id,
+            created_at=session.meta.created_at,
+            expires_at=session._expires_at,  # (the float behind expires_at)
+            is_new=session.is_new,
+            touch_only=touch_only,
+            modified=modified,
+            refresh=modified or (permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]),
+            sealed=manager.seals_tokens,
+            policy=manager.policy,
+            now=manager.clock(),
+        )
 
     # -- CSRF -------------------------------------------------------------------------------------
 

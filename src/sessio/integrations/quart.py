@@ -50,12 +50,13 @@ from ..errors import (
 )
 from ..events import Events
 from ..exchange import Answer, Exchange, ReadForm, Request, answer_for
-from ..manager import Commit, CommitAction, SessionManager, SyncSessionManager
+from ..manager import Commit, SessionManager, SyncSessionManager
 from ..policy import Policy
 from ..principal import Principal
 from ..stores.base import Clock, Store
 from ..stores.client import ClientSideStore
 from ._flask_config import ConfigCache, Settings
+from ._flask_rules import flask_commit
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
 from .csrf import CSRFOptions
 from .flask import csrf_exempt
@@ -261,16 +262,19 @@ class SessionInterface(_QuartSessionInterface):
         if modified and not session.is_new and _holds_nothing(session):
             session.destroy()  # Flask deletes an emptied session's cookie; we drop the record too
         commit = await manager.commit(session)
-        refresh = modified or (permanent and app.config["SESSION_REFRESH_EACH_REQUEST"])
-        if manager.seals_tokens:
-            return commit
-        if commit.action is CommitAction.SET and touch_only and not refresh:
-            return Commit(CommitAction.NONE)
-        if commit.action is CommitAction.NONE and refresh and not session.is_new:
-            expires = session.expires_at.timestamp()
-            cookie_end = manager.policy.cookie_expires_at(session.meta.created_at, expires)
-            return Commit(CommitAction.SET, session.id, expires, commit.wrote, cookie_end)
-        return commit
+        return flask_commit(
+            commit,
+            session_id=session.id,
+            created_at=session.meta.created_at,
+            expires_at=session.expires_at.timestamp(),
+            is_new=session.is_new,
+            touch_only=touch_only,
+            modified=modified,
+            refresh=modified or (permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]),
+            sealed=manager.seals_tokens,
+            policy=manager.policy,
+            now=manager.clock(),
+        )
 
     async def _check_csrf(self) -> None:
         options = self.csrf
