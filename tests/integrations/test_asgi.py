@@ -252,7 +252,7 @@ def test_expiry_is_enforced_server_side(clock: FakeClock) -> None:
         "/put", json={"a": 1}, headers={"X-CSRF-Token": client.get("/csrf").json()["token"]}
     )
     assert client.get("/whoami").json()["data"] == {"a": 1}
-    clock.advance(POLICY.idle_seconds + 1)  # type: ignore[operator]
+    clock.advance(POLICY.idle_seconds + POLICY.refresh_seconds + 1)  # type: ignore[operator]
     # The browser would still send the cookie; the server no longer honours it.
     assert client.get("/whoami").json()["data"] == {}
 

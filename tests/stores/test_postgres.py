@@ -304,13 +304,15 @@ def test_the_cli_migrates_then_manages(capsys: pytest.CaptureFixture[str]) -> No
         assert "schema ready for PostgresStore" in capsys.readouterr().out
         store = PostgresStore(servers.POSTGRES_URL, schema=schema)
         with store:
-            store.save_sync(key(), create({"d:a": "1"}, principal="user:cli"))
+            store.save_sync(
+                key(), create({"s:meta": '{"c":1,"s":1}', "d:a": "1"}, principal="user:cli")
+            )
             store.save_sync(key(), create({"d:a": "1"}, ttl=-5))
         assert main(["stats", "--store", url]) == 0
-        assert "live sessions: 1" in capsys.readouterr().out
+        assert "live: 1" in capsys.readouterr().out
         assert main(["purge", "--store", url]) == 0
         assert "removed 1 expired session(s)" in capsys.readouterr().out
-        assert main(["revoke", "cli", "--store", url]) == 0
+        assert main(["revoke", "--principal", "cli", "--store", url]) == 0
         assert "revoked 1 session(s)" in capsys.readouterr().out
 
 

@@ -78,7 +78,7 @@ async def test_otel_spans_and_metrics_through_asgi(tmp_path: Path, tracing: Any)
     otel.instrument(manager, tracer_provider=tracer_provider, meter_provider=meter_provider)
     app = ASGISessionMiddleware(asgi_app, manager=manager, secret_key=SECRET)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
         assert (await client.get("/count")).json() == {"n": 1}
         assert (await client.get("/count")).json() == {"n": 2}
         assert (await client.get("/")).json() == {"n": 2}
@@ -118,7 +118,7 @@ async def test_otel_marks_a_store_outage_as_an_error(tracing: Any) -> None:
     otel.instrument(manager, tracer_provider=tracer_provider, meter_provider=meter_provider)
     app = ASGISessionMiddleware(asgi_app, manager=manager, secret_key=SECRET)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
         first = await client.get("/count")  # a new session: the commit's create fails
     assert first.status_code == 503
     (span,) = exporter.get_finished_spans()
@@ -134,7 +134,7 @@ def test_prometheus_through_wsgi(tmp_path: Path) -> None:
     manager = SyncSessionManager(SQLiteStore(tmp_path / "s.db"))
     metrics.instrument(manager)
     app = WSGISessionMiddleware(wsgi_app, manager=manager, secret_key=SECRET)
-    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://t") as client:
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="https://t") as client:
         for expected in (1, 2, 3):
             assert client.get("/count").json() == {"n": expected}
         assert client.get("/").json() == {"n": 3}
