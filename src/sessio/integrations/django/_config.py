@@ -71,7 +71,9 @@ def _store() -> Store:
     try:
         return store_from_url(target, **_plain(options))
     except (ConfigurationError, MissingDependency) as exc:
-        raise ImproperlyConfigured(f"SESSIO_STORE: {exc.message}") from exc
+        # (store_from_url reports an option the store does not take as a ConfigurationError)
+        named = "SESSIO_STORE with SESSIO_STORE_OPTIONS" if options else "SESSIO_STORE"
+        raise ImproperlyConfigured(f"{named}: {exc.message}") from exc
     except TypeError as exc:  # an option the store's constructor does not take
         raise ImproperlyConfigured(f"SESSIO_STORE_OPTIONS: {exc}") from exc
 
