@@ -22,7 +22,9 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
         or importlib.util.find_spec(name) is None
     ]
     if missing:
-        reason = f"the docs extra is not installed (missing {', '.join(missing)}): pip install '.[docs]'"
+        reason = (
+            f"the docs extra is not installed (missing {', '.join(missing)}): pip install '.[docs]'"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
@@ -43,4 +45,5 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     reference = (site / "api" / "index.html").read_text(encoding="utf-8")
     for name in ("sessio.SessionManager", "sessio.Policy", "sessio.stores.RedisStore"):
         assert f'id="{name}"' in reference, f"{name} is missing from the API reference"
+    assert ":class:" not in reference, "a Sphinx role leaked into the API reference"
     assert (site / "policy" / "index.html").is_file()
