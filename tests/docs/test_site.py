@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # a subprocess, about ten seconds
 def test_the_site_builds_strictly(tmp_path: Path) -> None:
     missing = [
         name
