@@ -201,7 +201,8 @@ class ConfigCache:
         browser = CookieTransport(
             signer, options.replace(max_age="session"), clock=interface.clock, style="werkzeug"
         )
-        legacy = interface.legacy
+        # (Quart's interface shares this config and has no legacy=: its load is async.)
+        legacy = getattr(interface, "legacy", None)
         if legacy == "flask":  # Flask's own cookies, under the name the new one takes over
             legacy = FlaskCookie(
                 secret,

@@ -255,13 +255,11 @@ class SessionMiddleware(asgi.SessionMiddleware):
             partitioned=partitioned,
         )
         transport = StarletteCookieTransport(_signer(secret_key), cookie, max_age)
-        if legacy == "starlette":  # Starlette's own cookies, signed with the same arguments
+        if legacy == "starlette" and max_age is not None and max_age <= 0:
+            legacy = None  # Starlette's cookies of such a max_age were expired on arrival
+        elif legacy == "starlette":  # Starlette's own cookies, signed with the same arguments
             legacy = StarletteCookie(
-                secret_key,
-                session_cookie=session_cookie,
-                max_age=max_age if max_age is None or max_age > 0 else None,
-                path=path,
-                domain=domain,
+                secret_key, session_cookie=session_cookie, max_age=max_age, path=path, domain=domain
             )
         elif legacy is not None and not isinstance(legacy, LegacyCookie):
             raise ConfigurationError('legacy must be "starlette", a sessio.legacy reader, or None')

@@ -7,16 +7,19 @@ cookie (in parallel, or in two worker processes) exactly one imports.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..manager import SessionManager, SyncSessionManager
 from ..session import Session
 from ..stores.base import Store
 
+if TYPE_CHECKING:
+    from .._exchange import Exchange
+
 __all__ = ["adopt", "adopt_sync"]
 
 
-async def adopt(manager: SessionManager, exchange: Any, session: Session) -> None:
+async def adopt(manager: SessionManager, exchange: Exchange[Any], session: Session) -> None:
     """Import the legacy cookie ``exchange`` found into ``session`` (new), exactly once."""
     found = exchange.legacy
     store = manager.store
@@ -26,7 +29,7 @@ async def adopt(manager: SessionManager, exchange: Any, session: Session) -> Non
     exchange.migrated(session, claimed=bool(saved))
 
 
-def adopt_sync(manager: SyncSessionManager, exchange: Any, session: Session) -> None:
+def adopt_sync(manager: SyncSessionManager, exchange: Exchange[Any], session: Session) -> None:
     """:func:`adopt` for the sync manager (WSGI, Flask)."""
     found = exchange.legacy
     store = manager.store
