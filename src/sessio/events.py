@@ -41,6 +41,8 @@ class EventKind(str, enum.Enum):
     CORRUPT = "corrupt"
     INVALID = "invalid"  # a client-side token failed to verify (tampered, wrong key, revoked)
     CSRF_FAILED = "csrf_failed"
+    #: A legacy cookie (sessio.legacy) was imported into a new server-side session.
+    MIGRATED = "migrated"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ from typing import TypeAlias
 
 from ..errors import ConfigurationError, SessionError
 from ..exchange import DEFAULT_CSRF, UNTOUCHED, Answer, Exchange, Lifecycle, ReadForm, Request
+from ..legacy import LegacyCookie, adopt
 from ..manager import Commit, SessionManager
 from ..policy import Policy
 from ..session import Session
@@ -152,6 +153,7 @@ class SessionMiddleware:
         exclude_paths: Sequence[str] = (),
         trust_forwarded: bool = False,
         on_error: ErrorHandler | None = None,
+        legacy: LegacyCookie | None = None,
     ) -> None:
         self.app = app
         self.lifecycle: Lifecycle[SessionManager, ErrorHandler] = Lifecycle.configure(
@@ -165,6 +167,7 @@ class SessionMiddleware:
             exclude_paths=exclude_paths,
             trust_forwarded=trust_forwarded,
             on_error=on_error,
+            legacy=legacy,
         )
         self.manager: SessionManager = self.lifecycle.manager
         self.transports = self.lifecycle.transports
@@ -184,6 +187,7 @@ class SessionMiddleware:
             session = await self.manager.load(
                 exchange.token, ip=exchange.ip, user_agent=exchange.user_agent
             )
+            await adopt(self.manager, exchange, session)  # a no-op unless legacy= found one
         except SessionError as exc:
             await self._answer(scope, receive, send, exchange.answer(exc))
             return

@@ -38,7 +38,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 try:
     import flask
@@ -60,6 +60,7 @@ from ..errors import (
 )
 from ..events import Events
 from ..exchange import Answer, Exchange, ReadForm, answer_for
+from ..legacy import LegacyCookie, adopt_sync
 from ..manager import Commit, SyncSessionManager
 from ..policy import Policy
 from ..principal import Principal
@@ -119,10 +120,16 @@ class SessionInterface(DropInSettings, _FlaskSessionInterface):
         csrf: CSRFOptions | None = None,
         events: Events | None = None,
         clock: Clock = time.time,
+        legacy: LegacyCookie | Literal["flask"] | None = None,
     ) -> None:
+        if legacy is not None and legacy != "flask" and not isinstance(legacy, LegacyCookie):
+            raise ConfigurationError('legacy must be "flask", a sessio.legacy reader, or None')
         DropInSettings.__init__(
             self, store, policy=policy, codec=codec, csrf=csrf, events=events, clock=clock
         )
+        #: The old cookies to import: ``"flask"`` reads Flask's own, signed with the app's
+        #: ``SECRET_KEY`` (or a fallback), under its session cookie's name, path and domain.
+        self.legacy = legacy
         self._config = ConfigCache(self)
 
     def __repr__(self) -> str:
@@ -166,6 +173,7 @@ class SessionInterface(DropInSettings, _FlaskSessionInterface):
             session = settings.manager.load(
                 exchange.token, ip=exchange.ip, user_agent=exchange.user_agent
             )
+            adopt_sync(settings.manager, exchange, session)  # imports a legacy cookie, once
         except SessionError as exc:
             logger.warning("session load failed: %s", exc)
             return UnavailableSession(exc)
