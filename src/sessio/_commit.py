@@ -78,10 +78,13 @@ def commit_flow(m: Manager, session: Session) -> Flow[Commit]:
             return (yield from _touch(m, session, principal, now))
         pending = session._pending(force=True)
     meta.last_seen = now
-    expires_at = policy.expires_at(meta.created_at, now, anonymous=_empty(session, principal))
+    expires_at = policy.expires_at(
+        meta.created_at, now, anonymous=_empty(session, principal), ends_at=meta.ends_at
+    )
     fields, removed, whole = pending
     fields[META] = meta.dumps()
     was_new, superseded, auth_change = session.is_new, session._superseded, session.auth_change
+    lifetime_changed = session._lifetime_changed
     for _ in range(_CREATE_ATTEMPTS):  # a fresh ID on the (2**-256) collision of a Create
         write = _write(m, session, fields, removed, whole, expires_at, principal, now)
         saved: Saved = yield ("save", session.key, write)
@@ -105,6 +108,7 @@ def commit_flow(m: Manager, session: Session) -> Flow[Commit]:
         m._emit(EventKind.SAVED, session.key, principal, fields=len(fields), replace=whole)
     # The cookie goes out when the token is new, or when its lifetime follows the expiry.
     send = was_new or superseded is not None or policy.rolling or policy.cookie_slides
+    send = send or lifetime_changed  # login(remember=...), set_expiry(): a new cookie lifetime
     return _result(m, session, expires_at, CommitAction.SET if send else CommitAction.NONE)
 
 
@@ -159,7 +163,9 @@ def _touch(m: Manager, session: Session, principal: str | None, now: float) -> F
     idle expiry."""
     policy, meta = m.policy, session.meta
     meta.last_seen = now
-    expires_at = policy.expires_at(meta.created_at, now, anonymous=_empty(session, principal))
+    expires_at = policy.expires_at(
+        meta.created_at, now, anonymous=_empty(session, principal), ends_at=meta.ends_at
+    )
     saved: Saved = yield ("save", session.key, Update({META: meta.dumps()}, expires_at, principal))
     if saved.outcome is SaveOutcome.MISSING:
         return (yield from _follow(m, session, principal, expires_at))
@@ -242,8 +248,10 @@ def _result(
     action: CommitAction,
     outcome: CommitOutcome = CommitOutcome.APPLIED,
 ) -> Commit:
-    cookie_end = m.policy.cookie_expires_at(session.meta.created_at, expires_at)
-    return Commit(action, session.id, expires_at, True, cookie_end, outcome)
+    meta = session.meta
+    cookie_end = m.policy.cookie_expires_at(meta.created_at, expires_at, ends_at=meta.ends_at)
+    browser_session = meta.persistent is False
+    return Commit(action, session.id, expires_at, True, cookie_end, outcome, browser_session)
 
 
 def announce(
