@@ -16,9 +16,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from . import ids
-from .errors import ConcurrencyLimitExceeded, StoreUnavailable
+from .errors import ConcurrencyLimitExceeded, RecordCorrupt, StoreUnavailable
 from .events import EventKind
-from .fields import META
+from .fields import META, SessionMeta
 from .results import CLEARED, DESTROYED, UNCHANGED, Commit, CommitAction, CommitOutcome
 from .session import Session
 from .stores.base import (
@@ -45,8 +45,10 @@ __all__ = ["MAX_HOPS", "announce", "commit_flow"]
 MAX_HOPS = 3
 _CREATE_ATTEMPTS = 3
 #: Fields of a tombstone: the successor's store key, its ID sealed for the holder of the old
-#: ID (:func:`sessio.ids.seal_successor`), and the principal key the rotation signed in.
+#: ID (:func:`sessio.ids.seal_successor`), the principal key the rotation signed in, and the
+#: successor's metadata: a forwarded write keeps its login time and lifetime, not the stale ones.
 SUCCESSOR, HANDOFF, OWNER = "s:successor", "s:handoff", "s:principal"
+SUCCESSOR_META = "s:successor-meta"
 
 SUPERSEDED = Commit(CommitAction.NONE, outcome=CommitOutcome.SUPERSEDED)
 
@@ -140,6 +142,7 @@ def _write(
                     SUCCESSOR: json.dumps(session.key),
                     HANDOFF: json.dumps(ids.seal_successor(old_id, session.id)),
                     OWNER: json.dumps(principal),
+                    SUCCESSOR_META: json.dumps(fields[META]),
                 },
                 now + m.policy.grace_seconds,
             )
@@ -188,7 +191,7 @@ def _follow(m: Manager, session: Session, principal: str | None, expires_at: flo
         successor = _open(stone, held)
         if successor is None:
             break
-        new_id, new_key, owner = successor
+        new_id, new_key, owner, their_meta = successor
         if owner != principal:
             # Another principal signed in meanwhile: this request's view is stale. Nothing is
             # written, and the cookie is left alone: the other response carries the login.
@@ -196,10 +199,13 @@ def _follow(m: Manager, session: Session, principal: str | None, expires_at: flo
             return SUPERSEDED
         if fields is None:
             fields, removed = session._own_changes()
-            fields[META] = session.meta.dumps()
+        meta = _merged(m, session.meta, their_meta)
+        fields[META] = meta.dumps()
+        expires_at = m.policy.expires_at(meta.created_at, meta.last_seen, ends_at=meta.ends_at)
         saved: Saved = yield ("save", new_key, Update(fields, expires_at, principal, removed))
         if saved.outcome is SaveOutcome.APPLIED:
             session._follow(new_id, new_key)
+            session.meta = meta
             session._committed(expires_at, whole=False)
             m._emit(
                 EventKind.FORWARDED,
@@ -216,8 +222,22 @@ def _follow(m: Manager, session: Session, principal: str | None, expires_at: flo
     return CLEARED
 
 
-def _open(stone: Record | None, held: str) -> tuple[str, str, str | None] | None:
-    """``(successor ID, successor key, principal)`` from a tombstone, or ``None``."""
+def _merged(m: Manager, mine: SessionMeta, theirs: str | None) -> SessionMeta:
+    """The successor's metadata (its login time, lifetime, flags) with this request's sighting
+    of the client; this request's own when the tombstone carries none (an older one)."""
+    if theirs is None:
+        return mine
+    try:
+        meta = SessionMeta.from_data(m.codec.loads(theirs))
+    except (RecordCorrupt, ValueError, TypeError):
+        return mine
+    meta.last_seen = max(meta.last_seen, mine.last_seen)
+    meta.ip, meta.user_agent = mine.ip or meta.ip, mine.user_agent or meta.user_agent
+    return meta
+
+
+def _open(stone: Record | None, held: str) -> tuple[str, str, str | None, str | None] | None:
+    """``(successor ID, successor key, principal, its metadata)`` from a tombstone, or ``None``."""
     if stone is None:
         return None
     try:
@@ -228,7 +248,11 @@ def _open(stone: Record | None, held: str) -> tuple[str, str, str | None] | None
         return None  # not a tombstone of ours: nothing to follow
     if new_id is None or not (owner is None or isinstance(owner, str)):
         return None
-    return new_id, key, owner
+    try:
+        meta = json.loads(stone.fields.get(SUCCESSOR_META, "null"))
+    except ValueError:
+        meta = None
+    return new_id, key, owner, meta if isinstance(meta, str) else None
 
 
 def _refused(m: Manager, session: Session, principal: str | None) -> Commit:
