@@ -230,6 +230,7 @@ async def test_every_store_keeps_the_record_exactly_the_lifetime(
 
 async def test_a_stalled_store_fails_the_commit_not_the_lifetime(clock: FakeClock) -> None:
     """A store that hangs is bounded by the caller; the session's lifetime stays unwritten."""
+
     class Stalled(MemoryStore):
         async def save(self, key, write):  # type: ignore[no-untyped-def]
             await asyncio.sleep(10)

@@ -120,7 +120,7 @@ class Policy:
     Per-session lifetime and client binding:
 
     * ``remember_ttl`` -- the lifetime ``session.login(principal, remember=True)`` gives
-      (``None``: ``ttl``); never longer than ``ttl``. A session with a lifetime of its own
+      (``None``: ``ttl``, or without one ``idle_timeout``); never longer than ``ttl``. A session with a lifetime of its own
       (``login(remember=...)``, ``session.set_expiry()``) ends at its end, idle or not, and
       never past ``ttl`` from its creation.
     * ``bind`` -- what ``client_changed`` acts on: ``"network"`` (the client's
@@ -258,11 +258,10 @@ class Policy:
 
     def lifetime_end(self, created_at: float, now: float, lifetime: timedelta | None) -> float:
         """The end of a session given a ``lifetime`` of its own from ``now`` (``None``:
-        ``remember_ttl``), checked against ``ttl``: :class:`ConfigurationError` beyond it."""
-        if lifetime is None:
-            lifetime = self.remember_ttl if self.remember_ttl is not None else self.ttl
-            if lifetime is None:
-                raise ConfigurationError("remember=True needs remember_ttl or ttl in the policy")
+        ``remember_ttl``, else ``ttl``, else ``idle_timeout``), checked against ``ttl``:
+        :class:`ConfigurationError` beyond it."""
+        if lifetime is None:  # remember=True: remember_ttl, else ttl, else the idle timeout
+            lifetime = self.remember_ttl or self.ttl or self.idle_timeout
         seconds = _duration(lifetime, "lifetime")
         if seconds is None:
             raise ConfigurationError("a session lifetime must be a positive duration")
