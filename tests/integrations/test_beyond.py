@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import flask
@@ -21,8 +21,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from sessio import EventKind, MemoryStore, Policy, Principal, SessionEvent, SessionManager
-from sessio import SyncSessionManager
+from sessio import (
+    EventKind,
+    MemoryStore,
+    Policy,
+    Principal,
+    SessionEvent,
+    SessionManager,
+    SyncSessionManager,
+)
 from sessio.integrations import asgi, fastapi, wsgi
 from sessio.integrations import flask as sessio_flask
 
@@ -104,6 +111,9 @@ def test_asgi_stale_login_gets_401_and_passes_after_relogin(clock: FakeClock) ->
     assert client.get("/fresh").status_code == 200
 
 
+Fresh = fastapi.require_fresh_login(300)
+
+
 def test_fastapi_dependency_guards_a_fresh_login(clock: FakeClock) -> None:
     app = FastAPI()
     fastapi.install_error_handlers(app)
@@ -114,7 +124,7 @@ def test_fastapi_dependency_guards_a_fresh_login(clock: FakeClock) -> None:
         return "in"
 
     @app.get("/pay")
-    def pay(user: Principal = Depends(fastapi.require_fresh_login(300))) -> dict[str, str]:
+    def pay(user: Annotated[Principal, Depends(Fresh)]) -> dict[str, str]:
         return {"paid_by": user.id}
 
     manager = SessionManager(MemoryStore(clock=clock), POLICY, clock=clock)
