@@ -23,7 +23,14 @@ from typing import Any, Literal
 from ._cookie_options import DEFAULT_COOKIE_NAME, CookieOptions, SameSite
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_COOKIE_NAME", "ConcurrencyPolicy", "CookieOptions", "Policy", "SameSite"]
+# (plain sorted order, as tests/test_public_api.py keeps every __all__)
+__all__ = [  # noqa: RUF022
+    "ConcurrencyPolicy",
+    "CookieOptions",
+    "DEFAULT_COOKIE_NAME",
+    "Policy",
+    "SameSite",
+]
 
 OnLimit = Literal["evict_oldest", "reject"]
 TransportName = Literal["cookie", "header", "bearer"]

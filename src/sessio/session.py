@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 from . import csrf, ids
+from ._session_flash import SessionFlashes
 from ._session_time import SessionTime
 from ._tracked import IMMUTABLE, TrackedDict
 from .codec import Codec
@@ -37,7 +38,7 @@ __all__ = ["DATA_PREFIX", "Session", "SessionMeta"]
 _Changes = tuple[dict[str, str], set[str], bool]
 
 
-class Session(SessionTime, TrackedDict):
+class Session(SessionTime, SessionFlashes, TrackedDict):
     """The state of one session: data (a ``dict``), flash messages, CSRF token, principal.
 
     Flags: :attr:`is_new` (not stored yet), :attr:`is_modified`, :attr:`is_destroyed`,
@@ -132,40 +133,6 @@ class Session(SessionTime, TrackedDict):
     def __repr__(self) -> str:
         state = "new" if self.is_new else "stored"
         return f"<Session {ids.short_hash(self.key)} {state} keys={sorted(dict.keys(self))}>"
-
-    # -- flash messages (sessio.flash: one field per message) --------------------------------------
-
-    def flash(self, kind: str, message: Any) -> None:
-        """Queue a message for the next page that reads it (``kind``: "success", "error"...)."""
-        self._check_alive()
-        self._codec.dumps(message, key=f"flash:{kind}")
-        if self._flashes is NO_FLASHES:
-            self._flashes = Flashes()
-        self._flashes.add(kind, message, self._clock())
-
-    def peek_flash(self, kind: str | None = None) -> list[Any]:
-        """The queued messages (of ``kind``, or all), left in place."""
-        self.is_accessed = True
-        return self._flashes.peek(kind)
-
-    def has_flash(self, kind: str | None = None) -> bool:
-        """Whether a message (of ``kind``) is queued."""
-        self.is_accessed = True
-        return self._flashes.has(kind)
-
-    def pop_flash(self, kind: str) -> list[Any]:
-        """The queued messages of ``kind``, consumed."""
-        self.is_accessed = True
-        return [message for _, message in self._flashes.take(kind)]
-
-    def flashes(self) -> list[tuple[str, Any]]:
-        """Every queued ``(kind, message)``, consumed."""
-        self.is_accessed = True
-        return self._flashes.take(None)
-
-    def clear_flash(self) -> None:
-        """Drop every queued message."""
-        self._flashes.drop()
 
     # -- CSRF: derived from the ID, so parallel first requests agree; rotate_csrf() adds a salt --
 
