@@ -60,13 +60,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import TypeAlias
 
+from .._session_time import fresh_seconds, require_fresh
 from ..errors import ConfigurationError, SessionError
 from ..exchange import DEFAULT_CSRF, UNTOUCHED, Answer, Exchange, Lifecycle, ReadForm, Request
 from ..legacy import LegacyCookie, adopt
 from ..manager import Commit, SessionManager
 from ..policy import Policy
+from ..principal import Principal
 from ..session import Session
 from ..stores.base import Store
 from ..stores.client import ClientSideStore
@@ -76,7 +79,13 @@ from ._common import TRANSPORT_KEY
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .csrf import CSRFOptions
 
-__all__ = ["ErrorHandler", "SessionMiddleware", "get_manager", "get_session"]
+__all__ = [
+    "ErrorHandler",
+    "SessionMiddleware",
+    "get_manager",
+    "get_session",
+    "require_fresh_login",
+]
 
 logger = logging.getLogger("sessio.asgi")
 
@@ -104,6 +113,15 @@ def get_manager(scope: Scope) -> SessionManager:
     if not isinstance(manager, SessionManager):
         raise ConfigurationError("no sessio manager in this scope: install SessionMiddleware")
     return manager
+
+
+def require_fresh_login(scope: Scope, max_age: timedelta | float) -> Principal:
+    """The principal, inside an endpoint, when it signed in within ``max_age`` (a timedelta or
+    seconds); else raises :class:`~sessio.errors.AuthenticationRequired` or
+    :class:`~sessio.errors.ReauthenticationRequired`, which the middleware answers with 401
+    and its JSON (``{"error": "REAUTHENTICATION_REQUIRED", "detail": ..., "max_age": n}``)."""
+    session = get_session(scope)
+    return require_fresh(session, session.principal, fresh_seconds(max_age))
 
 
 def _request(scope: Scope, headers: _asgi.HeaderMap) -> Request:

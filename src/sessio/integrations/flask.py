@@ -38,6 +38,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, Literal, TypeVar, cast
 
 try:
@@ -50,6 +51,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     require("flask", "flask")
     raise
 
+from .._session_time import fresh_seconds, require_fresh
 from ..codec import Codec
 from ..errors import (
     AuthenticationRequired,
@@ -68,7 +70,7 @@ from ..session import Session
 from ..stores.base import Clock, Store
 from ..stores.client import ClientSideStore
 from ._flask_config import ConfigCache, Settings
-from ._flask_rules import DropInSettings, finish, flask_commit, reply
+from ._flask_rules import DropInSettings, finish, flask_commit, persistent_cookie, reply
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
 from .csrf import SAFE_METHODS, CSRFOptions
 from .wsgi import environ_request
@@ -80,6 +82,7 @@ __all__ = [
     "csrf_exempt",
     "current_principal",
     "login_required",
+    "require_fresh_login",
     "role_required",
 ]
 
@@ -195,7 +198,7 @@ class SessionInterface(DropInSettings, _FlaskSessionInterface):
                 return
         exchange = _exchange(settings, session)
         status = response.status_code
-        permanent = bool(dict.get(session, "_permanent", False))
+        permanent = persistent_cookie(session)
         transport = settings.permanent if permanent else settings.browser
         commit = None
         if exchange.start(status):  # (a 5xx commits nothing: see sessio.exchange)
@@ -233,6 +236,7 @@ class SessionInterface(DropInSettings, _FlaskSessionInterface):
             sealed=manager.seals_tokens,
             policy=manager.policy,
             now=manager.clock(),
+            ends_at=session.meta.ends_at,
         )
 
     # -- CSRF -------------------------------------------------------------------------------------
@@ -339,6 +343,29 @@ def role_required(*roles: str) -> Callable[[F], F]:
             if not principal.has_role(*roles):
                 missing = sorted(set(roles) - principal.roles)
                 return _json(PermissionDenied(f"missing role(s): {', '.join(missing)}"))
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def require_fresh_login(max_age: timedelta | float) -> Callable[[F], F]:
+    """Like :func:`login_required`, and answer 401 ``{"error": "REAUTHENTICATION_REQUIRED",
+    "detail": ..., "max_age": n}`` unless the principal signed in within ``max_age`` (a
+    timedelta or seconds): guard a password change or a payment behind a recent login."""
+    seconds = fresh_seconds(max_age)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            session: Any = flask.session
+            try:
+                if not isinstance(session, Session):
+                    raise AuthenticationRequired("this page needs a logged-in session")
+                require_fresh(session, current_principal(), seconds)
+            except SessionError as exc:
+                return _json(exc)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

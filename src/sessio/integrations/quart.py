@@ -26,6 +26,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 try:
@@ -39,6 +40,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     require("quart", "quart")
     raise
 
+from .._session_time import fresh_seconds, require_fresh
 from ..codec import Codec
 from ..errors import (
     AuthenticationRequired,
@@ -56,7 +58,7 @@ from ..principal import Principal
 from ..stores.base import Clock, Store
 from ..stores.client import ClientSideStore
 from ._flask_config import ConfigCache, Settings
-from ._flask_rules import DropInSettings, finish, flask_commit, reply
+from ._flask_rules import DropInSettings, finish, flask_commit, persistent_cookie, reply
 from ._flask_session import FlaskSession, UnavailableSession
 from .csrf import CSRFOptions
 from .flask import csrf_exempt
@@ -67,6 +69,7 @@ __all__ = [
     "csrf_exempt",
     "current_principal",
     "login_required",
+    "require_fresh_login",
     "role_required",
 ]
 
@@ -207,7 +210,7 @@ class SessionInterface(DropInSettings, _QuartSessionInterface):
                     logger.warning("session commit failed after a WebSocket: %s", exc)
             return
         status = response.status_code
-        permanent = bool(dict.get(session, "_permanent", False))
+        permanent = persistent_cookie(session)
         transport = settings.permanent if permanent else settings.browser
         commit = None
         if exchange.start(status):  # (a 5xx commits nothing: see sessio.exchange)
@@ -241,6 +244,7 @@ class SessionInterface(DropInSettings, _QuartSessionInterface):
             sealed=manager.seals_tokens,
             policy=manager.policy,
             now=manager.clock(),
+            ends_at=session.meta.ends_at,
         )
 
     async def _check_csrf(self) -> None:
@@ -290,6 +294,29 @@ def role_required(*roles: str) -> Callable[[F], F]:
     if not roles or any(not isinstance(r, str) or not r for r in roles):
         raise ConfigurationError("role_required() takes one or more role names")
     return _guard(roles)
+
+
+def require_fresh_login(max_age: timedelta | float) -> Callable[[F], F]:
+    """Like :func:`login_required`, and answer 401 ``{"error": "REAUTHENTICATION_REQUIRED",
+    "detail": ..., "max_age": n}`` unless the principal signed in within ``max_age`` (a
+    timedelta or seconds), as the Flask drop-in's decorator does."""
+    seconds = fresh_seconds(max_age)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            session: Any = quart.session
+            try:
+                if not isinstance(session, QuartSession):
+                    raise AuthenticationRequired("this page needs a logged-in session")
+                require_fresh(session, current_principal(), seconds)
+            except SessionError as exc:
+                return _json(exc)
+            return await quart.current_app.ensure_async(view)(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def _guard(roles: tuple[str, ...]) -> Callable[[F], F]:
