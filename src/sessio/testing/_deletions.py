@@ -17,8 +17,8 @@ from ._support import (
     rotate,
 )
 
-APPLIED, MISSING = SaveOutcome.APPLIED, SaveOutcome.MISSING
-EXISTS, REJECTED = SaveOutcome.EXISTS, SaveOutcome.REJECTED
+APPLIED = SaveOutcome.APPLIED
+MISSING = SaveOutcome.MISSING
 
 __all__ = ["DeletionContract"]
 
@@ -30,7 +30,7 @@ def _rotation(current: str, n: int) -> Rotate:
 class DeletionContract(ContractBase):
     """Deleting every session of a principal, atomically against rotations in flight."""
 
-    # -- deleting every session of a principal ----------------------------------------------------------
+    # -- deleting every session of a principal -----------------------------------------------------
     async def test_delete_principal_records_removes_every_session_but_the_kept_one(
         self, ops: StoreOps
     ) -> None:

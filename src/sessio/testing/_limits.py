@@ -22,13 +22,12 @@ from ._support import (
     update,
 )
 
-APPLIED, MISSING = SaveOutcome.APPLIED, SaveOutcome.MISSING
-EXISTS, REJECTED = SaveOutcome.EXISTS, SaveOutcome.REJECTED
+APPLIED = SaveOutcome.APPLIED
+REJECTED = SaveOutcome.REJECTED
 
 __all__ = ["LimitContract"]
 
 
-# -- principal limits ------------------------------------------------------------------------------
 async def _three_of(ops: StoreOps, principal: str) -> list[str]:
     keys = [key() for _ in range(3)]
     for n, k in enumerate(keys):  # expiries ordered: keys[0] is the least recently active

@@ -13,7 +13,7 @@ from ..manager import SessionManager, SyncSessionManager
 from ..policy import ConcurrencyPolicy, Policy
 from ..principal import Principal
 from ..results import CommitAction
-from ..stores.base import SaveOutcome, Store
+from ..stores.base import Store
 from ._base import ContractBase
 from ._support import (
     ManagerOps,
@@ -23,15 +23,11 @@ from ._support import (
     key,
 )
 
-APPLIED, MISSING = SaveOutcome.APPLIED, SaveOutcome.MISSING
-EXISTS, REJECTED = SaveOutcome.EXISTS, SaveOutcome.REJECTED
-
 __all__ = ["ManagerContract"]
 
 
-# -- through the manager: the behaviour users see ------------------------------------------------
 class ManagerContract(ContractBase):
-    """The behaviour users see, through the session manager: round trips, garbage, races, rotations."""
+    """The contract as users see it, through a session manager on the store."""
 
     async def test_manager_round_trip(self, managers: ManagerOps) -> None:
         session = await managers("load", None)
@@ -102,7 +98,7 @@ class ManagerContract(ContractBase):
         assert await ops("count") == 1
         assert not (await m("load", token)).is_new
 
-    # -- concurrency -----------------------------------------------------------------------------------
+    # -- concurrency -------------------------------------------------------------------------------
     async def test_many_threads_update_one_session(self, store: Store) -> None:
         manager = SyncSessionManager(store)
         first = manager.load(None)
@@ -145,7 +141,7 @@ class ManagerContract(ContractBase):
         final = await manager.load(token)
         assert len(final) == 1 + 8 * 5
 
-    # -- rotations that parallel requests survive, on every store ----------------------------------------
+    # -- rotations that parallel requests survive, on every store ----------------------------------
     @pytest.mark.parametrize("first", [0, 1])
     async def test_a_double_login_ends_with_one_live_session_on_every_store(
         self, managers: ManagerOps, first: int

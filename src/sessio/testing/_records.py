@@ -1,4 +1,4 @@
-"""Records as stored: values no store can hold, paged walks, expiry, cleanup, the principal index."""
+"""Records as stored: values no store can hold, paged walks, expiry, cleanup, principal index."""
 
 from __future__ import annotations
 
@@ -19,13 +19,11 @@ from ._support import (
     update,
 )
 
-APPLIED, MISSING = SaveOutcome.APPLIED, SaveOutcome.MISSING
-EXISTS, REJECTED = SaveOutcome.EXISTS, SaveOutcome.REJECTED
+APPLIED = SaveOutcome.APPLIED
 
 __all__ = ["RecordContract"]
 
 
-# -- values a store cannot hold --------------------------------------------------------------------
 _BAD = "\ud800"  # a lone surrogate: no UTF-8 encoding exists
 
 
@@ -44,7 +42,7 @@ async def _walk(ops: StoreOps, limit: int) -> list[Record]:
 
 
 class RecordContract(ContractBase):
-    """Records as stored: values no store can hold, paged walks, expiry, cleanup, the principal index."""
+    """Records as stored: values, paged walks, expiry, cleanup and the principal index."""
 
     @pytest.mark.parametrize(
         ("fresh_key", "make"),
@@ -82,7 +80,7 @@ class RecordContract(ContractBase):
         assert await ops.fields(k) == {"d:x": "2"}
         assert await ops.indexed("user:v") == sorted([k, after])
 
-    # -- miscellany ------------------------------------------------------------------------------------
+    # -- miscellany --------------------------------------------------------------------------------
     async def test_delete_reports_whether_it_removed_something(self, ops: StoreOps) -> None:
         k = key()
         await ops("save", k, create({"d:a": "1"}))
@@ -114,7 +112,7 @@ class RecordContract(ContractBase):
     async def test_a_paged_walk_of_an_empty_store_ends_at_once(self, ops: StoreOps) -> None:
         assert await _walk(ops, 10) == []
 
-    # -- expiry and cleanup ----------------------------------------------------------------------------
+    # -- expiry and cleanup ------------------------------------------------------------------------
     async def test_expired_records_are_invisible(self, ops: StoreOps) -> None:
         k = key()
         await ops("save", k, create({"d:a": "1"}, ttl=-5, principal="user:x"))
@@ -145,7 +143,7 @@ class RecordContract(ContractBase):
         assert await ops("count") == 0
         assert await ops("principal_records", "user:c") == []
 
-    # -- principal index -------------------------------------------------------------------------------
+    # -- principal index ---------------------------------------------------------------------------
     async def test_principal_index_lists_live_sessions_of_one_principal(
         self, ops: StoreOps
     ) -> None:

@@ -12,7 +12,6 @@ from ..policy import ConcurrencyPolicy, Policy
 from ..principal import Principal
 from ..results import CommitAction
 from ..session import Session
-from ..stores.base import SaveOutcome
 from ._base import ContractBase
 from ._support import (
     ManagerOps,
@@ -20,13 +19,9 @@ from ._support import (
     StoreOps,
 )
 
-APPLIED, MISSING = SaveOutcome.APPLIED, SaveOutcome.MISSING
-EXISTS, REJECTED = SaveOutcome.EXISTS, SaveOutcome.REJECTED
-
 __all__ = ["RevocationContract"]
 
 
-# -- a session revoked while a request holds it stays gone ------------------------------------------
 def _step_up(session: Session) -> None:
     session.login(Principal("ada", roles=["admin"]))  # a privilege change rotates the ID
 

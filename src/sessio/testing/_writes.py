@@ -19,16 +19,17 @@ from ._support import (
     update,
 )
 
-APPLIED, MISSING = SaveOutcome.APPLIED, SaveOutcome.MISSING
-EXISTS, REJECTED = SaveOutcome.EXISTS, SaveOutcome.REJECTED
+APPLIED = SaveOutcome.APPLIED
+MISSING = SaveOutcome.MISSING
+EXISTS = SaveOutcome.EXISTS
 
 __all__ = ["WriteContract"]
 
 
 class WriteContract(ContractBase):
-    """Every kind of write: Create, Update, Rewrite and Rotate, with their outcomes and tombstones."""
+    """Every kind of write (Create, Update, Rewrite, Rotate) and its outcomes."""
 
-    # -- Create ----------------------------------------------------------------------------------------
+    # -- Create ------------------------------------------------------------------------------------
     async def test_load_of_unknown_key_is_a_miss(self, ops: StoreOps) -> None:
         assert await ops("load", key()) is None
         assert await ops("exists", key()) is False
@@ -68,7 +69,7 @@ class WriteContract(ContractBase):
             assert await ops.outcome(k, create({"d:b": "2"})) is APPLIED
             assert await ops.fields(k) == {"d:b": "2"}
 
-    # -- Update ----------------------------------------------------------------------------------------
+    # -- Update ------------------------------------------------------------------------------------
     async def test_update_sets_and_removes_only_named_fields(self, ops: StoreOps) -> None:
         k = key()
         await ops("save", k, create({"d:a": "1", "d:b": "2", "d:c": "3"}))
@@ -104,7 +105,7 @@ class WriteContract(ContractBase):
         await ops("save", k, update({}, ttl=-5))
         assert await ops("load", k) is None
 
-    # -- Rewrite ---------------------------------------------------------------------------------------
+    # -- Rewrite -----------------------------------------------------------------------------------
     async def test_rewrite_replaces_every_field(self, ops: StoreOps) -> None:
         k = key()
         await ops("save", k, create({"d:a": "1", "d:b": "2"}, principal="user:w1"))
@@ -121,7 +122,7 @@ class WriteContract(ContractBase):
         assert await ops("load", k) is None
         assert await ops("principal_records", "user:9") == []
 
-    # -- Rotate ----------------------------------------------------------------------------------------
+    # -- Rotate ------------------------------------------------------------------------------------
     async def test_rotate_replaces_the_old_record_by_the_new_in_one_write(
         self, ops: StoreOps
     ) -> None:
