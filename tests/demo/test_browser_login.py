@@ -25,12 +25,6 @@ from .conftest import DemoProcess, sessio_demo
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROUNDS = 10
-#: Until the core settles concurrent logins of one session (a fix made apart from the demo),
-#: the loser of the race can leave a second session behind or sign the browser out.
-CONCURRENT_LOGIN = pytest.mark.xfail(
-    strict=False, reason="needs the core's fix for two concurrent logins of one session"
-)
-
 # Two POSTs of the login form at once; a test-only script, hence the CSP bypass on its context.
 _TWO_FETCHES = """async ([username, password]) => {
   const form = document.querySelector('form[action="/login"]');
@@ -98,7 +92,6 @@ def start_over(shop: Shop, device: Device) -> None:
     assert shop.live_sessions("ada") == 0
 
 
-@CONCURRENT_LOGIN
 def test_a_double_click_on_log_in(browser: Any, shop: Shop, tmp_path: Path) -> None:
     device = Device(browser, shop.url, tmp_path, "double-click")
     device.register("ada")
@@ -130,7 +123,6 @@ def test_a_double_click_on_log_in(browser: Any, shop: Shop, tmp_path: Path) -> N
     assert results == [("ada", 1, 1)] * ROUNDS, verdict(results)
 
 
-@CONCURRENT_LOGIN
 def test_two_parallel_fetches_of_the_login(browser: Any, shop: Shop, tmp_path: Path) -> None:
     device = Device(browser, shop.url, tmp_path, "fetch", bypass_csp=True)
     device.register("ada")
