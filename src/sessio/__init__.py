@@ -36,6 +36,7 @@ from .manager import (
 from .policy import ConcurrencyPolicy, CookieOptions, Policy
 from .principal import Principal
 from .session import Session, SessionMeta
+from .status import SessionState, SessionStatus
 from .stores import FileStore, MemoryStore, SQLiteStore, Store, store_from_url
 
 __version__ = "0.1.0"
@@ -70,6 +71,8 @@ __all__ = [
     "SessionManager",
     "SessionMeta",
     "SessionNotFound",
+    "SessionState",
+    "SessionStatus",
     "SessionTooLarge",
     "Store",
     "StoreUnavailable",
