@@ -61,7 +61,10 @@ async def drive(
 ) -> AsyncIterator[tuple[Drive, Backend]]:
     backend: Backend = request.param
     async with backend.open(tmp_path) as inner:
-        yield Drive("async", clock=clock, policy=POLICY, store=CountingStore(inner, clock=clock)), backend
+        yield (
+            Drive("async", clock=clock, policy=POLICY, store=CountingStore(inner, clock=clock)),
+            backend,
+        )
 
 
 @pytest.fixture(params=MODES)
@@ -92,15 +95,19 @@ async def test_every_state_and_no_write(
     store.reset()
 
     live: SessionStatus = await reader("status", token)
-    assert live.state is SessionState.LIVE and live.is_live and live.authenticated
-    assert live.principal is not None and live.principal.id == "ada"
+    assert live.state is SessionState.LIVE
+    assert live.is_live
+    assert live.authenticated
+    assert live.principal is not None
+    assert live.principal.id == "ada"
     assert live.principal_key == live.principal.key
     assert live.expires_at == pytest.approx(clock() + 31 * 60)
     assert live.remaining == pytest.approx(31 * 60)
     assert live.idle_remaining == pytest.approx(31 * 60)
     assert session.verify_csrf(live.csrf_token)
     assert live.short_key == short_hash(store_key(token))
-    assert token not in repr(live) and live.csrf_token not in repr(live)
+    assert token not in repr(live)
+    assert live.csrf_token not in repr(live)
 
     clock.advance(20 * 60)  # a status is no request: it pushes nothing
     later = await reader("status", token)
@@ -109,7 +116,8 @@ async def test_every_state_and_no_write(
     assert later.idle_remaining == pytest.approx(11 * 60)
 
     unknown = await reader("status", new_session_id())
-    assert unknown.state is SessionState.UNKNOWN and not unknown.authenticated
+    assert unknown.state is SessionState.UNKNOWN
+    assert not unknown.authenticated
     assert (await reader("status", None)).state is SessionState.UNKNOWN
     assert (await reader("status", "")).state is SessionState.UNKNOWN
     for hostile in HOSTILE:
@@ -117,12 +125,16 @@ async def test_every_state_and_no_write(
 
     clock.advance(12 * 60)  # past the idle timeout, before the store's own clock sweeps it
     expired = await reader("status", token)
-    assert expired.state is SessionState.EXPIRED and not expired.authenticated
-    assert expired.remaining == 0.0 and expired.idle_remaining == 0.0
-    assert expired.principal_key == live.principal_key and expired.csrf_token is None
+    assert expired.state is SessionState.EXPIRED
+    assert not expired.authenticated
+    assert expired.remaining == 0.0
+    assert expired.idle_remaining == 0.0
+    assert expired.principal_key == live.principal_key
+    assert expired.csrf_token is None
 
     # Nothing was created, touched, swept or recorded: one load per well-formed ID, no write.
-    assert store.writes == [] and store.deletes == []
+    assert store.writes == []
+    assert store.deletes == []
     assert store.loads == 4
     assert (await reader("status", token)).state is SessionState.EXPIRED  # still not swept
 
@@ -131,7 +143,8 @@ async def test_every_state_and_no_write(
     garbage = Create({"s:meta": "{not json", "d:x": "]"}, clock() + 60)
     assert await store.inner.save(store_key(corrupt_id), garbage)
     assert (await reader("status", corrupt_id)).state is SessionState.INVALID
-    assert store.writes == [] and store.deletes == []
+    assert store.writes == []
+    assert store.deletes == []
 
 
 async def test_anonymous_and_destroyed(drive: tuple[Drive, Backend], mode: str) -> None:
@@ -139,8 +152,10 @@ async def test_anonymous_and_destroyed(drive: tuple[Drive, Backend], mode: str) 
     reader = _twin(writer, mode)
     session, token = await writer.stored(cart=["pear"])
     status = await reader("status", token)
-    assert status.state is SessionState.LIVE and not status.authenticated
-    assert status.principal is None and status.principal_key is None
+    assert status.state is SessionState.LIVE
+    assert not status.authenticated
+    assert status.principal is None
+    assert status.principal_key is None
     await writer("destroy", session)
     assert (await reader("status", token)).state is SessionState.UNKNOWN
 
@@ -163,21 +178,21 @@ async def test_strict_mode_raises_the_typed_errors(
         await reader("status", token, strict=True)
     assert expired.value.evidence["session"] == short_hash(store_key(token))
     assert token not in str(expired.value)
-    assert writer.counting.writes[-1:] and all(
-        key != store_key(token) for key in writer.counting.deletes
-    )
+    assert writer.counting.writes[-1:]
+    assert all(key != store_key(token) for key in writer.counting.deletes)
 
 
 async def test_two_parallel_status_calls_during_a_login(drive: tuple[Drive, Backend]) -> None:
     writer, _ = drive
-    session, token = await writer.stored(cart=["fig"])
+    _session, token = await writer.stored(cart=["fig"])
     visitor = await writer.load(token)
     visitor.login(Principal("ada"))
     before = len(writer.counting.writes)
     first, commit, second = await asyncio.gather(
         writer("status", token), writer.commit(visitor), writer("status", token)
     )
-    assert commit.token is not None and commit.token != token
+    assert commit.token is not None
+    assert commit.token != token
     # Each read sees the session before the rotation (anonymous, live) or after it (gone).
     for status in (first, second):
         assert (status.state, status.authenticated) in {
@@ -186,7 +201,9 @@ async def test_two_parallel_status_calls_during_a_login(drive: tuple[Drive, Back
         }
     assert (await writer("status", token)).state is SessionState.UNKNOWN
     after = await writer("status", commit.token)
-    assert after.authenticated and after.principal is not None and after.principal.id == "ada"
+    assert after.authenticated
+    assert after.principal is not None
+    assert after.principal.id == "ada"
     assert len(writer.counting.writes) == before + 1  # the login's own Rotate, nothing more
 
 
@@ -201,4 +218,5 @@ async def test_a_stalled_store_stalls_status_only(clock: FakeClock) -> None:
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(drive("status", token), 0.001)
     assert (await asyncio.wait_for(drive("status", token), 5)).is_live
-    assert drive.counting.writes[1:] == [] and drive.counting.deletes == []
+    assert drive.counting.writes[1:] == []
+    assert drive.counting.deletes == []

@@ -28,7 +28,10 @@ KEY = "status-key-" + "k" * 32
 OTHER_KEY = "other-key-" + "x" * 32
 POLICY = Policy(ttl=timedelta(hours=8), idle_timeout=timedelta(minutes=30))
 
-FACTORIES: dict[str, Callable[..., ClientSideStore]] = {"signed": SignedCookieStore, "jwt": JWTStore}
+FACTORIES: dict[str, Callable[..., ClientSideStore]] = {
+    "signed": SignedCookieStore,
+    "jwt": JWTStore,
+}
 
 
 class Driver:
@@ -63,18 +66,22 @@ async def test_live_expired_and_nothing_written(driver: Driver, clock: FakeClock
     session, token = await driver.issue(Principal("ada"))
     driver.revocations.reset()
     status = await driver("status", token)
-    assert status.state is SessionState.LIVE and status.authenticated
-    assert status.principal is not None and status.principal.id == "ada"
+    assert status.state is SessionState.LIVE
+    assert status.authenticated
+    assert status.principal is not None
+    assert status.principal.id == "ada"
     assert status.remaining == pytest.approx(31 * 60)
     assert session.verify_csrf(status.csrf_token)
     assert status.short_key == short_hash(session.key)
     clock.advance(32 * 60)  # the token carries its expiry: it tells EXPIRED from UNKNOWN
     expired = await driver("status", token)
-    assert expired.state is SessionState.EXPIRED and expired.remaining == 0.0
+    assert expired.state is SessionState.EXPIRED
+    assert expired.remaining == 0.0
     with pytest.raises(SessionExpired):
         await driver("status", token, strict=True)
     # The revocation list is read (exists), never written.
-    assert driver.revocations.writes == [] and driver.revocations.deletes == []
+    assert driver.revocations.writes == []
+    assert driver.revocations.deletes == []
 
 
 async def test_forged_tampered_and_foreign_tokens_are_invalid(
@@ -92,15 +99,18 @@ async def test_forged_tampered_and_foreign_tokens_are_invalid(
     with pytest.raises(TokenInvalid):
         await driver("status", flipped, strict=True)
     assert (await driver("status", None)).state is SessionState.UNKNOWN
-    assert driver.revocations.writes == [] and driver.revocations.deletes == []
+    assert driver.revocations.writes == []
+    assert driver.revocations.deletes == []
 
 
 async def test_a_revoked_token_reads_revoked(driver: Driver) -> None:
     session, token = await driver.issue(Principal("ada"))
     assert await driver("revoke", session.key)
     revoked = await driver("status", token)
-    assert revoked.state is SessionState.REVOKED and not revoked.authenticated
-    assert revoked.csrf_token is None and revoked.principal_key is not None
+    assert revoked.state is SessionState.REVOKED
+    assert not revoked.authenticated
+    assert revoked.csrf_token is None
+    assert revoked.principal_key is not None
     with pytest.raises(SessionInvalid) as raised:
         await driver("status", token, strict=True)
     assert raised.value.evidence["reason"] == "revoked"
