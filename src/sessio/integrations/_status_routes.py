@@ -23,8 +23,17 @@ from ..exchange import UNTOUCHED, Answer, Exchange, Lifecycle, ReadForm, Request
 from ..manager import Commit, SessionManager, SyncSessionManager
 from ..session import Session
 from ..status import SessionStatus
+from ..transports.base import Transport
 
-__all__ = ["Reply", "refresh_async", "refresh_sync", "status_async", "status_sync", "unshared"]
+__all__ = [
+    "Reply",
+    "refresh_async",
+    "refresh_sync",
+    "require_csrf",
+    "status_async",
+    "status_sync",
+    "unshared",
+]
 
 _JSON = ("content-type", "application/json")
 #: A session's state is one visitor's: no cache may keep it.
@@ -45,6 +54,15 @@ def unshared(in_middleware: bool) -> None:
         raise ConfigurationError(
             "the session status routes run outside SessionMiddleware: add their paths to its "
             "exclude_paths (a status poll must not count as activity)"
+        )
+
+
+def require_csrf(lifecycle: Lifecycle[Any, Any]) -> None:
+    """Refuse a refresh route that would take unsafe requests without a CSRF check."""
+    if lifecycle.csrf is None:
+        raise ConfigurationError(
+            "the session refresh route is CSRF-protected: give csrf=CSRFOptions() and keep "
+            "policy.csrf on"
         )
 
 
@@ -161,8 +179,10 @@ def refresh_sync(
     lifecycle: Lifecycle[SyncSessionManager, Any],
     request: Request,
     read_body: Callable[[int], bytes | None],
+    writer: Callable[[Session], Transport] | None = None,
 ) -> Reply:
-    """Sync twin of :func:`refresh_async`."""
+    """Sync twin of :func:`refresh_async`; ``writer(session)`` picks the transport that
+    answers (Flask writes a permanent session's cookie with another expiry)."""
     manager, exchange = lifecycle.manager, lifecycle.begin(request)
     try:
         session = manager.load(exchange.token, ip=exchange.ip, user_agent=exchange.user_agent)
@@ -176,14 +196,19 @@ def refresh_sync(
         commit = manager.commit(session)
     except SessionError as exc:
         return _answer(exchange.answer(exc))
-    return _refreshed(lifecycle, exchange, session, commit)
+    return _refreshed(lifecycle, exchange, session, commit, writer)
 
 
 def _refreshed(
-    lifecycle: Lifecycle[Any, Any], exchange: Exchange[Any], session: Session, commit: Commit
+    lifecycle: Lifecycle[Any, Any],
+    exchange: Exchange[Any],
+    session: Session,
+    commit: Commit,
+    writer: Callable[[Session], Transport] | None = None,
 ) -> Reply:
-    body = session_body(lifecycle.manager, session)  # (read before the edit: it is accessed)
-    edit = exchange.respond(200, cache_control="no-store", commit=commit)
+    body = session_body(lifecycle.manager, session)
+    transport = None if writer is None else writer(session)
+    edit = exchange.respond(200, cache_control="no-store", commit=commit, transport=transport)
     if isinstance(edit, Answer):
         return _answer(edit)
     reply = _json(body, lifecycle)

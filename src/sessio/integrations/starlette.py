@@ -333,6 +333,7 @@ def session_status_routes(
         csrf=csrf,
         trust_forwarded=trust_forwarded,
     )
+    _status_routes.require_csrf(lifecycle)
 
     async def session_status(request: StarletteRequest) -> Response:
         _status_routes.unshared("session" in request.scope)
