@@ -220,3 +220,37 @@ async def test_a_stalled_store_stalls_status_only(clock: FakeClock) -> None:
     assert (await asyncio.wait_for(drive("status", token), 5)).is_live
     assert drive.counting.writes[1:] == []
     assert drive.counting.deletes == []
+
+
+def _status_in_worker(path: str, token: str) -> tuple[str, int]:
+    """In another process: the state of ``token`` in the SQLite file, and the file's records."""
+    from sessio import SQLiteStore, SyncSessionManager
+
+    store = SQLiteStore(path)
+    try:
+        status = SyncSessionManager(store, POLICY).status(token)
+        return status.state.value, store.count_sync()
+    finally:
+        store.close_sync()
+
+
+def test_two_worker_processes_agree_and_write_nothing(tmp_path: Path) -> None:
+    import concurrent.futures
+    import multiprocessing
+
+    from sessio import SQLiteStore, SyncSessionManager
+
+    path = str(tmp_path / "sessions.db")
+    store = SQLiteStore(path)
+    manager = SyncSessionManager(store, POLICY)
+    session = manager.load(None)
+    session.login(Principal("ada"))
+    token = manager.commit(session).token
+    assert token is not None
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=context) as pool:
+        runs = [pool.submit(_status_in_worker, path, t) for t in (token, token, new_session_id())]
+        results = [run.result(timeout=60) for run in runs]
+    assert results == [("live", 1), ("live", 1), ("unknown", 1)]
+    assert manager.status(token).is_live
+    store.close_sync()
