@@ -37,6 +37,7 @@ from .manager import (
 from .policy import ConcurrencyPolicy, CookieOptions, Policy
 from .principal import Principal
 from .session import Session, SessionMeta
+from .status import SessionState, SessionStatus
 from .stores import FileStore, MemoryStore, SQLiteStore, Store, store_from_url
 
 __version__ = "0.1.0"
@@ -72,6 +73,8 @@ __all__ = [
     "SessionManager",
     "SessionMeta",
     "SessionNotFound",
+    "SessionState",
+    "SessionStatus",
     "SessionTooLarge",
     "Store",
     "StoreUnavailable",

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ._flows import BaseManager, Flow
+from ._status_flow import status_flow
 from .errors import SessionError
 from .results import Commit, CommitAction, CommitOutcome, SessionInfo
 from .session import Session
+from .status import SessionStatus
 from .stores.base import LocalStore, Store
 from .stores.client import ClientSideStore
 
@@ -24,6 +26,7 @@ __all__ = [
     "CommitOutcome",
     "SessionInfo",
     "SessionManager",
+    "SessionStatus",
     "SyncSessionManager",
 ]
 
@@ -161,6 +164,28 @@ class SessionManager(BaseManager[Any]):
         """End every session of ``principal`` but ``except_`` ("log out everywhere else")."""
         return await self._drive(self._revoke_all_flow(principal, except_))
 
+    async def status(
+        self,
+        token: str | None,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        strict: bool = False,
+    ) -> SessionStatus:
+        """The :class:`~sessio.SessionStatus` of the session ``token`` names, read with one
+        store load (or none: a client-side store without a revocation list) and no write: no
+        session is created, touched, swept or recorded.
+
+        ``token`` is what :meth:`load` takes: the raw session ID for a server-side store (the
+        transports unwrap the signed cookie or header; ``sessio.integrations`` status routes
+        read it so), the sealed token for a client-side one. ``ip`` and ``user_agent`` are
+        accepted for symmetry with :meth:`load` and never stored. With ``strict``, anything
+        but ``LIVE`` raises (:meth:`SessionStatus.raise_unless_live`). Raises
+        :class:`~sessio.errors.StoreUnavailable` when the store is down.
+        """
+        status = await self._drive(status_flow(self, token))
+        return status.raise_unless_live() if strict else status
+
 
 class SyncSessionManager(BaseManager[Any]):
     """The sync twin of :class:`SessionManager`, for WSGI: same logic, no event loop."""
@@ -201,3 +226,15 @@ class SyncSessionManager(BaseManager[Any]):
     def revoke_all(self, principal: Any, *, except_: Session | str | None = None) -> int:
         """See :meth:`SessionManager.revoke_all`."""
         return self._drive(self._revoke_all_flow(principal, except_))
+
+    def status(
+        self,
+        token: str | None,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        strict: bool = False,
+    ) -> SessionStatus:
+        """See :meth:`SessionManager.status`."""
+        status = self._drive(status_flow(self, token))
+        return status.raise_unless_live() if strict else status

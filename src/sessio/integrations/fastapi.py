@@ -35,12 +35,14 @@ from ..errors import (
     require,
 )
 from ..exchange import Answer, answer_for
+from ..manager import SessionManager
 from ..principal import Principal
 from ..session import Session
 from . import asgi
+from .starlette import session_status_routes
 
 try:
-    from fastapi import Depends
+    from fastapi import APIRouter, Depends
     from starlette.applications import Starlette
     from starlette.requests import HTTPConnection
     from starlette.responses import Response
@@ -57,6 +59,7 @@ __all__ = [
     "require_auth",
     "require_fresh_login",
     "require_role",
+    "session_status_router",
 ]
 
 
@@ -132,3 +135,17 @@ def install_error_handlers(app: Starlette) -> None:
     or a store outage, with its ``status_code`` and JSON ``to_dict()``, as the middleware does
     (WebSockets are closed with code 1008); any other goes on to the server's 500."""
     app.add_exception_handler(SessionError, cast(Any, _handle))
+
+
+def session_status_router(manager: SessionManager, **options: Any) -> APIRouter:
+    """An ``APIRouter`` with the session status (``GET /api/session``) and refresh (``POST
+    /api/session/refresh``) routes for single-page apps: ``app.include_router(...)``.
+
+    Takes :func:`sessio.integrations.starlette.session_status_routes`' arguments; list both
+    paths in the middleware's ``exclude_paths``. The routes stay out of the OpenAPI schema
+    (they answer raw JSON, as the middleware's errors do).
+    """
+    router = APIRouter()
+    for route in session_status_routes(manager, **options):
+        router.add_route(route.path, route.endpoint, methods=sorted(route.methods or ()))
+    return router

@@ -84,6 +84,7 @@ __all__ = [
     "login_required",
     "require_fresh_login",
     "role_required",
+    "session_status_routes",
 ]
 
 logger = logging.getLogger("sessio.flask")
@@ -377,3 +378,19 @@ def csrf_exempt(view: F) -> F:
     """Spare ``view`` the CSRF check (a webhook authenticated some other way)."""
     view._sessio_csrf_exempt = True  # type: ignore[attr-defined]
     return view
+
+
+def session_status_routes(
+    app: flask.Flask, *, path: str = "/api/session", refresh_path: str = "/api/session/refresh"
+) -> None:
+    """Serve ``GET path`` (the session's state as JSON, read untouched) and ``POST refresh_path``
+    (CSRF-checked; pushes the idle expiry, re-sends the cookie) in front of ``app``, with its
+    :class:`SessionInterface` (install it first); see :mod:`sessio.integrations._status_routes`.
+    """
+    from ._flask_status import StatusRoutes
+
+    interface = app.session_interface
+    if not isinstance(interface, SessionInterface):
+        raise ConfigurationError("install sessio's SessionInterface on the app first")
+    settings = functools.partial(interface._settings, app)
+    app.wsgi_app = StatusRoutes(app.wsgi_app, settings, interface.csrf, path, refresh_path)  # type: ignore[method-assign]

@@ -26,27 +26,34 @@ import dataclasses
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import ids
 from .. import session as _session
 from ..codec import default_codec
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, require
+from ..exchange import DEFAULT_CSRF, Lifecycle, Request
 from ..fields import META, SessionMeta, data_field, decode
 from ..legacy import LegacyCookie, StarletteCookie
 from ..manager import Commit, CommitAction, SessionManager
 from ..policy import CookieOptions, Policy
 from ..stores.base import Store
 from ..stores.sqlite import SQLiteStore
-from ..transports.base import CookieTransport
+from ..transports.base import CookieTransport, SecretLike, Transport
 from ..transports.cookies import render_delete_cookie, render_set_cookie
 from ..transports.signing import TokenSigner
-from . import asgi
+from . import _asgi, _status_routes, asgi
 from ._types import ASGIApp
 from .csrf import CSRFOptions
 
-__all__ = ["Session", "SessionMiddleware", "StarletteCookieTransport"]
+if TYPE_CHECKING:
+    from starlette.requests import Request as StarletteRequest
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+__all__ = ["Session", "SessionMiddleware", "StarletteCookieTransport", "session_status_routes"]
 
 logger = logging.getLogger("sessio.starlette")
 
@@ -302,3 +309,83 @@ class SessionMiddleware(asgi.SessionMiddleware):
 def _bare(session: _session.Session) -> bool:
     """Nothing but (possibly) a CSRF secret left: no principal, no flash messages."""
     return session.principal is None and not session.has_flash()
+
+
+# -- the session status and refresh routes, for single-page apps -------------------------------------
+
+
+def session_status_routes(
+    manager: SessionManager,
+    *,
+    secret_key: SecretLike | None = None,
+    transports: Sequence[Transport] | None = None,
+    csrf: CSRFOptions | None = DEFAULT_CSRF,
+    trust_forwarded: bool = False,
+    path: str = "/api/session",
+    refresh_path: str = "/api/session/refresh",
+) -> list[Route]:
+    """``GET path`` answers the session's state as JSON, ``POST refresh_path`` keeps it alive.
+
+    Both answer ``{authenticated, user, expires_in, idle_expires_in, csrf_token}``. Give the
+    middleware's ``manager`` and ``secret_key`` (or ``transports``), and list both paths in
+    its ``exclude_paths``: the status route creates, touches and writes nothing, so polling it
+    never counts as activity; the refresh route is CSRF-checked like any unsafe request, and
+    its commit pushes the idle expiry and re-sends the cookie when its lifetime moved. Works
+    for FastAPI too (:func:`sessio.integrations.fastapi.session_status_router`).
+    """
+    try:
+        from starlette.routing import Route
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        require("starlette", "starlette")
+        raise
+    lifecycle: Lifecycle[SessionManager, Any] = Lifecycle.configure(
+        SessionManager,
+        manager=manager,
+        secret_key=secret_key,
+        transports=transports,
+        csrf=csrf,
+        trust_forwarded=trust_forwarded,
+    )
+    _status_routes.require_csrf(lifecycle)
+
+    async def session_status(request: StarletteRequest) -> Response:
+        _status_routes.unshared("session" in request.scope)
+        return _response(await _status_routes.status_async(lifecycle, _exchange_request(request)))
+
+    async def session_refresh(request: StarletteRequest) -> Response:
+        _status_routes.unshared("session" in request.scope)
+
+        async def read_body(limit: int) -> bytes | None:
+            body, state = await _asgi.read_body(request.receive, limit)
+            return body if state == "complete" else None
+
+        reply = await _status_routes.refresh_async(lifecycle, _exchange_request(request), read_body)
+        return _response(reply)
+
+    return [
+        Route(path, session_status, methods=["GET"]),
+        Route(refresh_path, session_refresh, methods=["POST"]),
+    ]
+
+
+def _exchange_request(request: StarletteRequest) -> Request:
+    headers = _asgi.HeaderMap(request.scope.get("headers", ()))
+    client = request.client
+    return Request(
+        request.method,
+        request.url.path,
+        headers,
+        scheme=request.url.scheme,
+        host=headers.first("host") or "",
+        client=client.host if client else None,
+    )
+
+
+def _response(reply: _status_routes.Reply) -> Response:
+    from starlette.responses import Response
+
+    response = Response(reply.body, reply.status)
+    response.raw_headers.extend(
+        (k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers
+    )
+    return response
