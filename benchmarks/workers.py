@@ -277,7 +277,9 @@ def render_workers(runs: list[WorkerRun], connections: int, seconds: float) -> l
         "|---|---|---|---:|---:|---:|---:|---|---|",
     ]
     for r in runs:
-        ops = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r.store_ops.items(), key=lambda kv: -kv[1]))
+        ops = ", ".join(
+            f"{k} {v:.2f}" for k, v in sorted(r.store_ops.items(), key=lambda kv: -kv[1])
+        )
         lines.append(
             f"| {r.name} | {r.server} | {r.mix} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} "
             f"| {r.errors} | {ops or '-'} | {r.load} |"
