@@ -51,6 +51,7 @@ def test_errors_subclass_the_matching_builtin(name: str, builtin: type) -> None:
         ("CSRFFailed", 403),
         ("AuthenticationRequired", 401),
         ("PermissionDenied", 403),
+        ("ReauthenticationRequired", 401),
     ],
 )
 def test_http_statuses(name: str, status: int) -> None:
@@ -67,6 +68,16 @@ def test_an_error_carries_its_code_message_and_evidence() -> None:
     with pytest.raises(SessionError) as caught:
         raise error
     assert caught.value is error
+
+
+def test_reauthentication_names_the_max_age_in_its_json() -> None:
+    error = errors.ReauthenticationRequired("sign in again", max_age=299.7)
+    assert error.to_dict() == {
+        "error": "REAUTHENTICATION_REQUIRED",
+        "detail": "sign in again",
+        "max_age": 299,
+    }
+    assert error.evidence == {"max_age": 299.7}
 
 
 def test_the_docstring_tree_matches_the_classes() -> None:

@@ -107,7 +107,7 @@ def test_event_kinds_are_stable_strings() -> None:
     assert {k.value for k in EventKind} == {
         "created", "loaded", "saved", "touched", "rotated", "authenticated", "logged_out",
         "destroyed", "expired", "evicted", "revoked", "vanished", "rejected", "corrupt",
-        "csrf_failed", "invalid", "superseded", "forwarded",
+        "csrf_failed", "invalid", "superseded", "forwarded", "migrated", "client_changed",
     }  # fmt: skip
 
 
@@ -315,11 +315,14 @@ async def test_every_event_kind_is_emitted_where_it_should_be(
     seen.error(bad.value)
 
     # Every kind the core owns was seen; CSRF_FAILED belongs to the integrations, INVALID to
-    # client-side stores (tests/stores/test_client_side.py).
+    # client-side stores (tests/stores/test_client_side.py), CLIENT_CHANGED to a client that
+    # moves (tests/test_client_binding.py).
     everything = d.events + rejecting.events + short.events
     assert {e.kind for e in everything} == set(EventKind) - {
         EventKind.CSRF_FAILED,
         EventKind.INVALID,
+        EventKind.MIGRATED,  # sessio.legacy's (tests/legacy)
+        EventKind.CLIENT_CHANGED,
     }
     # ... and none of it shows a session ID: events carry 12 hex digits of the key's hash.
     for e in everything:

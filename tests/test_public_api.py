@@ -127,7 +127,7 @@ def test_the_core_imports_no_optional_dependency() -> None:
     import sys
 
     optional = ["redis", "psycopg", "cryptography", "jwt", "starlette", "fastapi", "flask"]
-    optional += ["pydantic", "msgspec", "httpx", "uvicorn"]
+    optional += ["pydantic", "msgspec", "httpx", "uvicorn", "pytest", "pytest_asyncio"]
     code = (
         "import sys, sessio, sessio.transports, sessio.stores, sessio.typed\n"
         f"print(sorted(m for m in {optional!r} if m in sys.modules))"

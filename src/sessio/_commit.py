@@ -16,9 +16,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from . import ids
-from .errors import ConcurrencyLimitExceeded, StoreUnavailable
+from .errors import ConcurrencyLimitExceeded, RecordCorrupt, StoreUnavailable
 from .events import EventKind
-from .fields import META
+from .fields import META, SessionMeta
 from .results import CLEARED, DESTROYED, UNCHANGED, Commit, CommitAction, CommitOutcome
 from .session import Session
 from .stores.base import (
@@ -45,8 +45,10 @@ __all__ = ["MAX_HOPS", "announce", "commit_flow"]
 MAX_HOPS = 3
 _CREATE_ATTEMPTS = 3
 #: Fields of a tombstone: the successor's store key, its ID sealed for the holder of the old
-#: ID (:func:`sessio.ids.seal_successor`), and the principal key the rotation signed in.
+#: ID (:func:`sessio.ids.seal_successor`), the principal key the rotation signed in, and the
+#: successor's metadata: a forwarded write keeps its login time and lifetime, not the stale ones.
 SUCCESSOR, HANDOFF, OWNER = "s:successor", "s:handoff", "s:principal"
+SUCCESSOR_META = "s:successor-meta"
 
 SUPERSEDED = Commit(CommitAction.NONE, outcome=CommitOutcome.SUPERSEDED)
 
@@ -78,10 +80,13 @@ def commit_flow(m: Manager, session: Session) -> Flow[Commit]:
             return (yield from _touch(m, session, principal, now))
         pending = session._pending(force=True)
     meta.last_seen = now
-    expires_at = policy.expires_at(meta.created_at, now, anonymous=_empty(session, principal))
+    expires_at = policy.expires_at(
+        meta.created_at, now, anonymous=_empty(session, principal), ends_at=meta.ends_at
+    )
     fields, removed, whole = pending
     fields[META] = meta.dumps()
     was_new, superseded, auth_change = session.is_new, session._superseded, session.auth_change
+    lifetime_changed = session._lifetime_changed
     for _ in range(_CREATE_ATTEMPTS):  # a fresh ID on the (2**-256) collision of a Create
         write = _write(m, session, fields, removed, whole, expires_at, principal, now)
         saved: Saved = yield ("save", session.key, write)
@@ -105,6 +110,7 @@ def commit_flow(m: Manager, session: Session) -> Flow[Commit]:
         m._emit(EventKind.SAVED, session.key, principal, fields=len(fields), replace=whole)
     # The cookie goes out when the token is new, or when its lifetime follows the expiry.
     send = was_new or superseded is not None or policy.rolling or policy.cookie_slides
+    send = send or lifetime_changed  # login(remember=...), set_expiry(): a new cookie lifetime
     return _result(m, session, expires_at, CommitAction.SET if send else CommitAction.NONE)
 
 
@@ -136,6 +142,7 @@ def _write(
                     SUCCESSOR: json.dumps(session.key),
                     HANDOFF: json.dumps(ids.seal_successor(old_id, session.id)),
                     OWNER: json.dumps(principal),
+                    SUCCESSOR_META: json.dumps(fields[META]),
                 },
                 now + m.policy.grace_seconds,
             )
@@ -159,7 +166,9 @@ def _touch(m: Manager, session: Session, principal: str | None, now: float) -> F
     idle expiry."""
     policy, meta = m.policy, session.meta
     meta.last_seen = now
-    expires_at = policy.expires_at(meta.created_at, now, anonymous=_empty(session, principal))
+    expires_at = policy.expires_at(
+        meta.created_at, now, anonymous=_empty(session, principal), ends_at=meta.ends_at
+    )
     saved: Saved = yield ("save", session.key, Update({META: meta.dumps()}, expires_at, principal))
     if saved.outcome is SaveOutcome.MISSING:
         return (yield from _follow(m, session, principal, expires_at))
@@ -182,7 +191,7 @@ def _follow(m: Manager, session: Session, principal: str | None, expires_at: flo
         successor = _open(stone, held)
         if successor is None:
             break
-        new_id, new_key, owner = successor
+        new_id, new_key, owner, their_meta = successor
         if owner != principal:
             # Another principal signed in meanwhile: this request's view is stale. Nothing is
             # written, and the cookie is left alone: the other response carries the login.
@@ -190,10 +199,13 @@ def _follow(m: Manager, session: Session, principal: str | None, expires_at: flo
             return SUPERSEDED
         if fields is None:
             fields, removed = session._own_changes()
-            fields[META] = session.meta.dumps()
+        meta = _merged(m, session.meta, their_meta)
+        fields[META] = meta.dumps()
+        expires_at = m.policy.expires_at(meta.created_at, meta.last_seen, ends_at=meta.ends_at)
         saved: Saved = yield ("save", new_key, Update(fields, expires_at, principal, removed))
         if saved.outcome is SaveOutcome.APPLIED:
             session._follow(new_id, new_key)
+            session.meta = meta
             session._committed(expires_at, whole=False)
             m._emit(
                 EventKind.FORWARDED,
@@ -210,8 +222,22 @@ def _follow(m: Manager, session: Session, principal: str | None, expires_at: flo
     return CLEARED
 
 
-def _open(stone: Record | None, held: str) -> tuple[str, str, str | None] | None:
-    """``(successor ID, successor key, principal)`` from a tombstone, or ``None``."""
+def _merged(m: Manager, mine: SessionMeta, theirs: str | None) -> SessionMeta:
+    """The successor's metadata (its login time, lifetime, flags) with this request's sighting
+    of the client; this request's own when the tombstone carries none (an older one)."""
+    if theirs is None:
+        return mine
+    try:
+        meta = SessionMeta.from_data(m.codec.loads(theirs))
+    except (RecordCorrupt, ValueError, TypeError):
+        return mine
+    meta.last_seen = max(meta.last_seen, mine.last_seen)
+    meta.ip, meta.user_agent = mine.ip or meta.ip, mine.user_agent or meta.user_agent
+    return meta
+
+
+def _open(stone: Record | None, held: str) -> tuple[str, str, str | None, str | None] | None:
+    """``(successor ID, successor key, principal, its metadata)`` from a tombstone, or ``None``."""
     if stone is None:
         return None
     try:
@@ -222,7 +248,11 @@ def _open(stone: Record | None, held: str) -> tuple[str, str, str | None] | None
         return None  # not a tombstone of ours: nothing to follow
     if new_id is None or not (owner is None or isinstance(owner, str)):
         return None
-    return new_id, key, owner
+    try:
+        meta = json.loads(stone.fields.get(SUCCESSOR_META, "null"))
+    except ValueError:
+        meta = None
+    return new_id, key, owner, meta if isinstance(meta, str) else None
 
 
 def _refused(m: Manager, session: Session, principal: str | None) -> Commit:
@@ -242,8 +272,10 @@ def _result(
     action: CommitAction,
     outcome: CommitOutcome = CommitOutcome.APPLIED,
 ) -> Commit:
-    cookie_end = m.policy.cookie_expires_at(session.meta.created_at, expires_at)
-    return Commit(action, session.id, expires_at, True, cookie_end, outcome)
+    meta = session.meta
+    cookie_end = m.policy.cookie_expires_at(meta.created_at, expires_at, ends_at=meta.ends_at)
+    browser_session = meta.persistent is False
+    return Commit(action, session.id, expires_at, True, cookie_end, outcome, browser_session)
 
 
 def announce(

@@ -14,7 +14,8 @@ from ._exchange_events import (
     Request,
     answer_for,
 )
-from .errors import CSRFFailed, SessionError, StoreUnavailable
+from .errors import CSRFFailed, SessionError, StoreUnavailable, ValueNotSerializable
+from .events import EventKind, SessionEvent
 from .integrations._common import (
     client_transport,
     emit_csrf_failed,
@@ -34,9 +35,11 @@ from .integrations.csrf import is_form as _is_form
 from .manager import Commit
 from .session import Session
 from .transports.base import CookieTransport, Transport, read_token
+from .transports.cookies import render_delete_cookie
 
 if TYPE_CHECKING:
     from ._lifecycle import Lifecycle
+    from .legacy import Found
 
 __all__ = ["Exchange"]
 
@@ -53,8 +56,10 @@ class Exchange(Generic[H]):
     __slots__ = (
         "_accessed",
         "_life",
+        "_spent",
         "channel",
         "ip",
+        "legacy",
         "request",
         "session",
         "token",
@@ -80,6 +85,16 @@ class Exchange(Generic[H]):
         self.user_agent = agents[0] if agents else None
         self.session: Session | None = None
         self._accessed = False
+        # A legacy cookie counts only when no sessio token verified: under the same name (the
+        # Starlette drop-in's "session") the two are told apart by their signed format.
+        legacy = lifecycle.legacy
+        #: The verified legacy cookie to import (``None``: none, or a sessio token came).
+        self.legacy: Found | None = (
+            legacy.read(headers, now=lifecycle.manager.clock())
+            if legacy is not None and self.token is None
+            else None
+        )
+        self._spent = False
 
     def __repr__(self) -> str:
         return f"Exchange({self.request.method} {self.request.path!r})"
@@ -87,6 +102,28 @@ class Exchange(Generic[H]):
     def loaded(self, session: Session) -> None:
         """The manager loaded (or started) ``session`` for this request."""
         self.session = session
+
+    def migrated(self, session: Session, *, claimed: bool) -> None:
+        """The legacy cookie's mark was written (``claimed``) or found (a replay): import its
+        data into the new ``session`` only in the first case; delete the cookie in both."""
+        found = self.legacy
+        if found is None:
+            return
+        self._spent = True
+        if not claimed:
+            return
+        skipped = 0
+        for key, value in found.data.items():
+            try:
+                session[key] = value
+            except ValueNotSerializable:  # e.g. a lone surrogate JSON let through
+                skipped += 1
+        manager = self._life.manager
+        if manager.events:
+            detail = {"format": type(found.reader).__name__, "keys": len(found.data) - skipped}
+            manager.events.emit(
+                SessionEvent(EventKind.MIGRATED, None, None, manager.clock(), detail)
+            )
 
     # -- CSRF ----------------------------------------------------------------------------------
 
@@ -213,6 +250,8 @@ class Exchange(Generic[H]):
                 sent = writer.response_headers(commit, had_token=self.channel is not None)
             except SessionError as exc:  # a client-side session grown past what a cookie holds
                 return self.answer(exc)
+        if self._spent and self.legacy is not None:
+            sent = self._forget_legacy(self.legacy, sent, transport or self.writer)
         if not sent and not self._accessed:
             return UNTOUCHED
         return Edit(
@@ -220,6 +259,24 @@ class Exchange(Generic[H]):
             self._life.fresh_vary if vary is None else with_vary(vary, self._life.vary),
             private_cache_control(cache_control) if sent else None,
         )
+
+    @staticmethod
+    def _forget_legacy(
+        found: Found, sent: list[tuple[str, str]], writer: Transport
+    ) -> list[tuple[str, str]]:
+        """``sent`` plus the deletion of the imported legacy cookie, unless the new token's
+        cookie, sent under the very same name, path and domain, overwrites it anyway (two
+        Set-Cookie of one cookie in one response would leave the outcome to the browser)."""
+        reader = found.reader
+        if sent and isinstance(writer, CookieTransport):
+            options = writer.options
+            if (options.name, options.path, options.domain) == (
+                reader.name,
+                reader.path,
+                reader.domain,
+            ):
+                return sent
+        return [*sent, ("set-cookie", render_delete_cookie(reader.delete_options()))]
 
     def settles(self) -> bool:
         """Whether a WebSocket's session, changed after its handshake, is saved at close (no

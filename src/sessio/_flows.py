@@ -13,7 +13,7 @@ import time
 from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
-from . import _commit, ids, sealed
+from . import _client, _commit, ids, sealed
 from .codec import Codec, default_codec
 from .errors import ConfigurationError, RecordCorrupt
 from .events import EventKind, Events, SessionEvent
@@ -145,6 +145,7 @@ class BaseManager(Generic[T]):
                     meta.created_at,
                     meta.last_seen,
                     anonymous=loaded is None or (loaded.principal is None and not loaded.values),
+                    ends_at=meta.ends_at,
                 )
                 if expires_at is None
                 else expires_at
@@ -153,6 +154,7 @@ class BaseManager(Generic[T]):
             is_new=is_new,
             rotate_on_login=self.policy.rotate_on_login,
             clock=self.clock,
+            policy=self.policy,
         )
         if key is not None:
             session._key = key  # the hash is already known: spare the session computing it
@@ -196,7 +198,7 @@ class BaseManager(Generic[T]):
             now = self.clock()
             anonymous = loaded.principal is None and not loaded.values
             policy_end = self.policy.expires_at(
-                meta.created_at, meta.last_seen, anonymous=anonymous
+                meta.created_at, meta.last_seen, anonymous=anonymous, ends_at=meta.ends_at
             )
             if min(record.expires_at, policy_end) <= now:
                 yield ("delete", key)
@@ -207,13 +209,31 @@ class BaseManager(Generic[T]):
             )
         except (RecordCorrupt, KeyError) as exc:
             return (yield from self._discard_corrupt(key, exc, ip, user_agent))
-        self._note_client(session, ip, user_agent)
+        if self._note_client(session, ip, user_agent):
+            yield ("delete", key)  # bound to the client it left: the session ends here
+            self._emit(EventKind.DESTROYED, key, record.principal, reason="client_changed")
+            return self.start(ip=ip, user_agent=user_agent)
         if self.events.listeners:  # (the hot path spares itself the call otherwise)
             self._emit(EventKind.LOADED, key, record.principal)
         return session
 
-    def _note_client(self, session: Session, ip: str | None, user_agent: str | None) -> None:
+    def _note_client(self, session: Session, ip: str | None, user_agent: str | None) -> bool:
+        """Record this request's client; ``True`` when the session must end (``bind`` with
+        ``on_client_change="end"``). A move fires ``client_changed`` with coarse old/new values."""
         meta, policy = session.meta, self.policy
+        if (ip is not None and ip != meta.ip) or (
+            user_agent is not None and user_agent != meta.user_agent
+        ):
+            moved = _client.changes(
+                meta.ip if policy.capture_ip else None,
+                meta.user_agent if policy.capture_user_agent else None,
+                ip if policy.capture_ip else None,
+                user_agent if policy.capture_user_agent else None,
+                ipv4_prefix=policy.client_network[0],
+                ipv6_prefix=policy.client_network[1],
+            )
+            if moved and self._client_moved(session, moved):
+                return True
         if ip is not None and ip != meta.ip and policy.capture_ip:
             meta.ip = ip
             session._system_dirty.add(META)
@@ -222,6 +242,29 @@ class BaseManager(Generic[T]):
             if user_agent != meta.user_agent:
                 meta.user_agent = user_agent
                 session._system_dirty.add(META)
+        return False
+
+    def _client_moved(self, session: Session, moved: dict[str, tuple[str, str]]) -> bool:
+        bound = sorted(name for name in moved if name in self.policy.bind)
+        action = "none" if not bound else self.policy.on_client_change
+        detail = {
+            f"{name}_{side}": v
+            for name, pair in moved.items()
+            for side, v in zip(("old", "new"), pair, strict=True)
+        }
+        self._emit(
+            EventKind.CLIENT_CHANGED,
+            session.key,
+            None if session._principal is None else session._principal.key,
+            action=action,
+            **detail,
+        )
+        if action == "flag":
+            flagged = set(session.meta.flagged.split(",")) if session.meta.flagged else set()
+            flagged.update(bound)
+            session.meta.flagged = ",".join(sorted(flagged))
+            session._system_dirty.add(META)
+        return action == "end"
 
     def _discard_corrupt(
         self, key: str, exc: Exception, ip: str | None, user_agent: str | None
@@ -254,6 +297,7 @@ class BaseManager(Generic[T]):
             meta.ip,
             meta.user_agent,
             record.key == current,
+            meta.flagged,
         )
 
     def _sessions_of_flow(self, principal: Any, current: Session | None) -> Flow[list[SessionInfo]]:

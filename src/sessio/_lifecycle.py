@@ -11,6 +11,7 @@ from ._exchange_events import Request
 from .errors import ConfigurationError
 from .integrations._common import TransportName, transport_name, vary_names, with_vary
 from .integrations.csrf import CSRFOptions
+from .legacy import LegacyCookie
 from .manager import SessionManager, SyncSessionManager
 from .policy import Policy
 from .stores.base import Store
@@ -42,7 +43,12 @@ class Lifecycle(Generic[M, H]):
         exclude_paths: Sequence[str] = (),
         trust_forwarded: bool = False,
         on_error: H | None = None,
+        legacy: LegacyCookie | None = None,
     ) -> None:
+        if legacy is not None and not isinstance(legacy, LegacyCookie):
+            raise ConfigurationError("legacy must be a sessio.legacy reader (or None)")
+        if legacy is not None and manager.seals_tokens:
+            raise ConfigurationError("legacy sessions import into a server-side store only")
         if not transports or not all(isinstance(t, Transport) for t in transports):
             raise ConfigurationError("transports must be a non-empty list of Transport")
         if csrf is not None and not isinstance(csrf, CSRFOptions):
@@ -59,6 +65,8 @@ class Lifecycle(Generic[M, H]):
         self.exclude_paths = tuple(exclude_paths)
         self.trust_forwarded = trust_forwarded
         self.on_error: H | None = on_error
+        #: The reader of the old middleware's cookies to import (zero-logout migration).
+        self.legacy = legacy
         #: What ``sessio.transport`` says for a token each transport found (looked up, not
         #: recomputed, on every request).
         self.names: dict[Transport | None, TransportName | None] = {
@@ -83,12 +91,14 @@ class Lifecycle(Generic[M, H]):
         exclude_paths: Sequence[str] = (),
         trust_forwarded: bool = False,
         on_error: H | None = None,
+        legacy: LegacyCookie | None = None,
     ) -> Lifecycle[M, H]:
         """The lifecycle a middleware's keyword arguments describe, checked as a whole.
 
         Give ``store`` (and optionally ``policy``) or a ready ``manager`` of ``manager_class``;
         ``secret_key`` signs the tokens of the transports the policy names, unless
-        ``transports`` are given ready-made (they sign their own).
+        ``transports`` are given ready-made (they sign their own). ``legacy`` reads the old
+        middleware's cookies, imported once into new sessions (:mod:`sessio.legacy`).
         """
         if manager is None:
             if store is None:
@@ -116,6 +126,7 @@ class Lifecycle(Generic[M, H]):
             exclude_paths=exclude_paths,
             trust_forwarded=trust_forwarded,
             on_error=on_error,
+            legacy=legacy,
         )
 
     def excludes(self, path: str) -> bool:

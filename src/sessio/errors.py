@@ -12,6 +12,7 @@ The tree::
     ├── ConcurrencyLimitExceeded                   CONCURRENCY_LIMIT
     ├── CSRFFailed                                 CSRF_FAILED
     ├── AuthenticationRequired                     AUTHENTICATION_REQUIRED
+    ├── ReauthenticationRequired                   REAUTHENTICATION_REQUIRED
     ├── PermissionDenied                           PERMISSION_DENIED
     ├── ValueNotSerializable (also TypeError)      VALUE_NOT_SERIALIZABLE
     ├── RecordCorrupt (also ValueError)            RECORD_CORRUPT
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigurationError",
     "MissingDependency",
     "PermissionDenied",
+    "ReauthenticationRequired",
     "RecordCorrupt",
     "SessionError",
     "SessionExpired",
@@ -61,7 +63,7 @@ class SessionError(Exception):
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON body integrations answer with: ``{"error": code, "detail": message}``."""
         return {"error": self.code, "detail": self.message}
 
@@ -130,6 +132,25 @@ class AuthenticationRequired(SessionError):
 
     code = "AUTHENTICATION_REQUIRED"
     status_code = 401
+
+
+class ReauthenticationRequired(SessionError):
+    """The route needs a login younger than ``max_age`` seconds (a step-up: sign in again).
+
+    Answered 401 with ``{"error": "REAUTHENTICATION_REQUIRED", "detail": ..., "max_age": n}``,
+    ``n`` the whole seconds the route allows, so a client can prompt for the password again.
+    """
+
+    code = "REAUTHENTICATION_REQUIRED"
+    status_code = 401
+
+    def __init__(self, message: str, *, max_age: float, **evidence: Any) -> None:
+        super().__init__(message, max_age=max_age, **evidence)
+        self.max_age = max_age
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"error", "detail", "max_age"}`` (``max_age`` in whole seconds)."""
+        return {**super().to_dict(), "max_age": int(self.max_age)}
 
 
 class PermissionDenied(SessionError):

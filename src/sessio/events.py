@@ -41,6 +41,12 @@ class EventKind(str, enum.Enum):
     CORRUPT = "corrupt"
     INVALID = "invalid"  # a client-side token failed to verify (tampered, wrong key, revoked)
     CSRF_FAILED = "csrf_failed"
+    #: A legacy cookie (sessio.legacy) was imported into a new server-side session.
+    MIGRATED = "migrated"
+    #: A stored session was used from another IP network or user-agent family. The detail
+    #: holds the coarse old/new values (``network_old``/``network_new``, ``user_agent_old``/
+    #: ``user_agent_new``) and ``action``: ``"none"``, ``"flag"`` or ``"end"`` (policy ``bind``).
+    CLIENT_CHANGED = "client_changed"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

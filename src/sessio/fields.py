@@ -55,10 +55,22 @@ class SessionMeta:
     """Facts about a session kept beside its data (OWASP: let users see their sessions).
 
     Times are epoch seconds. ``ip`` and ``user_agent`` are recorded by integrations when the
-    policy asks (``capture_ip``, ``capture_user_agent``).
+    policy asks (``capture_ip``, ``capture_user_agent``). ``ends_at`` is the session's own end
+    (``login(remember=...)``, ``set_expiry()``), ``persistent`` whether its cookie outlives the
+    browser (``None``: as the policy's cookie says), ``flagged`` the client changes the policy
+    flags (``"network"``, ``"user_agent"``, comma-separated).
     """
 
-    __slots__ = ("authenticated_at", "created_at", "ip", "last_seen", "user_agent")
+    __slots__ = (
+        "authenticated_at",
+        "created_at",
+        "ends_at",
+        "flagged",
+        "ip",
+        "last_seen",
+        "persistent",
+        "user_agent",
+    )
 
     def __init__(
         self,
@@ -68,12 +80,18 @@ class SessionMeta:
         ip: str | None = None,
         user_agent: str | None = None,
         authenticated_at: float | None = None,
+        ends_at: float | None = None,
+        persistent: bool | None = None,
+        flagged: str | None = None,
     ) -> None:
         self.created_at = created_at
         self.last_seen = last_seen
         self.ip = ip
         self.user_agent = user_agent
         self.authenticated_at = authenticated_at
+        self.ends_at = ends_at
+        self.persistent = persistent
+        self.flagged = flagged
 
     def to_data(self) -> dict[str, Any]:
         """Plain data for the codec (short names: this is written on every touch)."""
@@ -84,6 +102,12 @@ class SessionMeta:
             data["ua"] = self.user_agent
         if self.authenticated_at is not None:
             data["a"] = self.authenticated_at
+        if self.ends_at is not None:
+            data["e"] = self.ends_at
+        if self.persistent is not None:
+            data["p"] = self.persistent
+        if self.flagged is not None:
+            data["f"] = self.flagged
         return data
 
     def dumps(self) -> str:
@@ -95,6 +119,12 @@ class SessionMeta:
             text += ',"ua":' + _json(self.user_agent)
         if self.authenticated_at is not None:
             text += ',"a":' + _fixed_time(self.authenticated_at)
+        if self.ends_at is not None:
+            text += ',"e":' + _fixed_time(self.ends_at)
+        if self.persistent is not None:
+            text += ',"p":' + ("true" if self.persistent else "false")
+        if self.flagged is not None:
+            text += ',"f":' + _json(self.flagged)
         return text + "}"
 
     def copy(self) -> SessionMeta:
@@ -105,6 +135,9 @@ class SessionMeta:
         twin.ip = self.ip
         twin.user_agent = self.user_agent
         twin.authenticated_at = self.authenticated_at
+        twin.ends_at = self.ends_at
+        twin.persistent = self.persistent
+        twin.flagged = self.flagged
         return twin
 
     @classmethod
@@ -118,14 +151,18 @@ class SessionMeta:
         if type(data) is not dict:
             raise RecordCorrupt("malformed session metadata")
         created_at, last_seen = _time(data.get("c")), _time(data.get("s"))
-        authenticated_at = data.get("a")
+        authenticated_at, ends_at = data.get("a"), data.get("e")
         ip, user_agent = data.get("ip"), data.get("ua")
+        persistent, flagged = data.get("p"), data.get("f")
         if (
             created_at is None
             or last_seen is None
             or (authenticated_at is not None and _time(authenticated_at) is None)
+            or (ends_at is not None and _time(ends_at) is None)
             or not (ip is None or type(ip) is str)
             or not (user_agent is None or type(user_agent) is str)
+            or not (persistent is None or type(persistent) is bool)
+            or not (flagged is None or type(flagged) is str)
         ):
             raise RecordCorrupt("malformed session metadata")
         return cls(
@@ -134,6 +171,9 @@ class SessionMeta:
             ip=ip,
             user_agent=user_agent,
             authenticated_at=None if authenticated_at is None else float(authenticated_at),
+            ends_at=None if ends_at is None else float(ends_at),
+            persistent=persistent,
+            flagged=flagged,
         )
 
     def __repr__(self) -> str:

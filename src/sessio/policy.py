@@ -20,27 +20,25 @@ import re
 from datetime import timedelta
 from typing import Any, Literal
 
+from ._cookie_options import DEFAULT_COOKIE_NAME, CookieOptions, SameSite
 from .errors import ConfigurationError
 
-__all__ = ["ConcurrencyPolicy", "CookieOptions", "Policy"]
+# (plain sorted order, as tests/test_public_api.py keeps every __all__)
+__all__ = [  # noqa: RUF022
+    "ConcurrencyPolicy",
+    "CookieOptions",
+    "DEFAULT_COOKIE_NAME",
+    "Policy",
+    "SameSite",
+]
 
-SameSite = Literal["lax", "strict", "none"]
 OnLimit = Literal["evict_oldest", "reject"]
 TransportName = Literal["cookie", "header", "bearer"]
+#: What a session may be bound to (see :attr:`Policy.bind`).
+BindName = Literal["network", "user_agent"]
+OnClientChange = Literal["flag", "end"]
 
-# RFC 6265 cookie-name token: visible ASCII without separators.
-_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# RFC 6265 4.1.1 path-value: printable ASCII (SP to ~) except ';'. No CTL (NUL, TAB, CR, LF,
-# DEL) and nothing beyond ASCII, which browsers and servers would encode each their own way.
-_COOKIE_PATH = re.compile(r"/[ -:<-~]*")
-# A host name: dot-separated ASCII labels, an optional leading dot (which browsers ignore).
-_COOKIE_DOMAIN = re.compile(
-    r"\.?[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*"
-)
-
-#: The session cookie's name before :class:`CookieOptions` adds a ``__Host-``/``__Secure-`` prefix.
-DEFAULT_COOKIE_NAME = "sessio"
 
 
 def _duration(value: object, name: str) -> timedelta | None:
@@ -59,91 +57,6 @@ def _duration(value: object, name: str) -> timedelta | None:
     if not duration.total_seconds() > 0:
         raise ConfigurationError(f"{name} must be positive, got {value!r}")
     return duration
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class CookieOptions:
-    """How the session cookie is written. Defaults follow OWASP: HttpOnly, Secure, SameSite=Lax.
-
-    ``name`` left unset picks the strongest prefix the other options allow (ASVS 5.0 3.3.1,
-    3.3.3): ``__Host-sessio`` for a Secure, host-only cookie on path ``/`` (the default),
-    ``__Secure-sessio`` for a Secure cookie with a ``domain`` or a narrower ``path``, plain
-    ``sessio`` without ``secure``; :meth:`replace` keeps choosing it. A name you pass is used
-    as given.
-
-    ``samesite=None`` leaves the attribute out (the browser's default applies), which is what
-    Flask's ``SESSION_COOKIE_SAMESITE = None`` means; sessio's own presets never do that.
-
-    ``max_age`` is the cookie's lifetime in seconds; ``None`` follows the session's own expiry
-    and ``"session"`` makes a browser-session cookie (no ``Max-Age``/``Expires``), which the
-    server still expires on its own clock.
-    """
-
-    name: str = ""
-    path: str = "/"
-    domain: str | None = None
-    secure: bool = True
-    httponly: bool = True
-    samesite: SameSite | None = "lax"
-    max_age: int | Literal["session"] | None = None
-    partitioned: bool = False
-
-    def __post_init__(self) -> None:
-        chosen = self.name == ""
-        object.__setattr__(self, "_name_chosen", chosen)  # not a field: replace() re-chooses
-        if chosen:
-            prefix = ""
-            if self.secure:
-                host_only = self.path == "/" and self.domain is None
-                prefix = "__Host-" if host_only else "__Secure-"
-            object.__setattr__(self, "name", prefix + DEFAULT_COOKIE_NAME)
-        if not (isinstance(self.name, str) and _COOKIE_NAME.fullmatch(self.name)):
-            raise ConfigurationError(f"invalid cookie name {self.name!r}")
-        if self.samesite not in ("lax", "strict", "none", None):
-            raise ConfigurationError(
-                f"samesite must be 'lax', 'strict', 'none' or None, got {self.samesite!r}"
-            )
-        if self.samesite == "none" and not self.secure:
-            raise ConfigurationError("SameSite=None cookies must be Secure (browsers drop them)")
-        if self.partitioned and not self.secure:
-            raise ConfigurationError("Partitioned cookies must be Secure")
-        if not isinstance(self.path, str) or not _COOKIE_PATH.fullmatch(self.path):
-            raise ConfigurationError(
-                "cookie path must start with '/' and hold printable ASCII only, without ';': "
-                f"{self.path!r}"
-            )
-        if self.domain is not None and (
-            not isinstance(self.domain, str)
-            or len(self.domain) > 253
-            or not _COOKIE_DOMAIN.fullmatch(self.domain)
-        ):
-            raise ConfigurationError(
-                f"cookie domain must be an ASCII host name (IDNA-encode others): {self.domain!r}"
-            )
-        if self.max_age is not None and self.max_age != "session":
-            if isinstance(self.max_age, bool) or not isinstance(self.max_age, int):
-                raise ConfigurationError(
-                    f"max_age must be int seconds, 'session' or None: {self.max_age!r}"
-                )
-            if self.max_age <= 0:
-                raise ConfigurationError("max_age must be positive")
-        # RFC 6265bis 4.1.3: browsers match the prefixes case-insensitively and drop a cookie
-        # that breaks their rules, so break them here, at construction, instead.
-        folded = self.name.lower()
-        if folded.startswith("__host-"):
-            if not self.secure or self.path != "/" or self.domain is not None:
-                raise ConfigurationError(
-                    "a __Host- cookie must be Secure, have path '/' and no domain "
-                    "(leave name unset to have sessio pick a prefix that fits)"
-                )
-        elif folded.startswith("__secure-") and not self.secure:
-            raise ConfigurationError("a __Secure- cookie must be Secure")
-
-    def replace(self, **changes: Any) -> CookieOptions:
-        """A copy with ``changes`` applied (and validated); a chosen name is chosen again."""
-        if getattr(self, "_name_chosen", False) and "name" not in changes:
-            changes["name"] = ""
-        return dataclasses.replace(self, **changes)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -211,6 +124,18 @@ class Policy:
     * ``concurrency`` -- the per-principal session limit.
     * ``csrf`` -- whether integrations enforce CSRF tokens on unsafe methods.
 
+    Per-session lifetime and client binding:
+
+    * ``remember_ttl`` -- the lifetime ``session.login(principal, remember=True)`` gives
+      (``None``: ``ttl``, or without one ``idle_timeout``); never longer than ``ttl``. A session with a lifetime of its own
+      (``login(remember=...)``, ``session.set_expiry()``) ends at its end, idle or not, and
+      never past ``ttl`` from its creation.
+    * ``bind`` -- what ``client_changed`` acts on: ``"network"`` (the client's
+      ``client_network`` prefixes, ``(24, 64)`` for IPv4 and IPv6) and ``"user_agent"``
+      (browser name and major version). The event fires whatever ``bind`` says.
+    * ``on_client_change`` -- ``"flag"`` marks the session (``SessionInfo.flagged``),
+      ``"end"`` deletes it and hands the request a fresh session.
+
     Transport: ``cookie`` options, ``header_name`` (``None`` disables header tokens), and the
     ``transports`` tried in order when reading a token.
     """
@@ -226,11 +151,15 @@ class Policy:
     rotate_on_login: bool = True
     concurrency: ConcurrencyPolicy = ConcurrencyPolicy()
     csrf: bool = True
-    cookie: CookieOptions = CookieOptions()
+    cookie: CookieOptions = dataclasses.field(default_factory=CookieOptions)
     header_name: str | None = "X-Session-ID"
     transports: tuple[TransportName, ...] = ("cookie",)
     capture_ip: bool = True
     capture_user_agent: bool = True
+    remember_ttl: timedelta | None = None
+    bind: tuple[BindName, ...] = ()
+    on_client_change: OnClientChange = "flag"
+    client_network: tuple[int, int] = (24, 64)
 
     def __post_init__(self) -> None:
         # Seconds are accepted and stored as timedeltas, so every later use sees one type.
@@ -277,6 +206,29 @@ class Policy:
             raise ConfigurationError("cookie must be a CookieOptions")
         if not isinstance(self.concurrency, ConcurrencyPolicy):
             raise ConfigurationError("concurrency must be a ConcurrencyPolicy")
+        self._check_lifetime_and_binding(ttl)
+
+    def _check_lifetime_and_binding(self, ttl: float | None) -> None:
+        remember = _duration(self.remember_ttl, "remember_ttl")
+        object.__setattr__(self, "remember_ttl", remember)
+        if remember is not None and ttl is not None and remember.total_seconds() > ttl:
+            raise ConfigurationError(
+                f"remember_ttl ({remember.total_seconds():g}s) must not exceed ttl ({ttl:g}s)"
+            )
+        if isinstance(self.bind, str) or not all(b in ("network", "user_agent") for b in self.bind):
+            raise ConfigurationError(
+                f"bind is a tuple of 'network' and 'user_agent', got {self.bind!r}"
+            )
+        object.__setattr__(self, "bind", tuple(self.bind))
+        if self.on_client_change not in ("flag", "end"):
+            raise ConfigurationError(
+                f"on_client_change must be 'flag' or 'end', got {self.on_client_change!r}"
+            )
+        v4, v6 = self.client_network
+        if not (type(v4) is int and type(v6) is int and 1 <= v4 <= 32 and 1 <= v6 <= 128):
+            raise ConfigurationError(
+                f"client_network is (IPv4 prefix 1-32, IPv6 prefix 1-128): {self.client_network!r}"
+            )
 
     # -- derived values the manager uses on every request ---------------------------------------
 
@@ -311,14 +263,43 @@ class Policy:
         """``rotation_grace`` in seconds."""
         return self.rotation_grace.total_seconds()
 
-    def expires_at(self, created_at: float, last_seen: float, *, anonymous: bool = False) -> float:
+    def lifetime_end(self, created_at: float, now: float, lifetime: timedelta | None) -> float:
+        """The end of a session given a ``lifetime`` of its own from ``now`` (``None``:
+        ``remember_ttl``, else ``ttl``, else ``idle_timeout``), checked against ``ttl``:
+        :class:`ConfigurationError` beyond it."""
+        if lifetime is None:  # remember=True: remember_ttl, else ttl, else the idle timeout
+            lifetime = self.remember_ttl or self.ttl or self.idle_timeout
+        seconds = _duration(lifetime, "lifetime")
+        if seconds is None:
+            raise ConfigurationError("a session lifetime must be a positive duration")
+        length, ttl = seconds.total_seconds(), self.ttl_seconds
+        if ttl is not None and length > ttl:
+            raise ConfigurationError(
+                f"a session lifetime of {length:g}s exceeds the policy's ttl ({ttl:g}s)",
+                lifetime=length,
+                ttl=ttl,
+            )
+        end = now + length
+        return end if ttl is None else min(end, created_at + ttl)
+
+    def expires_at(
+        self,
+        created_at: float,
+        last_seen: float,
+        *,
+        anonymous: bool = False,
+        ends_at: float | None = None,
+    ) -> float:
         """When a session created at ``created_at`` and last touched at ``last_seen`` expires.
 
         The idle part is ``last_seen + idle + refresh_interval``: requests between two touches
         are not recorded, so the slack of one interval makes the idle timeout never early and
         at most ``refresh_interval`` late. ``anonymous`` applies ``anonymous_idle_timeout``.
+        ``ends_at``, a session's own end (:meth:`lifetime_end`), replaces the idle part.
         """
         ttl = self.ttl_seconds
+        if ends_at is not None:
+            return ends_at if ttl is None else min(ends_at, created_at + ttl)
         idle = self.anonymous_idle_seconds if anonymous else self.idle_seconds
         if idle is not None:
             idle_end = last_seen + idle + self.refresh_seconds
@@ -327,11 +308,16 @@ class Policy:
             return created_at + ttl
         raise ConfigurationError("a session needs an end")  # unreachable: __post_init__ checks
 
-    def cookie_expires_at(self, created_at: float, expires_at: float) -> float:
+    def cookie_expires_at(
+        self, created_at: float, expires_at: float, *, ends_at: float | None = None
+    ) -> float:
         """When the client may forget the token, never before the server's ``expires_at``: the
         absolute end if any (it bounds every expiry), else ``expires_at`` itself, which then
-        slides, so every commit that moves it re-sends the cookie."""
+        slides, so every commit that moves it re-sends the cookie. A session with an end of
+        its own (``ends_at``) keeps the cookie exactly that long."""
         ttl = self.ttl_seconds
+        if ends_at is not None:
+            return expires_at
         return expires_at if ttl is None else max(created_at + ttl, expires_at)
 
     @functools.cached_property

@@ -67,6 +67,9 @@ class Commit:
     #: itself), else the sliding idle expiry, which every write that moves it re-sends.
     cookie_expires_at: float | None = None
     outcome: CommitOutcome = CommitOutcome.APPLIED
+    #: Whether the cookie is a browser-session cookie (no ``Max-Age``/``Expires``) whatever
+    #: the cookie options say: a login that was not remembered (``login(remember=False)``).
+    browser_session: bool = False
 
 
 #: The commits that carry nothing but their action, shared (a Commit is immutable).
@@ -87,3 +90,6 @@ class SessionInfo:
     ip: str | None
     user_agent: str | None
     current: bool = False
+    #: The client changes the policy's ``bind`` flagged (``"network"``, ``"user_agent"``,
+    #: comma-separated), or ``None``: a device list shows these sessions as suspect.
+    flagged: str | None = None

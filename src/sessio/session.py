@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 from . import csrf, ids
+from ._session_flash import SessionFlashes
+from ._session_time import SessionTime
 from ._tracked import IMMUTABLE, TrackedDict
 from .codec import Codec
 from .fields import CSRF, CSRF_SALT, DATA_PREFIX, META, PRINCIPAL, Loaded, SessionMeta, data_field
 from .flash import NO_FLASHES, Flashes
+from .policy import Policy
 from .principal import Principal
 
 __all__ = ["DATA_PREFIX", "Session", "SessionMeta"]
@@ -35,7 +38,7 @@ __all__ = ["DATA_PREFIX", "Session", "SessionMeta"]
 _Changes = tuple[dict[str, str], set[str], bool]
 
 
-class Session(TrackedDict):
+class Session(SessionTime, SessionFlashes, TrackedDict):
     """The state of one session: data (a ``dict``), flash messages, CSRF token, principal.
 
     Flags: :attr:`is_new` (not stored yet), :attr:`is_modified`, :attr:`is_destroyed`,
@@ -56,6 +59,8 @@ class Session(TrackedDict):
         "_flashes",
         "_id",
         "_key",
+        "_lifetime_changed",
+        "_policy",
         "_principal",
         "_replace",
         "_rotate_on_login",
@@ -77,6 +82,7 @@ class Session(TrackedDict):
         is_new: bool = True,
         rotate_on_login: bool = True,
         clock: Callable[[], float],
+        policy: Policy | None = None,
     ) -> None:
         super().__init__(codec, {} if loaded is None else loaded.fields, is_new=is_new)
         self._id = session_id
@@ -85,6 +91,8 @@ class Session(TrackedDict):
         self.meta = meta
         self._expires_at = expires_at
         self._rotate_on_login = rotate_on_login
+        self._policy = policy if policy is not None else Policy()
+        self._lifetime_changed = False
         self._system_dirty: set[str] = set()
         self._superseded: str | None = None  # store key of the record this one replaces
         self._superseded_id: str | None = None  # and its ID: the key of its tombstone
@@ -122,56 +130,9 @@ class Session(TrackedDict):
             self._key = ids.store_key(self._id)
         return self._key
 
-    @property
-    def expires_at(self) -> dt.datetime:
-        """When the session ends (UTC), the earliest of its timeouts (the idle one is never
-        early and at most ``refresh_interval`` late: see :class:`~sessio.Policy`)."""
-        self.is_accessed = True
-        return dt.datetime.fromtimestamp(self._expires_at, dt.timezone.utc)
-
-    @property
-    def remaining(self) -> dt.timedelta:
-        """Time left before :attr:`expires_at` (zero once past)."""
-        self.is_accessed = True
-        return dt.timedelta(seconds=max(0.0, self._expires_at - self._clock()))
-
     def __repr__(self) -> str:
         state = "new" if self.is_new else "stored"
         return f"<Session {ids.short_hash(self.key)} {state} keys={sorted(dict.keys(self))}>"
-
-    # -- flash messages (sessio.flash: one field per message) --------------------------------------
-
-    def flash(self, kind: str, message: Any) -> None:
-        """Queue a message for the next page that reads it (``kind``: "success", "error"...)."""
-        self._check_alive()
-        self._codec.dumps(message, key=f"flash:{kind}")
-        if self._flashes is NO_FLASHES:
-            self._flashes = Flashes()
-        self._flashes.add(kind, message, self._clock())
-
-    def peek_flash(self, kind: str | None = None) -> list[Any]:
-        """The queued messages (of ``kind``, or all), left in place."""
-        self.is_accessed = True
-        return self._flashes.peek(kind)
-
-    def has_flash(self, kind: str | None = None) -> bool:
-        """Whether a message (of ``kind``) is queued."""
-        self.is_accessed = True
-        return self._flashes.has(kind)
-
-    def pop_flash(self, kind: str) -> list[Any]:
-        """The queued messages of ``kind``, consumed."""
-        self.is_accessed = True
-        return [message for _, message in self._flashes.take(kind)]
-
-    def flashes(self) -> list[tuple[str, Any]]:
-        """Every queued ``(kind, message)``, consumed."""
-        self.is_accessed = True
-        return self._flashes.take(None)
-
-    def clear_flash(self) -> None:
-        """Drop every queued message."""
-        self._flashes.drop()
 
     # -- CSRF: derived from the ID, so parallel first requests agree; rotate_csrf() adds a salt --
 
@@ -217,7 +178,13 @@ class Session(TrackedDict):
         self.is_accessed = True
         return self._principal is not None
 
-    def login(self, principal: Principal, *, keep_data: bool | None = None) -> None:
+    def login(
+        self,
+        principal: Principal,
+        *,
+        keep_data: bool | None = None,
+        remember: bool | dt.timedelta | None = None,
+    ) -> None:
         """Authenticate as ``principal``.
 
         Rotates the session ID (when the policy says, which it does by default) and the CSRF
@@ -229,11 +196,15 @@ class Session(TrackedDict):
         or of the same principal -- the cart survives signing in -- and drops those of a
         *different* principal, so nothing of one user reaches the next on a shared browser
         (Django's rule, CVE-2014-0482). ``True`` or ``False`` decide explicitly.
+
+        ``remember=True`` keeps the login ``remember_ttl`` (a timedelta: that long, at most
+        ``ttl``) in a persistent cookie; ``False`` in a browser-session cookie; unset, as before.
         """
         self._check_alive()
         if not isinstance(principal, Principal):
             raise TypeError(f"login() takes a Principal, got {type(principal).__name__}")
         self._codec.dumps(principal.to_data(), key="principal")
+        lifetime = self._remembered(remember)
         if keep_data is None:
             previous = self._principal
             keep_data = previous is None or previous.key == principal.key
@@ -245,6 +216,7 @@ class Session(TrackedDict):
         self._principal = principal
         self._system_dirty.add(PRINCIPAL)
         self.meta.authenticated_at = self._clock()
+        self._apply_lifetime(*lifetime)
         self._system_dirty.add(META)
         self.rotate_csrf()
         self.auth_change = "authenticated"
@@ -261,14 +233,14 @@ class Session(TrackedDict):
             if not keep_data:
                 self.clear()
             self._principal = None
-            self.meta.authenticated_at = None
+            self._signed_out()
             self._system_dirty.discard(PRINCIPAL)
             self.auth_change = None
             return
         had_principal = self._principal is not None
         self.regenerate(keep_data=keep_data)
         self._principal = None
-        self.meta.authenticated_at = None
+        self._signed_out()
         self._system_dirty.update((PRINCIPAL, META))
         self.rotate_csrf()
         if had_principal:
@@ -393,6 +365,7 @@ class Session(TrackedDict):
         self._dirty.clear()
         self._removed.clear()
         self._system_dirty.clear()
+        self._lifetime_changed = False
         flashes = self._flashes
         if flashes.changed or flashes.legacy:
             flashes.committed(whole=whole)

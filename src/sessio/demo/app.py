@@ -26,10 +26,13 @@ __all__ = ["DEMO_POLICY", "SecurityHeaders", "create_app"]
 
 #: Browser sessions on plain-HTTP localhost, at most five per user (a sixth login ends the
 #: oldest), and API clients showing a token as ``Authorization: Bearer`` or ``X-Session-ID``.
-#: The cookie comes first: a visitor who brings no token is given a cookie.
+#: The cookie comes first: a visitor who brings no token is given a cookie. A session used
+#: from another network or browser is flagged, and the device list says so.
 DEMO_POLICY = Policy.web(
     concurrency=ConcurrencyPolicy(max_sessions_per_principal=5, on_limit="evict_oldest"),
     transports=("cookie", "bearer", "header"),
+    bind=("network", "user_agent"),
+    on_client_change="flag",
 ).development()
 
 ROUTES = [

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from flask.sessions import SessionInterface as _FlaskSessionInterface
 
 from ..exchange import Lifecycle
+from ..legacy import FlaskCookie
 from ..manager import SyncSessionManager
 from ..policy import CookieOptions
 from ..stores.client import ClientSideStore
@@ -200,7 +201,18 @@ class ConfigCache:
         browser = CookieTransport(
             signer, options.replace(max_age="session"), clock=interface.clock, style="werkzeug"
         )
+        # (Quart's interface shares this config and has no legacy=: its load is async.)
+        legacy = getattr(interface, "legacy", None)
+        if legacy == "flask":  # Flask's own cookies, under the name the new one takes over
+            legacy = FlaskCookie(
+                secret,
+                fallbacks=fallbacks,
+                name=name,
+                path=path,
+                domain=options.domain,
+                max_age=lifetime.total_seconds(),
+            )
         lifecycle: Lifecycle[SyncSessionManager, Any] = Lifecycle(
-            manager, [browser], csrf=interface.csrf
+            manager, [browser], csrf=interface.csrf, legacy=legacy
         )
         return Settings(manager, permanent, browser, lifecycle)

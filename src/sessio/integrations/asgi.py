@@ -32,8 +32,10 @@ How a request goes:
   commits nothing: a failed handler's half-made changes are not kept. A response with a session
   header and a shareable ``Cache-Control`` is made ``private``. WebSockets commit at
   ``websocket.accept`` (whose headers can carry ``Set-Cookie``) and again at close if changed.
-* **Errors.** A store outage answers 503 ``{"error": "STORE_UNAVAILABLE"}`` and writes
-  nothing; a concurrency limit at login answers 409, a client-side session too large for its
+* **Errors.** A store outage answers 503 ``{"error": "STORE_UNAVAILABLE"}`` and sends no
+  session header. An outage at commit may have struck after the store received the write, so
+  its outcome is *unknown* (see ``docs/architecture.md``, "Commit outcomes"): the client keeps
+  its old token, and retrying is safe. A concurrency limit at login answers 409, a client-side session too large for its
   cookie 500 ``SESSION_TOO_LARGE``. A :class:`~sessio.errors.SessionError`
   with a client status (``AuthenticationRequired``, ``PermissionDenied``...) that escapes the
   app before it responded is answered with its ``status_code`` and ``to_dict()`` (in Starlette,
@@ -58,12 +60,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import TypeAlias
 
+from .._session_time import fresh_seconds, require_fresh
 from ..errors import ConfigurationError, SessionError
 from ..exchange import DEFAULT_CSRF, UNTOUCHED, Answer, Exchange, Lifecycle, ReadForm, Request
+from ..legacy import LegacyCookie, adopt
 from ..manager import Commit, SessionManager
 from ..policy import Policy
+from ..principal import Principal
 from ..session import Session
 from ..stores.base import Store
 from ..stores.client import ClientSideStore
@@ -73,7 +79,13 @@ from ._common import TRANSPORT_KEY
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .csrf import CSRFOptions
 
-__all__ = ["ErrorHandler", "SessionMiddleware", "get_manager", "get_session"]
+__all__ = [
+    "ErrorHandler",
+    "SessionMiddleware",
+    "get_manager",
+    "get_session",
+    "require_fresh_login",
+]
 
 logger = logging.getLogger("sessio.asgi")
 
@@ -101,6 +113,15 @@ def get_manager(scope: Scope) -> SessionManager:
     if not isinstance(manager, SessionManager):
         raise ConfigurationError("no sessio manager in this scope: install SessionMiddleware")
     return manager
+
+
+def require_fresh_login(scope: Scope, max_age: timedelta | float) -> Principal:
+    """The principal, inside an endpoint, when it signed in within ``max_age`` (a timedelta or
+    seconds); else raises :class:`~sessio.errors.AuthenticationRequired` or
+    :class:`~sessio.errors.ReauthenticationRequired`, which the middleware answers with 401
+    and its JSON (``{"error": "REAUTHENTICATION_REQUIRED", "detail": ..., "max_age": n}``)."""
+    session = get_session(scope)
+    return require_fresh(session, session.principal, fresh_seconds(max_age))
 
 
 def _request(scope: Scope, headers: _asgi.HeaderMap) -> Request:
@@ -150,6 +171,7 @@ class SessionMiddleware:
         exclude_paths: Sequence[str] = (),
         trust_forwarded: bool = False,
         on_error: ErrorHandler | None = None,
+        legacy: LegacyCookie | None = None,
     ) -> None:
         self.app = app
         self.lifecycle: Lifecycle[SessionManager, ErrorHandler] = Lifecycle.configure(
@@ -163,6 +185,7 @@ class SessionMiddleware:
             exclude_paths=exclude_paths,
             trust_forwarded=trust_forwarded,
             on_error=on_error,
+            legacy=legacy,
         )
         self.manager: SessionManager = self.lifecycle.manager
         self.transports = self.lifecycle.transports
@@ -182,6 +205,7 @@ class SessionMiddleware:
             session = await self.manager.load(
                 exchange.token, ip=exchange.ip, user_agent=exchange.user_agent
             )
+            await adopt(self.manager, exchange, session)  # a no-op unless legacy= found one
         except SessionError as exc:
             await self._answer(scope, receive, send, exchange.answer(exc))
             return

@@ -22,8 +22,10 @@ Guards raise :class:`~sessio.errors.AuthenticationRequired` (401) and
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any, cast
 
+from .._session_time import fresh_seconds, require_fresh
 from ..errors import (
     AuthenticationRequired,
     ConfigurationError,
@@ -53,6 +55,7 @@ __all__ = [
     "get_session",
     "install_error_handlers",
     "require_auth",
+    "require_fresh_login",
     "require_role",
 ]
 
@@ -97,6 +100,19 @@ def require_role(*roles: str) -> Callable[[Session], Principal]:
 
     role_guard.__qualname__ = f"require_role({', '.join(map(repr, sorted(wanted)))})"
     return role_guard
+
+
+def require_fresh_login(max_age: timedelta | float) -> Callable[[Session], Principal]:
+    """A dependency that passes principals who signed in within ``max_age`` (a timedelta or
+    seconds): 401 without a login, 401 ``REAUTHENTICATION_REQUIRED`` (with ``max_age`` in the
+    body) for an older one. ``Depends(require_fresh_login(timedelta(minutes=5)))``."""
+    seconds = fresh_seconds(max_age)
+
+    def fresh_guard(session: SessionDep) -> Principal:
+        return require_fresh(session, session.principal, seconds)
+
+    fresh_guard.__qualname__ = f"require_fresh_login({seconds:g})"
+    return fresh_guard
 
 
 async def _handle(connection: HTTPConnection, exc: Exception) -> Response | None:

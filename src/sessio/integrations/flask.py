@@ -38,7 +38,8 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from datetime import timedelta
+from typing import Any, Literal, TypeVar, cast
 
 try:
     import flask
@@ -50,7 +51,8 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     require("flask", "flask")
     raise
 
-from ..codec import Codec, default_codec
+from .._session_time import fresh_seconds, require_fresh
+from ..codec import Codec
 from ..errors import (
     AuthenticationRequired,
     ConfigurationError,
@@ -60,6 +62,7 @@ from ..errors import (
 )
 from ..events import Events
 from ..exchange import Answer, Exchange, ReadForm, answer_for
+from ..legacy import LegacyCookie, adopt_sync
 from ..manager import Commit, SyncSessionManager
 from ..policy import Policy
 from ..principal import Principal
@@ -67,7 +70,7 @@ from ..session import Session
 from ..stores.base import Clock, Store
 from ..stores.client import ClientSideStore
 from ._flask_config import ConfigCache, Settings
-from ._flask_rules import flask_commit
+from ._flask_rules import DropInSettings, finish, flask_commit, persistent_cookie, reply
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
 from .csrf import SAFE_METHODS, CSRFOptions
 from .wsgi import environ_request
@@ -79,6 +82,7 @@ __all__ = [
     "csrf_exempt",
     "current_principal",
     "login_required",
+    "require_fresh_login",
     "role_required",
 ]
 
@@ -87,7 +91,7 @@ logger = logging.getLogger("sessio.flask")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class SessionInterface(_FlaskSessionInterface):
+class SessionInterface(DropInSettings, _FlaskSessionInterface):
     """A Flask ``SessionInterface`` that keeps sessions in a sessio store.
 
     * ``store`` -- default ``SQLiteStore("sessio.db")`` in the working directory. A client-side
@@ -119,27 +123,16 @@ class SessionInterface(_FlaskSessionInterface):
         csrf: CSRFOptions | None = None,
         events: Events | None = None,
         clock: Clock = time.time,
+        legacy: LegacyCookie | Literal["flask"] | None = None,
     ) -> None:
-        if store is None:
-            from ..stores.sqlite import SQLiteStore
-
-            store = SQLiteStore("sessio.db")
-        if not isinstance(store, (Store, ClientSideStore)):
-            raise TypeError(
-                f"store must be a sessio Store or ClientSideStore, got {type(store).__name__}"
-            )
-        if csrf is not None and not isinstance(csrf, CSRFOptions):
-            raise ConfigurationError("csrf must be a CSRFOptions or None")
-        self.store = store
-        self.policy = policy if policy is not None else Policy(ttl=None)
-        base = codec if codec is not None else default_codec
-        try:
-            self.codec = base.with_tags(MARKUP_TAG)
-        except ValueError:  # the codec already names a "markup" tag of its own
-            self.codec = base
-        self.csrf = csrf if self.policy.csrf else None
-        self.events = events if events is not None else Events()
-        self.clock = clock
+        if legacy is not None and legacy != "flask" and not isinstance(legacy, LegacyCookie):
+            raise ConfigurationError('legacy must be "flask", a sessio.legacy reader, or None')
+        DropInSettings.__init__(
+            self, store, policy=policy, codec=codec, csrf=csrf, events=events, clock=clock
+        )
+        #: The old cookies to import: ``"flask"`` reads Flask's own, signed with the app's
+        #: ``SECRET_KEY`` (or a fallback), under its session cookie's name, path and domain.
+        self.legacy = legacy
         self._config = ConfigCache(self)
 
     def __repr__(self) -> str:
@@ -183,6 +176,7 @@ class SessionInterface(_FlaskSessionInterface):
             session = settings.manager.load(
                 exchange.token, ip=exchange.ip, user_agent=exchange.user_agent
             )
+            adopt_sync(settings.manager, exchange, session)  # imports a legacy cookie, once
         except SessionError as exc:
             logger.warning("session load failed: %s", exc)
             return UnavailableSession(exc)
@@ -204,32 +198,16 @@ class SessionInterface(_FlaskSessionInterface):
                 return
         exchange = _exchange(settings, session)
         status = response.status_code
-        permanent = bool(dict.get(session, "_permanent", False))
+        permanent = persistent_cookie(session)
         transport = settings.permanent if permanent else settings.browser
         commit = None
         if exchange.start(status):  # (a 5xx commits nothing: see sessio.exchange)
             try:
                 commit = self._commit(app, session, settings.manager, permanent)
             except SessionError as exc:
-                _reply(exchange.answer(exc), response)
+                reply(exchange.answer(exc), response)
                 return
-        result = exchange.respond(
-            status,
-            vary=response.headers.get("Vary"),
-            cache_control=response.headers.get("Cache-Control"),
-            commit=commit,
-            transport=transport,
-        )
-        if isinstance(result, Answer):  # a client-side session grown past what a cookie holds
-            _reply(result, response)
-            return
-        headers = response.headers
-        for name, value in result.add:
-            headers.add("Set-Cookie" if name == "set-cookie" else name, value)
-        if result.vary is not None:
-            headers["Vary"] = result.vary
-        if result.cache_control is not None:
-            headers["Cache-Control"] = result.cache_control
+        finish(exchange, response, commit, transport)
 
     def _commit(
         self,
@@ -258,6 +236,7 @@ class SessionInterface(_FlaskSessionInterface):
             sealed=manager.seals_tokens,
             policy=manager.policy,
             now=manager.clock(),
+            ends_at=session.meta.ends_at,
         )
 
     # -- CSRF -------------------------------------------------------------------------------------
@@ -303,20 +282,13 @@ def _exchange(settings: Settings, session: Session) -> Exchange[Any]:
 # -- responses --------------------------------------------------------------------------------------
 
 
-def _reply(answer: Answer[Any], response: flask.Response) -> flask.Response:
-    """``response`` made to give the exchange's ``answer`` (status, JSON body, no-store)."""
-    response.status_code = answer.status
-    response.set_data(answer.body)
-    response.mimetype = "application/json"
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _json(error: SessionError) -> flask.Response:
     """A new response answering ``error`` as every integration does (:mod:`sessio.exchange`)."""
     exchange = flask.request.environ.get(_EXCHANGE_KEY) if flask.has_request_context() else None
     answer = exchange.answer(error) if isinstance(exchange, Exchange) else answer_for(error)
-    return _reply(answer, flask.current_app.response_class())
+    response = flask.current_app.response_class()
+    reply(answer, response)
+    return response
 
 
 def _escaped(error: SessionError) -> flask.Response:
@@ -328,7 +300,9 @@ def _escaped(error: SessionError) -> flask.Response:
         if isinstance(exchange, Exchange) or error.status_code >= 500:
             raise error
         answer = answer_for(error)
-    return _reply(answer, flask.current_app.response_class())
+    response = flask.current_app.response_class()
+    reply(answer, response)
+    return response
 
 
 # -- view helpers -----------------------------------------------------------------------------------
@@ -369,6 +343,29 @@ def role_required(*roles: str) -> Callable[[F], F]:
             if not principal.has_role(*roles):
                 missing = sorted(set(roles) - principal.roles)
                 return _json(PermissionDenied(f"missing role(s): {', '.join(missing)}"))
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def require_fresh_login(max_age: timedelta | float) -> Callable[[F], F]:
+    """Like :func:`login_required`, and answer 401 ``{"error": "REAUTHENTICATION_REQUIRED",
+    "detail": ..., "max_age": n}`` unless the principal signed in within ``max_age`` (a
+    timedelta or seconds): guard a password change or a payment behind a recent login."""
+    seconds = fresh_seconds(max_age)
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            session: Any = flask.session
+            try:
+                if not isinstance(session, Session):
+                    raise AuthenticationRequired("this page needs a logged-in session")
+                require_fresh(session, current_principal(), seconds)
+            except SessionError as exc:
+                return _json(exc)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -34,6 +34,7 @@ from .. import session as _session
 from ..codec import default_codec
 from ..errors import ConfigurationError
 from ..fields import META, SessionMeta, data_field, decode
+from ..legacy import LegacyCookie, StarletteCookie
 from ..manager import Commit, CommitAction, SessionManager
 from ..policy import CookieOptions, Policy
 from ..stores.base import Store
@@ -218,8 +219,10 @@ class SessionMiddleware(asgi.SessionMiddleware):
     """Starlette's ``SessionMiddleware`` signature and behaviour, with the data in a store.
 
     Takes Starlette's arguments, plus ``store`` (default ``SQLiteStore("sessio.db")``),
-    ``policy`` (timeouts, rotation, limits; the cookie always follows the arguments) and
-    ``csrf`` (off unless given).
+    ``policy`` (timeouts, rotation, limits; the cookie always follows the arguments),
+    ``csrf`` (off unless given) and ``legacy`` (``"starlette"``: the cookies Starlette's own
+    middleware issued with these arguments are imported once, so nobody is logged out; see
+    :mod:`sessio.legacy`).
     """
 
     def __init__(
@@ -237,6 +240,7 @@ class SessionMiddleware(asgi.SessionMiddleware):
         store: Store | None = None,
         policy: Policy | None = None,
         csrf: CSRFOptions | None = None,
+        legacy: LegacyCookie | Literal["starlette"] | None = None,
     ) -> None:
         if max_age is not None and (isinstance(max_age, bool) or not isinstance(max_age, int)):
             raise ConfigurationError(f"max_age must be int seconds or None, got {max_age!r}")
@@ -251,6 +255,14 @@ class SessionMiddleware(asgi.SessionMiddleware):
             partitioned=partitioned,
         )
         transport = StarletteCookieTransport(_signer(secret_key), cookie, max_age)
+        if legacy == "starlette" and max_age is not None and max_age <= 0:
+            legacy = None  # Starlette's cookies of such a max_age were expired on arrival
+        elif legacy == "starlette":  # Starlette's own cookies, signed with the same arguments
+            legacy = StarletteCookie(
+                secret_key, session_cookie=session_cookie, max_age=max_age, path=path, domain=domain
+            )
+        elif legacy is not None and not isinstance(legacy, LegacyCookie):
+            raise ConfigurationError('legacy must be "starlette", a sessio.legacy reader, or None')
         super().__init__(
             app,
             manager=_Manager(
@@ -259,6 +271,7 @@ class SessionMiddleware(asgi.SessionMiddleware):
             ),
             transports=[transport],
             csrf=csrf,
+            legacy=legacy,
         )
         #: Starlette with ``max_age <= 0`` issues cookies that are expired on arrival.
         self._expired_on_arrival = max_age is not None and max_age <= 0

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import SessionError
 from ..exchange import DEFAULT_CSRF, UNTOUCHED, Answer, Exchange, Lifecycle, ReadForm, Request
+from ..legacy import LegacyCookie, adopt_sync
 from ..manager import Commit, SyncSessionManager
 from ..policy import Policy
 from ..session import Session
@@ -176,6 +177,7 @@ class SessionMiddleware:
         trust_forwarded: bool = False,
         on_error: ErrorHandler | None = None,
         environ_key: str = "sessio.session",
+        legacy: LegacyCookie | None = None,
     ) -> None:
         self.app = app
         self.lifecycle: Lifecycle[SyncSessionManager, ErrorHandler] = Lifecycle.configure(
@@ -189,6 +191,7 @@ class SessionMiddleware:
             exclude_paths=exclude_paths,
             trust_forwarded=trust_forwarded,
             on_error=on_error,
+            legacy=legacy,
         )
         self.manager: SyncSessionManager = self.lifecycle.manager
         self.transports = self.lifecycle.transports
@@ -230,6 +233,7 @@ class _Call:
             self.session = session = mw.manager.load(
                 exchange.token, ip=exchange.ip, user_agent=exchange.user_agent
             )
+            adopt_sync(mw.manager, exchange, session)  # a no-op unless legacy= found a cookie
         except SessionError as exc:
             return self.reply(exchange.answer(exc), self.start_response)
         exchange.loaded(session)

@@ -107,7 +107,7 @@ for i = 1, #seen, 2 do
     if now - at > MARKER_MS then
       redis.call('HDEL', notes, seen[i])
     elseif kind == 'n:' then
-      fresh[m] = true
+      fresh[m] = at
     else
       leaving[m] = true
     end
@@ -136,9 +136,17 @@ if max ~= '' then
       return check
     end
     if ARGV[5] == 'reject' then return {'rejected'} end
-    -- Earliest expiry first, as the caller read it; then members filed since, by score.
+    -- Earliest expiry first, as the caller read it; then the members filed within the
+    -- minute (not read: their records may not be written yet), oldest filing first, which
+    -- under one policy is the earliest expiry; then anything left, by score.
     local order = {}
     for i = 8 + tonumber(ARGV[7]), #ARGV do order[#order + 1] = ARGV[i] end
+    local recent = {}
+    for _, m in ipairs(others) do
+      if fresh[m] then recent[#recent + 1] = m end
+    end
+    table.sort(recent, function(a, b) return fresh[a] < fresh[b] end)
+    for _, m in ipairs(recent) do order[#order + 1] = m end
     for _, m in ipairs(others) do order[#order + 1] = m end
     for _, m in ipairs(order) do
       if #reply > excess then break end

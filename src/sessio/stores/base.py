@@ -52,7 +52,7 @@ What a store must implement, async and sync (the sync twin carries a ``_sync`` s
     Release connections.
 
 A store signals an outage by raising :class:`~sessio.errors.StoreUnavailable`, never by
-returning a miss. The contract is proven by ``tests/stores/test_contract.py``.
+returning a miss. The contract is proven by :class:`sessio.testing.StoreContract`, which every store passes.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ class CookieTransport(Transport):
         if commit.token is None or commit.cookie_expires_at is None:
             raise ValueError("a commit that sets the token carries the token and its expiry")
         max_age: float | None
-        if self.options.max_age == "session":
+        if self.options.max_age == "session" or commit.browser_session:
             max_age = None
         elif self.options.max_age is not None:
             max_age = float(self.options.max_age)
