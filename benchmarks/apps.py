@@ -7,6 +7,11 @@ Scenarios (each client first calls the matching ``/seed`` endpoint once, untimed
 ``big``    a session of ~50 keys holding ~4 KB of random base64 (hard to compress): load, read
            one key, write one key.
 
+``/login`` (the multi-worker section's login-heavy mix) signs the visitor in the way each
+backend offers: a new session ID with the data kept (sessio's ``login()``, starsessions'
+``regenerate_session_id``, Flask-Session's ``regenerate``); a cookie session, which has no ID,
+just writes.
+
 A floor app serves the same routes without touching any session: subtracting it leaves what the
 session layer costs.
 """
@@ -18,7 +23,15 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BIG_KEYS", "BIG_VALUES", "SCENARIOS", "flask_app", "seed_path", "starlette_app"]
+__all__ = [
+    "BIG_KEYS",
+    "BIG_VALUES",
+    "LOGIN_PATH",
+    "SCENARIOS",
+    "flask_app",
+    "seed_path",
+    "starlette_app",
+]
 
 SCENARIOS = ("write", "read", "big")
 
@@ -59,6 +72,20 @@ def _big(session: Any) -> None:
     session[f"k{n % BIG_KEYS}"] = BIG_VALUES[n % len(BIG_VALUES)]
 
 
+LOGIN_PATH = "/login"
+
+
+def _login(session: Any, rotate: Callable[[], None] | None) -> None:
+    login = getattr(session, "login", None)
+    if callable(login):  # sessio: rotates the ID and the CSRF token, records the principal
+        from sessio import Principal
+
+        login(Principal("alice"))
+    elif rotate is not None:
+        rotate()
+    session["user"] = "alice"
+
+
 ACTIONS: dict[str, Callable[[Any], None]] = {
     "/seed": _seed,
     "/seed-big": _seed_big,
@@ -88,7 +115,19 @@ def starlette_app(*, floor: bool = False, middleware: list[Any] | None = None) -
 
         return handler
 
+    async def login(request: Any) -> Any:
+        rotate = None
+        if "session_handler" in request.scope:  # starsessions' middleware is in front
+            from starsessions import regenerate_session_id
+
+            def rotate() -> None:
+                regenerate_session_id(request)
+
+        _login(request.session, rotate)
+        return PlainTextResponse("ok")
+
     routes = [Route(path, endpoint(action)) for path, action in ACTIONS.items()]
+    routes.append(Route(LOGIN_PATH, endpoint(_read) if floor else login))
     return Starlette(routes=routes, middleware=middleware or [])
 
 
@@ -121,4 +160,15 @@ def flask_app(
 
     for path, action in ACTIONS.items():
         endpoint(path, action)
+
+    def login() -> str:
+        regenerate = getattr(app.session_interface, "regenerate", None)  # Flask-Session >= 0.6
+        session = flask.session
+        _login(session, None if regenerate is None else lambda: regenerate(session))
+        return "ok"
+
+    if floor:
+        endpoint(LOGIN_PATH, _read)
+    else:
+        app.add_url_rule(LOGIN_PATH, endpoint=LOGIN_PATH, view_func=login)
     return app

@@ -20,7 +20,7 @@ from .services import Services, services
 
 __all__ = ["main"]
 
-SECTIONS = ("inprocess", "wire", "http", "scale", "memory")
+SECTIONS = ("inprocess", "wire", "http", "workers", "scale", "memory")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Sizes:
     http_seconds: float
     http_rounds: int
     http_connections: int
+    workers_seconds: float
+    workers_connections: int
     scale_sizes: tuple[int, ...]
     scale_probes: int
     scale_samples: int
@@ -49,11 +51,13 @@ FULL = Sizes(
     http_seconds=5,
     http_rounds=5,
     http_connections=4,
+    workers_seconds=5,
+    workers_connections=64,
     scale_sizes=(10_000, 100_000, 1_000_000),
     scale_probes=500,
     scale_samples=3000,
     cleanup_expired=100_000,
-    memory_sessions=20_000,
+    memory_sessions=100_000,
 )
 QUICK = Sizes(
     rounds=3,
@@ -63,6 +67,8 @@ QUICK = Sizes(
     http_seconds=1,
     http_rounds=1,
     http_connections=2,
+    workers_seconds=1,
+    workers_connections=64,
     scale_sizes=(500, 1_000, 2_000),
     scale_probes=20,
     scale_samples=100,
@@ -208,6 +214,22 @@ def main(argv: list[str]) -> int:
             )
             results.http_connections = sizes.http_connections
             results.http_seconds = sizes.http_seconds
+        if "workers" in sections:
+            from .workers import run_workers
+
+            workers_data = Path(tmp) / "workers"
+            workers_data.mkdir()
+            results.workers = run_workers(
+                found,
+                workers_data,
+                seconds=sizes.workers_seconds,
+                connections=sizes.workers_connections,
+                quick=args.quick,
+                failures=results.failures,
+                only=args.only,
+            )
+            results.workers_connections = sizes.workers_connections
+            results.workers_seconds = sizes.workers_seconds
         if "scale" in sections:
             from .scale import run_scale
 

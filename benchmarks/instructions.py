@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import datetime as dt
 import os
 import platform
 import re
@@ -30,7 +32,7 @@ from .env import HERE, ROOT, VENV
 from .inprocess import make_runner
 from .services import Services, services
 
-__all__ = ["ROWS", "child", "main", "overheads", "parse_refs"]
+__all__ = ["ROWS", "child", "compare", "main", "overheads", "parse_previous", "parse_refs"]
 
 #: The rows, in table order: the floors, then each target's contenders.
 ROWS = (
@@ -122,11 +124,55 @@ def overheads(counts: dict[tuple[str, str], float]) -> dict[tuple[str, str], flo
     return out
 
 
-def _table(counts: dict[tuple[str, str], float], requests: int, command: str) -> str:
+def parse_previous(text: str) -> dict[tuple[str, str], float]:
+    """The per-request counts of an earlier ``INSTRUCTIONS.md`` (its first table)."""
+    out: dict[tuple[str, str], float] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or cells[0] not in ROWS:
+            continue
+        for scenario, cell in zip(SCENARIOS, (cells[1], cells[3]), strict=True):
+            with contextlib.suppress(ValueError):
+                out[(cells[0], scenario)] = float(cell.replace(",", ""))
+    return out
+
+
+def compare(
+    now: dict[tuple[str, str], float], before: dict[tuple[str, str], float], worse: float = 0.10
+) -> list[tuple[str, str, float, float, float]]:
+    """Rows more than ``worse`` above the earlier count: (name, scenario, before, now, change)."""
+    rows = []
+    for key in sorted(now.keys() & before.keys(), key=lambda k: (ROWS.index(k[0]), k[1])):
+        old, new = before[key], now[key]
+        if old > 0 and (new - old) / old > worse:
+            rows.append((key[0], key[1], old, new, (new - old) / old))
+    return rows
+
+
+def _versions() -> str:
+    import importlib.metadata
+
+    found = []
+    for package in ("sessio", "starlette", "starsessions", "flask", "Flask-Session", "redis"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found.append(f"{package} {importlib.metadata.version(package)}")
+    return ", ".join(found)
+
+
+def _table(
+    counts: dict[tuple[str, str], float],
+    requests: int,
+    command: str,
+    previous: dict[tuple[str, str], float],
+    load: str,
+) -> str:
     extra = overheads(counts)
     lines = [
         "# sessio: instructions per request",
         "",
+        f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; load average "
+        f"(1/5/15 min) at start, end: {load}",
+        f"- Versions: {_versions()}; Python {platform.python_version()}",
         f"- Command: `{command}` ({requests} counted requests per row and scenario, after "
         f"{WARM_UP} warm-up ones; cachegrind; Python {platform.python_version()})",
         "- Overhead: instructions above the framework's floor (Starlette or Flask without a "
@@ -157,6 +203,20 @@ def _table(counts: dict[tuple[str, str], float], requests: int, command: str) ->
             a, b = extra.get((mine, scenario)), extra.get((theirs, scenario))
             cells.append("-" if a is None or not b else f"{a / b:.2f}x")
         lines.append("| " + " | ".join(cells) + " |")
+    if previous:
+        worse = compare(counts, previous)
+        lines += [
+            "",
+            "## More than 10% above the previous count",
+            "",
+            "Against the table this file held before the run (instructions per request).",
+            "",
+        ]
+        if worse:
+            lines += ["| contender | scenario | before | now | change |", "|---|---|---|---|---|"]
+            lines += [f"| {n} | {s} | {a:,.0f} | {b:,.0f} | {c:+.0%} |" for n, s, a, b, c in worse]
+        else:
+            lines.append("None.")
     return "\n".join(lines) + "\n"
 
 
@@ -169,6 +229,9 @@ def main(*, quick: bool, argv: list[str]) -> int:
     out = HERE / "out" if quick else HERE
     out.mkdir(exist_ok=True)
     counts: dict[tuple[str, str], float] = {}
+    path = out / "INSTRUCTIONS.md"
+    previous = parse_previous(path.read_text()) if path.exists() else {}
+    load_start = _load()
     jobs = [(name, scenario) for name in ROWS for scenario in SCENARIOS]
     with services() as found, concurrent.futures.ThreadPoolExecutor(2) as pool:
         futures = {
@@ -184,7 +247,11 @@ def main(*, quick: bool, argv: list[str]) -> int:
                 continue
             print(f"  {name} / {scenario}: {counts[(name, scenario)]:,.0f}", flush=True)
     command = "python -m benchmarks " + " ".join(argv)
-    path = out / "INSTRUCTIONS.md"
-    path.write_text(_table(counts, requests, command.strip()))
+    load = f"{load_start}, {_load()}"
+    path.write_text(_table(counts, requests, command.strip(), previous, load))
     print(f"wrote {path}")
     return 0 if len(counts) == len(jobs) else 1
+
+
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())

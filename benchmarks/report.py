@@ -21,6 +21,7 @@ from .http import HttpResult
 from .inprocess import Measured
 from .scale import Cleanup, ScaleResult
 from .wire import Wire
+from .workers import WorkerRun, render_workers
 
 __all__ = ["Results", "Target", "evaluate_targets", "machine", "plot", "render", "versions"]
 
@@ -38,6 +39,7 @@ PACKAGES = (
     "psycopg",
     "psycopg-pool",
     "uvicorn",
+    "gunicorn",
     "uvloop",
     "httptools",
     "matplotlib",
@@ -61,6 +63,9 @@ class Results:
     http: dict[str, HttpResult] = dataclasses.field(default_factory=dict)
     http_connections: int = 0
     http_seconds: float = 0.0
+    workers: list[WorkerRun] = dataclasses.field(default_factory=list)
+    workers_connections: int = 0
+    workers_seconds: float = 0.0
     scale: list[ScaleResult] = dataclasses.field(default_factory=list)
     cleanup: list[Cleanup] = dataclasses.field(default_factory=list)
     memory: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -85,6 +90,9 @@ class Results:
             "http": {k: dataclasses.asdict(v) for k, v in self.http.items()},
             "http_connections": self.http_connections,
             "http_seconds": self.http_seconds,
+            "workers": [dataclasses.asdict(r) for r in self.workers],
+            "workers_connections": self.workers_connections,
+            "workers_seconds": self.workers_seconds,
             "scale": [dataclasses.asdict(r) for r in self.scale],
             "cleanup": [dataclasses.asdict(c) for c in self.cleanup],
             "memory": self.memory,
@@ -117,6 +125,9 @@ class Results:
             http={k: HttpResult(**v) for k, v in data["http"].items()},
             http_connections=data["http_connections"],
             http_seconds=data["http_seconds"],
+            workers=[WorkerRun(**r) for r in data.get("workers", [])],
+            workers_connections=data.get("workers_connections", 0),
+            workers_seconds=data.get("workers_seconds", 0.0),
             scale=[ScaleResult(**r) for r in data["scale"]],
             cleanup=[Cleanup(**c) for c in data["cleanup"]],
             memory=data["memory"],
@@ -491,6 +502,9 @@ def render(
                 f"| {name} | {r.median_rps:,.0f} | {ratio} | {p50:.2f} | {p99:.2f} | {r.errors} |"
             )
         out.append("")
+    out.extend(
+        render_workers(results.workers, results.workers_connections, results.workers_seconds)
+    )
 
     if results.scale:
         out.append("## Scale: load + commit with many stored sessions\n")

@@ -2,15 +2,29 @@
 -- wrk gives each thread its own Lua state; run with as many connections as threads (-c N -t N)
 -- so each Lua state drives exactly one connection, i.e. one visitor with one session.
 
+-- `wrk ... -s session.lua URL -- login` gives the login-heavy mix instead: 1 login (a new session
+-- ID) : 1 write : 3 reads.
+
 local cookie = nil
 local n = 0
+local mix = "read"
+
+init = function(args)
+  if args[1] == "login" then
+    mix = "login"
+  end
+end
 
 request = function()
   n = n + 1
   local path
   if n == 1 then
     path = "/seed"
-  elseif n % 10 == 0 then
+  elseif mix == "login" and n % 5 == 0 then
+    path = "/login"
+  elseif mix == "login" and n % 5 == 1 then
+    path = "/write"
+  elseif mix == "read" and n % 10 == 0 then
     path = "/write"
   else
     path = "/read"
