@@ -309,12 +309,17 @@ class SentinelSet:
 
 @contextlib.contextmanager
 def redis_sentinel(
-    directory: Path, *, sentinels: int = 1, service: str = "mymaster", down_after_ms: int = 1000
+    directory: Path,
+    *,
+    sentinels: int = 1,
+    service: str = "mymaster",
+    down_after_ms: int = 1000,
+    master_options: tuple[str, ...] = (),
 ) -> Iterator[SentinelSet]:
-    """A master, one replica and ``sentinels`` sentinels (``redis-server --sentinel``, config
-    files in ``directory``), ready for a failover (the sentinels know the replica); every
-    process is killed afterwards."""
-    master = RedisServer(directory / "master")
+    """A master (started with ``master_options``), one replica and ``sentinels`` sentinels
+    (``redis-server --sentinel``, config files in ``directory``), ready for a failover (the
+    sentinels know the replica); every process is killed afterwards."""
+    master = RedisServer(directory / "master", *master_options)
     replica = RedisServer(directory / "replica")
     watchers = [RedisServer(directory / f"sentinel{i}") for i in range(sentinels)]
     quorum = sentinels // 2 + 1

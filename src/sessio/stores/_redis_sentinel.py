@@ -15,7 +15,21 @@ and asyncio), with the single-server rules: a blocking pool of ``max_connections
 for ``pool_timeout``, and retries of connection errors only, each of which asks the sentinels
 where the master is now. A write that reaches a demoted master fails ``READONLY``, which
 redis-py turns into a connection error, so it is retried on the new master; the scripts'
-request ids make that retry safe.
+request ids make that retry safe. A master that refuses writes for want of replicas
+(``NOREPLICAS``, with ``min-replicas-to-write``) makes the store drop its pool's connections,
+so the next call asks the sentinels again.
+
+**What a failover loses** (replication is asynchronous; measured in
+``tests/stores/test_redis_sentinel.py``):
+
+* The master crashes or freezes: writes it acknowledged but had not yet sent to the replica
+  that is promoted. Calls fail (StoreUnavailable) from one ``socket_timeout`` after the fault
+  until the sentinels promote a replica (``down-after-milliseconds`` plus the election).
+* A forced ``SENTINEL FAILOVER`` is not a handover: the old master goes on taking writes
+  until the sentinels reconfigure it (Sentinel's 10 s INFO period), and connected clients
+  write there; all of that is dropped when it resyncs as a replica. ``min-replicas-to-write
+  1`` with ``min-replicas-max-lag 1`` on the master bounds this: the old master refuses
+  writes once its replica stops acknowledging, and the store moves to the new master.
 """
 
 from __future__ import annotations

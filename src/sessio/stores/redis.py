@@ -150,9 +150,11 @@ class RedisStore(Store):
         self._retries = retries
         self._options = options
         self._lock = threading.Lock()
+        sentinel = urlsplit(url).scheme.lower() in sentinel_mode.SCHEMES if url else False
         self._io = Driver(
-            self._redis, self._sync, self._async, cluster=self.cluster, scrub=self._scrub
-        )
+            self._redis, self._sync, self._async, cluster=self.cluster, scrub=self._scrub,
+            sentinel=sentinel,
+        )  # fmt: skip
         self._flows = Flows(self._io, prefix, atomic=self.atomic)
         self._keys = Keyspace(prefix)
 
