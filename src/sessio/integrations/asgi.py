@@ -32,8 +32,10 @@ How a request goes:
   commits nothing: a failed handler's half-made changes are not kept. A response with a session
   header and a shareable ``Cache-Control`` is made ``private``. WebSockets commit at
   ``websocket.accept`` (whose headers can carry ``Set-Cookie``) and again at close if changed.
-* **Errors.** A store outage answers 503 ``{"error": "STORE_UNAVAILABLE"}`` and writes
-  nothing; a concurrency limit at login answers 409, a client-side session too large for its
+* **Errors.** A store outage answers 503 ``{"error": "STORE_UNAVAILABLE"}`` and sends no
+  session header. An outage at commit may have struck after the store received the write, so
+  its outcome is *unknown* (see ``docs/architecture.md``, "Commit outcomes"): the client keeps
+  its old token, and retrying is safe. A concurrency limit at login answers 409, a client-side session too large for its
   cookie 500 ``SESSION_TOO_LARGE``. A :class:`~sessio.errors.SessionError`
   with a client status (``AuthenticationRequired``, ``PermissionDenied``...) that escapes the
   app before it responded is answered with its ``status_code`` and ``to_dict()`` (in Starlette,
