@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 DEMO   := $(VENV)/.installed-demo
 
-.PHONY: demo test test-fast security lint typecheck bench bench-quick browser wrk clean
+.PHONY: demo test test-fast security lint typecheck docs bench bench-quick browser wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The documentation site into site/ (strict: a broken link or reference fails the build).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 test: $(STAMP) browser lint typecheck
 	$(BIN)/pytest $(ARGS)
 
@@ -65,4 +69,4 @@ bench-quick: $(STAMP) wrk
 	$(BIN)/python -m benchmarks --quick $(ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache site

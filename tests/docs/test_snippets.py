@@ -17,6 +17,8 @@ import asyncio
 import inspect
 import os
 import re
+import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,11 @@ def test_every_python_block_runs(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SESSIO_SECRET_KEY", "s" * 43)
-    namespace: dict[str, Any] = {"__name__": f"snippets_{page.stem}"}
+    # A real module in sys.modules: frameworks (Litestar, FastAPI) resolve a handler's type
+    # hints through sys.modules[handler.__module__], as they would for an imported app.
+    module = types.ModuleType(f"snippets_{page.stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace: dict[str, Any] = module.__dict__
     ran = 0
     for line, code in blocks(page):
         run(code, namespace, f"{page.relative_to(ROOT)}:{line}")

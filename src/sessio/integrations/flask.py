@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     require("flask", "flask")
     raise
 
-from ..codec import Codec, default_codec
+from ..codec import Codec
 from ..errors import (
     AuthenticationRequired,
     ConfigurationError,
@@ -67,7 +67,7 @@ from ..session import Session
 from ..stores.base import Clock, Store
 from ..stores.client import ClientSideStore
 from ._flask_config import ConfigCache, Settings
-from ._flask_rules import flask_commit
+from ._flask_rules import DropInSettings, finish, flask_commit, reply
 from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
 from .csrf import SAFE_METHODS, CSRFOptions
 from .wsgi import environ_request
@@ -87,7 +87,7 @@ logger = logging.getLogger("sessio.flask")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class SessionInterface(_FlaskSessionInterface):
+class SessionInterface(DropInSettings, _FlaskSessionInterface):
     """A Flask ``SessionInterface`` that keeps sessions in a sessio store.
 
     * ``store`` -- default ``SQLiteStore("sessio.db")`` in the working directory. A client-side
@@ -120,26 +120,9 @@ class SessionInterface(_FlaskSessionInterface):
         events: Events | None = None,
         clock: Clock = time.time,
     ) -> None:
-        if store is None:
-            from ..stores.sqlite import SQLiteStore
-
-            store = SQLiteStore("sessio.db")
-        if not isinstance(store, (Store, ClientSideStore)):
-            raise TypeError(
-                f"store must be a sessio Store or ClientSideStore, got {type(store).__name__}"
-            )
-        if csrf is not None and not isinstance(csrf, CSRFOptions):
-            raise ConfigurationError("csrf must be a CSRFOptions or None")
-        self.store = store
-        self.policy = policy if policy is not None else Policy(ttl=None)
-        base = codec if codec is not None else default_codec
-        try:
-            self.codec = base.with_tags(MARKUP_TAG)
-        except ValueError:  # the codec already names a "markup" tag of its own
-            self.codec = base
-        self.csrf = csrf if self.policy.csrf else None
-        self.events = events if events is not None else Events()
-        self.clock = clock
+        DropInSettings.__init__(
+            self, store, policy=policy, codec=codec, csrf=csrf, events=events, clock=clock
+        )
         self._config = ConfigCache(self)
 
     def __repr__(self) -> str:
@@ -211,25 +194,9 @@ class SessionInterface(_FlaskSessionInterface):
             try:
                 commit = self._commit(app, session, settings.manager, permanent)
             except SessionError as exc:
-                _reply(exchange.answer(exc), response)
+                reply(exchange.answer(exc), response)
                 return
-        result = exchange.respond(
-            status,
-            vary=response.headers.get("Vary"),
-            cache_control=response.headers.get("Cache-Control"),
-            commit=commit,
-            transport=transport,
-        )
-        if isinstance(result, Answer):  # a client-side session grown past what a cookie holds
-            _reply(result, response)
-            return
-        headers = response.headers
-        for name, value in result.add:
-            headers.add("Set-Cookie" if name == "set-cookie" else name, value)
-        if result.vary is not None:
-            headers["Vary"] = result.vary
-        if result.cache_control is not None:
-            headers["Cache-Control"] = result.cache_control
+        finish(exchange, response, commit, transport)
 
     def _commit(
         self,
@@ -303,20 +270,13 @@ def _exchange(settings: Settings, session: Session) -> Exchange[Any]:
 # -- responses --------------------------------------------------------------------------------------
 
 
-def _reply(answer: Answer[Any], response: flask.Response) -> flask.Response:
-    """``response`` made to give the exchange's ``answer`` (status, JSON body, no-store)."""
-    response.status_code = answer.status
-    response.set_data(answer.body)
-    response.mimetype = "application/json"
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def _json(error: SessionError) -> flask.Response:
     """A new response answering ``error`` as every integration does (:mod:`sessio.exchange`)."""
     exchange = flask.request.environ.get(_EXCHANGE_KEY) if flask.has_request_context() else None
     answer = exchange.answer(error) if isinstance(exchange, Exchange) else answer_for(error)
-    return _reply(answer, flask.current_app.response_class())
+    response = flask.current_app.response_class()
+    reply(answer, response)
+    return response
 
 
 def _escaped(error: SessionError) -> flask.Response:
@@ -328,7 +288,9 @@ def _escaped(error: SessionError) -> flask.Response:
         if isinstance(exchange, Exchange) or error.status_code >= 500:
             raise error
         answer = answer_for(error)
-    return _reply(answer, flask.current_app.response_class())
+    response = flask.current_app.response_class()
+    reply(answer, response)
+    return response
 
 
 # -- view helpers -----------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     require("quart", "quart")
     raise
 
-from ..codec import Codec, default_codec
+from ..codec import Codec
 from ..errors import (
     AuthenticationRequired,
     ConfigurationError,
@@ -56,8 +56,8 @@ from ..principal import Principal
 from ..stores.base import Clock, Store
 from ..stores.client import ClientSideStore
 from ._flask_config import ConfigCache, Settings
-from ._flask_rules import flask_commit
-from ._flask_session import MARKUP_TAG, FlaskSession, UnavailableSession
+from ._flask_rules import DropInSettings, finish, flask_commit, reply
+from ._flask_session import FlaskSession, UnavailableSession
 from .csrf import CSRFOptions
 from .flask import csrf_exempt
 
@@ -104,7 +104,7 @@ def _request(request: BaseRequestWebsocket) -> Request:
     )
 
 
-class SessionInterface(_QuartSessionInterface):
+class SessionInterface(DropInSettings, _QuartSessionInterface):
     """A Quart ``SessionInterface`` that keeps sessions in a sessio store; the arguments are
     the Flask drop-in's (:class:`sessio.integrations.flask.SessionInterface`)."""
 
@@ -120,26 +120,9 @@ class SessionInterface(_QuartSessionInterface):
         events: Events | None = None,
         clock: Clock = time.time,
     ) -> None:
-        if store is None:
-            from ..stores.sqlite import SQLiteStore
-
-            store = SQLiteStore("sessio.db")
-        if not isinstance(store, (Store, ClientSideStore)):
-            raise TypeError(
-                f"store must be a sessio Store or ClientSideStore, got {type(store).__name__}"
-            )
-        if csrf is not None and not isinstance(csrf, CSRFOptions):
-            raise ConfigurationError("csrf must be a CSRFOptions or None")
-        self.store = store
-        self.policy = policy if policy is not None else Policy(ttl=None)
-        base = codec if codec is not None else default_codec
-        try:
-            self.codec = base.with_tags(MARKUP_TAG)
-        except ValueError:  # the codec already names a "markup" tag of its own
-            self.codec = base
-        self.csrf = csrf if self.policy.csrf else None
-        self.events = events if events is not None else Events()
-        self.clock = clock
+        DropInSettings.__init__(
+            self, store, policy=policy, codec=codec, csrf=csrf, events=events, clock=clock
+        )
         # Quart's get_cookie_* hooks read the same config keys as Flask's: one reader for both.
         self._config = ConfigCache(self)  # type: ignore[arg-type]
         self._managers: dict[SyncSessionManager, SessionManager] = {}
@@ -231,25 +214,9 @@ class SessionInterface(_QuartSessionInterface):
             try:
                 commit = await self._commit(app, session, manager, permanent)
             except SessionError as exc:
-                _reply(exchange.answer(exc), response)
+                reply(exchange.answer(exc), response)
                 return
-        result = exchange.respond(
-            status,
-            vary=response.headers.get("Vary"),
-            cache_control=response.headers.get("Cache-Control"),
-            commit=commit,
-            transport=transport,
-        )
-        if isinstance(result, Answer):  # a client-side session grown past what a cookie holds
-            _reply(result, response)
-            return
-        headers = response.headers
-        for name, value in result.add:
-            headers.add("Set-Cookie" if name == "set-cookie" else name, value)
-        if result.vary is not None:
-            headers["Vary"] = result.vary
-        if result.cache_control is not None:
-            headers["Cache-Control"] = result.cache_control
+        finish(exchange, response, commit, transport)
 
     async def _commit(
         self, app: quart.Quart, session: QuartSession, manager: SessionManager, permanent: bool
@@ -346,21 +313,14 @@ def _json(error: SessionError) -> Any:
     session: Any = quart.session
     exchange = session.exchange if isinstance(session, QuartSession) else None
     answer = exchange.answer(error) if exchange is not None else answer_for(error)
-    return _reply(answer, quart.current_app.response_class(b""))
+    response = quart.current_app.response_class(b"")
+    reply(answer, response)
+    return response
 
 
 def _holds_nothing(session: QuartSession) -> bool:
     # No data, no principal, no flash message left for the next page.
     return not dict.__len__(session) and session.principal is None and not session.has_flash()
-
-
-def _reply(answer: Answer[Any], response: Any) -> Any:
-    """``response`` made to give the exchange's ``answer`` (status, JSON body, no-store)."""
-    response.status_code = answer.status
-    response.set_data(answer.body)
-    response.mimetype = "application/json"
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 async def _escaped(error: SessionError) -> Any:
@@ -375,4 +335,6 @@ async def _escaped(error: SessionError) -> Any:
         ):
             raise error
         answer = answer_for(error)
-    return _reply(answer, quart.current_app.response_class(b""))
+    response = quart.current_app.response_class(b"")
+    reply(answer, response)
+    return response
