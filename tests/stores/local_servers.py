@@ -268,3 +268,102 @@ class PostgresServer:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.crash()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+# -- Redis Sentinel ------------------------------------------------------------------------------
+
+
+class SentinelSet:
+    """A master, its replica and ``len(sentinels)`` sentinels watching them as ``service``."""
+
+    def __init__(
+        self, master: RedisServer, replica: RedisServer, sentinels: list[RedisServer], service: str
+    ) -> None:
+        self.master = master
+        self.replica = replica
+        self.sentinels = sentinels
+        self.service = service
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """The sentinels' ``(host, port)`` pairs."""
+        return [("127.0.0.1", s.port) for s in self.sentinels]
+
+    @property
+    def url(self) -> str:
+        """``redis+sentinel://127.0.0.1:<p1>,.../<service>/0``."""
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.service}/0"
+
+    def master_port(self) -> int:
+        """The master's port as the first sentinel reports it."""
+        with self.sentinels[0].client() as c:
+            _, port = c.sentinel_get_master_addr_by_name(self.service)
+            return int(port)
+
+    def servers(self) -> list[RedisServer]:
+        """The data servers, the current master first."""
+        port = self.master_port()
+        return sorted((self.master, self.replica), key=lambda s: s.port != port)
+
+
+@contextlib.contextmanager
+def redis_sentinel(
+    directory: Path,
+    *,
+    sentinels: int = 1,
+    service: str = "mymaster",
+    down_after_ms: int = 1000,
+    master_options: tuple[str, ...] = (),
+) -> Iterator[SentinelSet]:
+    """A master (started with ``master_options``), one replica and ``sentinels`` sentinels
+    (``redis-server --sentinel``, config files in ``directory``), ready for a failover (the
+    sentinels know the replica); every process is killed afterwards."""
+    master = RedisServer(directory / "master", *master_options)
+    replica = RedisServer(directory / "replica")
+    watchers = [RedisServer(directory / f"sentinel{i}") for i in range(sentinels)]
+    quorum = sentinels // 2 + 1
+    started: list[RedisServer] = []
+    try:
+        started.append(master.start())
+        replica.extra = ("--replicaof", "127.0.0.1", str(master.port))
+        started.append(replica.start())
+
+        def linked() -> bool:
+            with replica.client() as c:
+                return c.info("replication").get("master_link_status") == "up"
+
+        _wait(linked, "the replica's link to its master")
+        for watcher in watchers:
+            conf = watcher.directory / "sentinel.conf"
+            conf.write_text(
+                f"port {watcher.port}\nbind 127.0.0.1\ndir {watcher.directory}\n"
+                f"logfile sentinel.log\n"
+                f"sentinel monitor {service} 127.0.0.1 {master.port} {quorum}\n"
+                f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
+                f"sentinel failover-timeout {service} 10000\n"
+                f"sentinel parallel-syncs {service} 1\n"
+            )
+            watcher.process = subprocess.Popen(
+                [watcher.binary, str(conf), "--sentinel"], cwd=watcher.directory
+            )
+            started.append(watcher)
+            _wait(watcher.ping, f"sentinel on port {watcher.port}")
+
+        def ready() -> bool:
+            for watcher in watchers:
+                with watcher.client() as c:
+                    state = c.sentinel_master(service)
+                    if int(state["num-slaves"]) < 1:
+                        return False
+                    if int(state["num-other-sentinels"]) < sentinels - 1:
+                        return False
+            return True
+
+        _wait(ready, "the sentinels", timeout=30)
+        yield SentinelSet(master, replica, watchers, service)
+    finally:
+        for server in started:
+            if server.process is not None:
+                server.thaw()
+            server.kill()

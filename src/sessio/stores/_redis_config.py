@@ -12,12 +12,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
+from . import _redis_sentinel as sentinel
 
 __all__ = [
     "CLUSTER_SCHEMES",
     "check_prefix",
     "check_url",
     "client_url",
+    "is_cluster",
     "make_client",
     "password_of",
     "redact",
@@ -25,7 +27,7 @@ __all__ = [
 
 #: Cluster URL scheme -> the scheme redis-py's RedisCluster takes.
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-_SCHEMES = {"redis", "rediss", "unix", *CLUSTER_SCHEMES}
+_SCHEMES = {"redis", "rediss", "unix", *CLUSTER_SCHEMES, *sentinel.SCHEMES}
 
 
 def password_of(url: str | None, options: Mapping[str, Any]) -> str | None:
@@ -42,12 +44,13 @@ def password_of(url: str | None, options: Mapping[str, Any]) -> str | None:
 
 
 def redact(url: str) -> str:
-    """``url`` with its password (user part or ``?password=``) shown as ``***``."""
+    """``url`` with its passwords (user part, ``?password=``, ``?sentinel_password=``) shown
+    as ``***``."""
     parts = urlsplit(url)
     netloc = parts.netloc
     if parts.password is not None:
         netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
-    query = [(n, "***" if n == "password" else v) for n, v in parse_qsl(parts.query, True)]
+    query = [(n, "***" if n.endswith("password") else v) for n, v in parse_qsl(parts.query, True)]
     return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*:")))
 
 
@@ -66,6 +69,9 @@ def check_url(redis: Any, url: object, scrub: Any) -> None:
     if scheme not in _SCHEMES:
         raise ConfigurationError(f"not a Redis URL (scheme {scheme!r}): {redact(url)!r}")
     try:
+        if scheme in sentinel.SCHEMES:
+            sentinel.parse(redis, url)
+            return
         parsed = redis.connection.parse_url(client_url(url))
         if int(parsed.get("max_connections", 1)) < 1:
             raise ValueError("max_connections must be a positive integer")
@@ -99,9 +105,10 @@ def make_client(
     pool_timeout: float,
     options: Mapping[str, Any],
 ) -> Any:
-    """A client of ``module`` (``redis`` or ``redis.asyncio``) for ``url``: one server gets a
-    ``BlockingConnectionPool`` and retries connection errors only (a silent server costs one
-    timeout); a cluster client retries timeouts too (the scripts make that safe)."""
+    """A client of ``module`` (``redis`` or ``redis.asyncio``) for ``url``: one server (or a
+    Sentinel-managed master) gets a blocking pool and retries connection errors only (a silent
+    server costs one timeout); a cluster client retries timeouts too (the scripts make that
+    safe)."""
     backoff = redis.backoff.ExponentialBackoff(cap=0.25, base=0.025)
     url = client_url(url)
     if cluster:
@@ -110,5 +117,23 @@ def make_client(
     retry = module.retry.Retry(
         backoff, retries, supported_errors=(redis.exceptions.ConnectionError,)
     )
+    if urlsplit(url).scheme.lower() in sentinel.SCHEMES:
+        return sentinel.make_client(
+            redis, module, url, retry=retry, pool_timeout=pool_timeout, options=options
+        )
     pool = module.BlockingConnectionPool.from_url(url, timeout=pool_timeout, retry=retry, **options)
     return module.Redis(connection_pool=pool)
+
+
+def is_cluster(redis: Any, url: str | None, client: Any, async_client: Any) -> bool:
+    """Whether a store of ``url`` and/or these clients talks to a Redis Cluster."""
+    kinds = set()
+    if url is not None:
+        kinds.add(urlsplit(url).scheme.lower() in CLUSTER_SCHEMES)
+    if client is not None:
+        kinds.add(isinstance(client, redis.cluster.RedisCluster))
+    if async_client is not None:
+        kinds.add(isinstance(async_client, redis.asyncio.cluster.RedisCluster))
+    if len(kinds) > 1:
+        raise ConfigurationError("mixing Redis Cluster and standalone Redis in one store")
+    return kinds.pop()

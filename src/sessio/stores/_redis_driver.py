@@ -69,8 +69,10 @@ class Driver:
         *,
         cluster: bool,
         scrub: Callable[[str], str],
+        sentinel: bool = False,
     ) -> None:
         self.errors = redis.exceptions
+        self.sentinel = sentinel
         self.sync_client = sync_client
         self.async_client = async_client
         self.cluster = cluster
@@ -106,6 +108,16 @@ class Driver:
         """Whether ``reply`` is Redis's ``WRONGTYPE`` error."""
         return isinstance(reply, self.errors.ResponseError) and str(reply).startswith("WRONGTYPE")
 
+    def _refused(self, replies: list[Any]) -> bool:
+        # A master that lost its replicas refuses writes (min-replicas-to-write): behind
+        # Sentinel it is likely being failed over, so the pool's connections are dropped and
+        # the next call asks the sentinels where the master is now. redis-py does the same
+        # for READONLY from a demoted master.
+        return self.sentinel and any(
+            isinstance(r, self.errors.ResponseError) and str(r).startswith("NOREPLICAS")
+            for r in replies
+        )
+
     def _checked(self, replies: list[Any]) -> list[Any]:
         # A pipeline reports connection failures as replies; only server errors pass through.
         for reply in replies:
@@ -132,6 +144,8 @@ class Driver:
             while True:
                 try:
                     replies = self.exec_sync(batch)
+                    if self._refused(replies):
+                        self.sync_client().connection_pool.disconnect()
                 except Exception as exc:  # whatever the driver raised: never a bare error
                     raise self.failure(exc) from exc
                 batch = flow.send(replies)
@@ -171,6 +185,8 @@ class Driver:
             while True:
                 try:
                     replies = await self.exec(batch)
+                    if self._refused(replies):
+                        await self.async_client().connection_pool.disconnect()
                 except Exception as exc:  # never a bare error; a cancellation is not an Exception
                     raise self.failure(exc) from exc
                 batch = flow.send(replies)

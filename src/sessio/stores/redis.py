@@ -50,6 +50,10 @@ The braces are Redis Cluster hash tags. **What is atomic, and what is not:**
   principal's sessions reads the index, then deletes, in up to three passes: a rotation that
   lands after the last pass escapes.
 
+**Redis Sentinel** (``redis+sentinel://``) is the one-server mode on whichever server the
+sentinels name master; replication is asynchronous, so a write acknowledged just before a
+failover may be lost (see :mod:`~sessio.stores._redis_sentinel`).
+
 A load is one ``HGETALL``. All I/O goes through redis-py's public client API: its connection
 pool (a ``BlockingConnectionPool`` of ``max_connections``, waited on for ``pool_timeout``), its
 timeouts and its ``Retry`` (one server: connection errors only, so a silent server costs one
@@ -63,12 +67,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError, require
 from . import _redis_config as config
+from . import _redis_sentinel as sentinel_mode
 from ._redis_driver import Driver
 from ._redis_flows import Flows
 from ._redis_keyspace import Keyspace
@@ -131,7 +136,7 @@ class RedisStore(Store):
             url = "redis://localhost:6379/0"
         if url is not None:
             config.check_url(self._redis, url, self._scrub)
-        self.cluster = self._is_cluster(url, client, async_client)
+        self.cluster = config.is_cluster(self._redis, url, client, async_client)
         self.url = url
         self.prefix = prefix
         #: Whether one script can touch every key of an operation (see the module docstring).
@@ -145,11 +150,30 @@ class RedisStore(Store):
         self._retries = retries
         self._options = options
         self._lock = threading.Lock()
+        sentinel = urlsplit(url).scheme.lower() in sentinel_mode.SCHEMES if url else False
         self._io = Driver(
-            self._redis, self._sync, self._async, cluster=self.cluster, scrub=self._scrub
-        )
+            self._redis, self._sync, self._async, cluster=self.cluster, scrub=self._scrub,
+            sentinel=sentinel,
+        )  # fmt: skip
         self._flows = Flows(self._io, prefix, atomic=self.atomic)
         self._keys = Keyspace(prefix)
+
+    @classmethod
+    def sentinel(
+        cls,
+        sentinels: Sequence[tuple[str, int]],
+        service_name: str = "mymaster",
+        *,
+        db: int = 0,
+        tls: bool = False,
+        **options: Any,
+    ) -> RedisStore:
+        """The store on the master that ``sentinels`` (``(host, port)`` pairs) monitor as
+        ``service_name``; ``options`` are the constructor's. Pass the master's password as
+        ``client_options={"password": ...}``, the sentinels' as ``client_options={
+        "sentinel_kwargs": {"password": ...}}``. Failover, pools and retries are described in
+        :mod:`~sessio.stores._redis_sentinel`."""
+        return cls(sentinel_mode.url_for(sentinels, service_name, db, tls=tls), **options)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStore:
@@ -174,20 +198,6 @@ class RedisStore(Store):
 
     def _scrub(self, message: str) -> str:
         return message.replace(self._secret, "***") if self._secret else message
-
-    def _is_cluster(self, url: str | None, client: Any, async_client: Any) -> bool:
-        sync_cluster = self._redis.cluster.RedisCluster
-        async_cluster = require("redis.asyncio.cluster", "redis").RedisCluster
-        kinds = set()
-        if url is not None:
-            kinds.add(urlsplit(url).scheme.lower() in config.CLUSTER_SCHEMES)
-        if client is not None:
-            kinds.add(isinstance(client, sync_cluster))
-        if async_client is not None:
-            kinds.add(isinstance(async_client, async_cluster))
-        if len(kinds) > 1:
-            raise ConfigurationError("mixing Redis Cluster and standalone Redis in one store")
-        return kinds.pop()
 
     def __repr__(self) -> str:
         where = config.redact(self.url) if self.url else "<client>"
@@ -300,9 +310,7 @@ class RedisStore(Store):
         if self._owns_async_client and self._async_client is not None:
             client, self._async_client = self._async_client, None
             self._io.forget()
-            await client.aclose()
-            if not self.cluster:
-                await client.connection_pool.disconnect()
+            await (client.aclose() if self.cluster else sentinel_mode.aclose(client))
         self.close_sync()
 
     # -- contract: sync -------------------------------------------------------------------------------
@@ -373,6 +381,7 @@ class RedisStore(Store):
         """Close the sync client the store created (an async one needs :meth:`close`)."""
         if self._owns_client and self._client is not None:
             client, self._client = self._client, None
-            client.close()
-            if not self.cluster:
-                client.connection_pool.disconnect()
+            if self.cluster:
+                client.close()
+            else:
+                sentinel_mode.close(client)

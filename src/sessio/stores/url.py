@@ -22,7 +22,7 @@ __all__ = ["SCHEMES", "redact_url", "store_from_url"]
 # redacted.
 _USERINFO = re.compile(r"//([^/?#]*)@")
 _QUERY_SECRET = re.compile(
-    r"([?&;](?:password|passwd|pass|pwd|sslpassword|secret|token|auth|key)=)[^&#;]*", re.I
+    r"([?&;](?:[a-z_]*password|passwd|pass|pwd|secret|token|auth|key)=)[^&#;]*", re.I
 )
 
 #: URL scheme -> "module:Class" (imported lazily, so optional extras stay optional).
@@ -35,6 +35,8 @@ SCHEMES: dict[str, str] = {
     "unix": "sessio.stores.redis:RedisStore",
     "redis+cluster": "sessio.stores.redis:RedisStore",
     "rediss+cluster": "sessio.stores.redis:RedisStore",
+    "redis+sentinel": "sessio.stores.redis:RedisStore",
+    "rediss+sentinel": "sessio.stores.redis:RedisStore",
     "postgres": "sessio.stores.postgres:PostgresStore",
     "postgresql": "sessio.stores.postgres:PostgresStore",
 }
@@ -85,6 +87,8 @@ def store_from_url(url: str, **options: Any) -> Store:
     ``redis://host:6379/0``, ``rediss://``        ``RedisStore`` (``pip install 'sessio[redis]'``)
     ``redis+cluster://host:7000``                 ``RedisStore`` on a Redis Cluster
     ``rediss+cluster://host:7000``                (the same, over TLS)
+    ``redis+sentinel://h1:26379,h2/mymaster/0``   ``RedisStore`` on the master Sentinel names
+    ``rediss+sentinel://...``                     (the same, over TLS; see ``RedisStore``)
     ``postgresql://user@host/db``                 ``PostgresStore`` (``'sessio[postgres]'``)
     ============================================  ==============================================
 
@@ -137,6 +141,8 @@ def _build(url: str, options: dict[str, Any]) -> Store:
             return store_class(":memory:", **options)  # type: ignore[no-any-return]
         # sqlite:///rel.db -> "rel.db"; sqlite:////abs.db -> "/abs.db" (SQLAlchemy's convention)
         return store_class(unquote(parts.path[1:]), **options)  # type: ignore[no-any-return]
+    if scheme.endswith("+sentinel"):  # several hosts: RedisStore checks each address
+        return store_class.from_url(url, **options)  # type: ignore[no-any-return]
     _ = parts.port  # a server URL: raises ValueError for a port that is no number in 0-65535
     if scheme in ("redis", "rediss") and parts.path not in ("", "/"):
         database = parts.path[1:]
