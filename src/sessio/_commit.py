@@ -111,7 +111,7 @@ def commit_flow(m: Manager, session: Session) -> Flow[Commit]:
     # The cookie goes out when the token is new, or when its lifetime follows the expiry.
     send = was_new or superseded is not None or policy.rolling or policy.cookie_slides
     send = send or lifetime_changed  # login(remember=...), set_expiry(): a new cookie lifetime
-    return _result(m, session, expires_at, CommitAction.SET if send else CommitAction.NONE)
+    return result(m, session, expires_at, CommitAction.SET if send else CommitAction.NONE)
 
 
 def _write(
@@ -177,7 +177,7 @@ def _touch(m: Manager, session: Session, principal: str | None, now: float) -> F
     session._committed(expires_at, whole=False)
     m._emit(EventKind.TOUCHED, session.key, principal)
     slides = policy.rolling or policy.cookie_slides
-    return _result(m, session, expires_at, CommitAction.SET if slides else CommitAction.NONE)
+    return result(m, session, expires_at, CommitAction.SET if slides else CommitAction.NONE)
 
 
 def _follow(m: Manager, session: Session, principal: str | None, expires_at: float) -> Flow[Commit]:
@@ -214,7 +214,7 @@ def _follow(m: Manager, session: Session, principal: str | None, expires_at: flo
                 previous=ids.short_hash(expected),
                 hops=hop + 1,
             )
-            return _result(m, session, expires_at, CommitAction.SET, CommitOutcome.FORWARDED)
+            return result(m, session, expires_at, CommitAction.SET, CommitOutcome.FORWARDED)
         held = new_id  # rotated again meanwhile: its own tombstone says where to
     # Revoked, evicted, destroyed or expired while this request held it: the store wrote
     # nothing (a session that is gone stays gone), and the client forgets its token.
@@ -265,7 +265,7 @@ def _refused(m: Manager, session: Session, principal: str | None) -> Commit:
     )
 
 
-def _result(
+def result(
     m: Manager,
     session: Session,
     expires_at: float,

@@ -78,9 +78,17 @@ def _judge(m: Manager, session_id: str, record: Record, *, server_side: bool) ->
     # anonymous_idle_timeout binds server-side records only (a token fills no store).
     anonymous = server_side and loaded.principal is None and not loaded.values
     ends = min(
-        record.expires_at, policy.expires_at(meta.created_at, meta.last_seen, anonymous=anonymous)
+        record.expires_at,
+        policy.expires_at(
+            meta.created_at, meta.last_seen, anonymous=anonymous, ends_at=meta.ends_at
+        ),
     )
-    idle = policy.anonymous_idle_seconds if anonymous else policy.idle_seconds
+    # A session with an end of its own (remember-me, set_expiry) has no idle timeout.
+    idle = (
+        None
+        if meta.ends_at is not None
+        else (policy.anonymous_idle_seconds if anonymous else policy.idle_seconds)
+    )
     now = m.clock()
     idle_remaining = None
     if idle is not None:

@@ -82,7 +82,7 @@ async def _run_async(flow: Flow[T], calls: _Calls) -> T:
         return stop.value  # type: ignore[no-any-return]
 
 
-_OPERATIONS = ("load", "save", "delete", "principal_records")
+_OPERATIONS = ("load", "save", "delete", "principal_records", "delete_principal_records")
 
 
 def _runs_inline(store: Store | ClientSideStore) -> bool:

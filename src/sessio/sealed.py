@@ -44,7 +44,7 @@ def load_flow(
     try:
         loaded = decode(m.codec, record.fields)
         meta = loaded.meta
-        ends = m.policy.expires_at(meta.created_at, meta.last_seen)
+        ends = m.policy.expires_at(meta.created_at, meta.last_seen, ends_at=meta.ends_at)
         live = min(record.expires_at, ends) > m.clock()
         # (anonymous_idle_timeout is for server-side stores: a token fills no store)
         session = m._session(session_id, meta, is_new=False, loaded=loaded, expires_at=ends)
@@ -58,7 +58,9 @@ def load_flow(
     if sealer.revocations is not None and (yield ("is_revoked", key)):
         m._emit(EventKind.INVALID, key, record.principal, reason="revoked")
         return m.start(ip=ip, user_agent=agent)
-    m._note_client(session, ip, agent)
+    if m._note_client(session, ip, agent):  # bound to its client, and used from another
+        yield from _end(m, sealer, key, m.clock())
+        return m.start(ip=ip, user_agent=agent)
     m._emit(EventKind.LOADED, key, record.principal)
     return session
 
@@ -66,7 +68,7 @@ def load_flow(
 def commit_flow(m: Manager, sealer: ClientSideStore, session: Session) -> Flow[Commit]:
     """Seal the session into a new token when it changed or its refresh is due."""
     policy, now, meta = m.policy, m.clock(), session.meta
-    result, action = results.Commit, results.CommitAction
+    action = results.CommitAction
     if session.is_destroyed:
         old = session._superseded or (None if session.is_new else session.key)
         if old is not None:
@@ -85,9 +87,9 @@ def commit_flow(m: Manager, sealer: ClientSideStore, session: Session) -> Flow[C
     # A token carries the whole session, so every commit seals all of it.
     fields, _, _ = session._pending(force=True)
     meta.last_seen = now
-    expires_at = policy.expires_at(meta.created_at, now)
+    expires_at = policy.expires_at(meta.created_at, now, ends_at=meta.ends_at)
     principal = None if session._principal is None else session._principal.key
-    fields[META] = m.codec.dumps(meta.to_data())
+    fields[META] = meta.dumps()
     token = sealer.seal(session.id, Record(session.key, fields, expires_at, principal), now=now)
     superseded, was_new, auth_change = session._superseded, session.is_new, session.auth_change
     if superseded is not None:
@@ -99,8 +101,11 @@ def commit_flow(m: Manager, sealer: ClientSideStore, session: Session) -> Flow[C
     else:
         _commit.announce(m, session.key, principal, was_new, superseded, auth_change)
         m._emit(EventKind.SAVED, session.key, principal, fields=len(fields), size=len(token))
-    cookie_end = policy.cookie_expires_at(meta.created_at, expires_at)
-    return result(action.SET, token, expires_at, True, cookie_end)
+    cookie_end = policy.cookie_expires_at(meta.created_at, expires_at, ends_at=meta.ends_at)
+    browser_session = meta.persistent is False  # (the token itself is the session: send it)
+    return results.Commit(
+        action.SET, token, expires_at, True, cookie_end, browser_session=browser_session
+    )
 
 
 def _refresh_due(m: Manager, sealer: ClientSideStore, session: Session, now: float) -> bool:
