@@ -93,10 +93,8 @@ class SessionTime:
         if ends_at == meta.ends_at and persistent == meta.persistent:
             return
         meta.ends_at, meta.persistent = ends_at, persistent
-        if ends_at is not None:
-            self._expires_at = self._policy.expires_at(
-                meta.created_at, self._clock(), ends_at=ends_at
-            )
+        # expires_at and remaining show the new end at once (None: the policy's again).
+        self._expires_at = self._policy.expires_at(meta.created_at, self._clock(), ends_at=ends_at)
         self._system_dirty.add(META)
         self._lifetime_changed = True  # the cookie goes out again with its new lifetime
 

@@ -65,3 +65,15 @@ def test_status_reads_a_remembered_session_as_load_does(clock: FakeClock) -> Non
     assert status.state is SessionState.LIVE
     assert status.idle_remaining is None
     assert abs(status.remaining - (2 * 24 * HOUR - HOUR)) < 2
+
+
+def test_clearing_a_lifetime_shows_the_policy_end_before_the_commit(clock: FakeClock) -> None:
+    manager = SyncSessionManager(
+        MemoryStore(clock=clock), Policy(ttl=timedelta(days=30)), clock=clock
+    )
+    session = manager.load(None)
+    session.login(Principal("ada"), remember=timedelta(days=2))
+    assert session.remaining > timedelta(days=1)
+    session.set_expiry(None)
+    policy = manager.policy
+    assert session.remaining.total_seconds() <= policy.idle_seconds + policy.refresh_seconds  # type: ignore[operator]
