@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -247,6 +248,43 @@ def test_a_delta_on_an_expired_row_writes_nothing(store: PostgresStore) -> None:
     assert store.save_sync(k, Rewrite({"d:b": "2"}, LATER)).outcome is SaveOutcome.MISSING
     ((fields,),) = sql(f'SELECT fields FROM "{store.schema}".sessio_sessions WHERE key = %s', k)
     assert fields == {"d:a": "1"}
+
+
+def test_delete_principal_records_takes_the_row_a_rotation_in_flight_inserts(
+    store: PostgresStore,
+) -> None:
+    """A rotation still uncommitted when the deletion starts: its new row is invisible to the
+    DELETE's snapshot and its old row is gone by the time the DELETE reaches it. The lock-free
+    run sees that (one row seen, none deleted) and the table-locked run takes the new row."""
+    old, new = key(), key()
+    store.save_sync(old, create({"d:n": "1"}, principal="user:flight"))
+    done: list[list[str]] = []
+    with psycopg.connect(servers.POSTGRES_URL) as conn:  # one open transaction: the rotation
+        conn.execute(f"DELETE FROM {table(store)} WHERE key = %s", (old,))
+        conn.execute(
+            f"INSERT INTO {table(store)} (key, fields, expires_at, principal) "
+            "VALUES (%s, '{}'::jsonb, %s, 'user:flight')",
+            (new, time.time() + 3600),
+        )
+        deleting = threading.Thread(
+            target=lambda: done.append(store.delete_principal_records_sync("user:flight"))
+        )
+        deleting.start()
+        waiting: list[Any] = []
+        for _ in range(500):  # until the DELETE waits on the rotation's row lock
+            waiting = sql(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                "%DELETE FROM%" + store.schema + "%",
+            )
+            if waiting:
+                break
+            time.sleep(0.01)
+        assert waiting, "the deletion never waited on the rotation"
+        conn.commit()
+    deleting.join(10)
+    assert done == [[new]]
+    assert store.load_sync(new) is None
+    assert store.count_sync() == 0
 
 
 # -- configuration --------------------------------------------------------------------------------

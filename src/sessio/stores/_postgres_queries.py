@@ -54,6 +54,7 @@ class Queries:
 
         self.schema = [render(s) for s in q.SCHEMA]
         self._sql = {k: render(s) for k, s in q.QUERIES.items()}
+        self._delete_principal_locked = render(q.LOCK_TABLE + q.QUERIES["delete_principal"])
         self._writes = {
             (kind, limited, tomb): render(q.write_statement(kind, limited=limited, tombstone=tomb))
             for kind in _KINDS.values()
@@ -65,6 +66,15 @@ class Queries:
     def __call__(self, name: str, result: str, now: float, **params: Any) -> Query:
         """The statement ``name`` of :data:`~sessio.stores._postgres_sql.QUERIES`."""
         return Query(self._sql[name], {"now": now, **params}, result)
+
+    def delete_principal(
+        self, principal: str, keep: str | None, now: float, *, locked: bool
+    ) -> Query:
+        """Every row of ``principal`` but ``keep``; ``locked`` first takes the table lock."""
+        params = {"now": now, "principal": principal, "keep": keep}
+        if locked:
+            return Query(self._delete_principal_locked, params, "one", locked=True)
+        return Query(self._sql["delete_principal"], params, "one")
 
     def cleanup(self, now: float, batch: int) -> Query:
         """One batch of dead rows."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["LOCK", "QUERIES", "SCHEMA", "WriteKind", "write_statement"]
+__all__ = ["LOCK", "LOCK_TABLE", "QUERIES", "SCHEMA", "WriteKind", "write_statement"]
 
 WriteKind = Literal["create", "update", "rotate", "rewrite"]
 
@@ -91,6 +91,12 @@ QUERIES = {
 
 #: The first statement of a limited write (see the module docstring).
 LOCK = "SELECT pg_advisory_xact_lock(%(lock)s::bigint); "
+
+#: The first statement of a ``delete_principal`` that lost the race to rotations: it waits for
+#: the writes in flight and holds new ones back until the DELETE commits (SHARE ROW EXCLUSIVE
+#: conflicts with every writer and with itself, never with readers), so its snapshot shows every
+#: row of the principal and nothing can rotate past it.
+LOCK_TABLE = "LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE; "
 
 _NEW_ROW = "%(key)s::text, %(fields)s::jsonb, %(expires_at)s::float8, %(principal)s::text"
 _TOMBSTONE_ROW = "%(t_key)s::text, %(t_fields)s::jsonb, %(t_expires_at)s::float8, NULL::text"

@@ -53,10 +53,6 @@ _CLEANUP_BATCH = 1000
 #: Rows per statement of the pass that removes garbage (rows not a map of text fields).
 _GARBAGE_CHUNK = 10_000
 
-#: How often :meth:`PostgresStore.delete_principal_records` runs again while concurrent writes
-#: keep taking the principal's rows first (each run waits for them, so one more is the norm).
-_REVOKE_ATTEMPTS = 20
-
 
 class PostgresStore(Store):
     """Sessions in PostgreSQL through psycopg 3; ``pip install 'sessio[postgres]'``.
@@ -258,13 +254,13 @@ class PostgresStore(Store):
     async def delete_principal_records(self, principal: str, keep: str | None = None) -> list[str]:
         """See :meth:`delete_principal_records_sync`."""
         removed: list[str] = []
-        for _ in range(_REVOKE_ATTEMPTS):
-            query = self._q("delete_principal", "one", self.clock(), principal=principal, keep=keep)
+        for locked in (False, True):
+            query = self._q.delete_principal(principal, keep, self.clock(), locked=locked)
             seen, deleted, keys = await self._run(query)
             removed += keys
             if deleted >= seen:
                 return removed
-        raise _kept_changing(principal)
+        raise _kept_changing(principal)  # pragma: no cover - the table lock lets nothing past
 
     async def exists(self, key: str) -> bool:
         return await self._run(self._q("exists", "one", self.clock(), key=key)) is not None
@@ -315,18 +311,20 @@ class PostgresStore(Store):
 
         Under READ COMMITTED a statement's snapshot cannot show a row that a concurrent
         rotation inserts, yet the superseded row it deleted is skipped: the rotation would
-        escape. The statement counts that case (a row seen but not deleted) and runs again; its
-        first run waited for the rotation to commit, so the second one sees the new row. A run
-        that deletes every row it sees leaves no rotation that can still apply.
+        escape. The statement counts that case (a row seen but not deleted) and, only then, runs
+        again behind a table lock that waits for the writes in flight and holds new ones back for
+        the one indexed DELETE: rotations as fast as they can go cannot outpace it (a retry loop
+        without the lock could be outpaced forever). A run that deletes every row it sees leaves
+        no rotation that can still apply.
         """
         removed: list[str] = []
-        for _ in range(_REVOKE_ATTEMPTS):
-            query = self._q("delete_principal", "one", self.clock(), principal=principal, keep=keep)
+        for locked in (False, True):
+            query = self._q.delete_principal(principal, keep, self.clock(), locked=locked)
             seen, deleted, keys = self._run_sync(query)
             removed += keys
             if deleted >= seen:
                 return removed
-        raise _kept_changing(principal)
+        raise _kept_changing(principal)  # pragma: no cover - the table lock lets nothing past
 
     def exists_sync(self, key: str) -> bool:
         return self._run_sync(self._q("exists", "one", self.clock(), key=key)) is not None
@@ -362,7 +360,6 @@ class PostgresStore(Store):
 
 def _kept_changing(principal: str) -> StoreUnavailable:
     return StoreUnavailable(
-        f"the sessions of one principal kept changing during {_REVOKE_ATTEMPTS} attempts to "
-        "delete them all",
+        "the sessions of one principal kept changing while the table was locked to delete them",
         principal=principal,
     )

@@ -118,12 +118,14 @@ class DeletionContract(ContractBase):
         ]
         for t in threads:
             t.start()
-        for event in started:
-            event.wait()  # every chain is rotating
-        store.delete_principal_records_sync("user:race")
-        deleted.set()
-        for t in threads:
-            t.join()
+        try:
+            for event in started:
+                event.wait()  # every chain is rotating
+            store.delete_principal_records_sync("user:race")
+        finally:  # a failed deletion still stops the chains before the store closes
+            deleted.set()
+            for t in threads:
+                t.join()
         assert errors == []
         assert escaped == []
         assert store.principal_records_sync("user:race") == []
@@ -161,11 +163,14 @@ class DeletionContract(ContractBase):
                 started.set()  # a chain that failed is reported by gather, not waited for
 
         tasks = [asyncio.create_task(rotate(k, e)) for k, e in zip(chains, started, strict=True)]
-        for event in started:
-            await event.wait()
-        await store.delete_principal_records("user:race")
-        deleted.set()
-        await asyncio.gather(*tasks)
+        try:
+            for event in started:
+                await event.wait()
+            await store.delete_principal_records("user:race")
+        finally:  # a failed deletion still stops the chains before the store closes
+            deleted.set()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert [r for r in results if r is not None] == []
         assert escaped == []
         assert await store.principal_records("user:race") == []
         assert await store.count() == 0
